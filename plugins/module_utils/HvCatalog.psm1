@@ -1,0 +1,296 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The catalog gives reference points the names Hyper-V cannot store. It is a JSON file on
+# the host (docs/catalog.md describes the format). Several plays may touch one host at once,
+# so changes happen under an exclusive lock file and land by replacing the whole file.
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+
+$script:HvCatalogVersion = 1
+
+Function Lock-HvCatalog {
+    <#
+    .SYNOPSIS
+    Returns an open, exclusive handle on '<catalog>.lock'; dispose of it to unlock.
+
+    .DESCRIPTION
+    The operating system releases the handle if the process dies, so a crashed run never
+    leaves the catalog locked. Waits up to TimeoutSeconds for another run to finish.
+    #>
+    [CmdletBinding()]
+    [OutputType([System.IO.FileStream])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [int]
+        $TimeoutSeconds = 60
+    )
+
+    $directory = Split-Path -Path $Path -Parent
+    if (-not (Test-Path -LiteralPath $directory)) {
+        $null = New-Item -Path $directory -ItemType Directory -Force
+    }
+    $lockPath = "$Path.lock"
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ($true) {
+        try {
+            return [System.IO.File]::Open($lockPath, 'OpenOrCreate', 'ReadWrite', 'None')
+        }
+        catch [System.IO.IOException] {
+            if ([DateTime]::UtcNow -gt $deadline) {
+                throw "The reference point catalog is locked by another run ('$lockPath' held for over $TimeoutSeconds s). Wait for the other play to finish, then retry."
+            }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+}
+
+Function Read-HvCatalog {
+    <#
+    .SYNOPSIS
+    Returns the catalog as a hashtable; a missing file is an empty catalog.
+
+    .DESCRIPTION
+    A file that is not a catalog of a known version throws and is left as it is: replacing it
+    would forget the names of every reference point it holds.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path
+    )
+
+    if (-not (Test-Path -LiteralPath $Path -PathType Leaf)) {
+        return @{ version = $script:HvCatalogVersion; entries = [System.Collections.Generic.List[object]]@() }
+    }
+    $text = [System.IO.File]::ReadAllText($Path)
+    $problem = $null
+    try {
+        $catalog = [Ansible.Basic.AnsibleModule]::FromJson($text)
+    }
+    catch {
+        $problem = "it is not valid JSON ($($_.Exception.Message))"
+    }
+    if (-not $problem) {
+        if ($catalog -isnot [hashtable] -or -not $catalog.ContainsKey('version') -or -not $catalog.ContainsKey('entries')) {
+            $problem = 'it has no version and entries'
+        }
+        elseif ($catalog.version -ne $script:HvCatalogVersion) {
+            $problem = "its version $($catalog.version) is not the supported version $script:HvCatalogVersion"
+        }
+        elseif ($catalog.entries -isnot [System.Collections.IList]) {
+            $problem = 'its entries are not a list'
+        }
+    }
+    if ($problem) {
+        throw "The reference point catalog '$Path' is corrupt: $problem. It was left unchanged; restore it from a backup or move it aside (Hyper-V's reference points are not affected, only their names)."
+    }
+    $catalog.entries = [System.Collections.Generic.List[object]]@($catalog.entries)
+    $catalog
+}
+
+Function Save-HvCatalog {
+    <#
+    .SYNOPSIS
+    Writes the catalog atomically: a temporary file beside it, then a replace.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog
+    )
+
+    $temporary = "$Path.tmp"
+    [System.IO.File]::WriteAllText($temporary, [Ansible.Basic.AnsibleModule]::ToJson($Catalog))
+    if (Test-Path -LiteralPath $Path -PathType Leaf) {
+        [System.IO.File]::Replace($temporary, $Path, $null)
+    }
+    else {
+        [System.IO.File]::Move($temporary, $Path)
+    }
+}
+
+Function Find-HvCatalogEntry {
+    <#
+    .SYNOPSIS
+    Returns the catalog entries of a VM with a given name, or with a given reference point id.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog,
+
+        [Parameter(Mandatory, ParameterSetName = 'Name')]
+        [string]
+        $VmId,
+
+        [Parameter(Mandatory, ParameterSetName = 'Name')]
+        [string]
+        $Name,
+
+        [Parameter(Mandatory, ParameterSetName = 'InstanceId')]
+        [string]
+        $InstanceId
+    )
+
+    foreach ($entry in $Catalog.entries) {
+        if ($PSCmdlet.ParameterSetName -eq 'Name') {
+            if ($entry.vm_id -eq $VmId -and $entry.name -ceq $Name) {
+                $entry
+            }
+        }
+        elseif ($entry.instance_id -and $entry.instance_id -ceq $InstanceId) {
+            $entry
+        }
+    }
+}
+
+Function Set-HvCatalogEntry {
+    <#
+    .SYNOPSIS
+    Puts an entry in the catalog in place of any entry with the same VM and name.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Entry
+    )
+
+    $null = Remove-HvCatalogEntry -Catalog $Catalog -VmId $Entry.vm_id -Name $Entry.name
+    $Catalog.entries.Add($Entry)
+}
+
+Function Remove-HvCatalogEntry {
+    <#
+    .SYNOPSIS
+    Removes the entries of a VM with a given name from the catalog; returns how many went.
+    #>
+    [CmdletBinding()]
+    [OutputType([int])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog,
+
+        [Parameter(Mandatory)]
+        [string]
+        $VmId,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Name
+    )
+
+    $Catalog.entries.RemoveAll({ param($entry) $entry.vm_id -eq $VmId -and $entry.name -ceq $Name })
+}
+
+Function New-HvCatalogEntry {
+    <#
+    .SYNOPSIS
+    Returns a new catalog entry; status is 'pending' until the reference point exists.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $VmIdentity,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Name,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Type,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Consistency,
+
+        [AllowEmptyString()]
+        [string]
+        $RunId = ''
+    )
+
+    @{
+        vm_id = $VmIdentity.id
+        vm_name = $VmIdentity.name
+        name = $Name
+        type = $Type
+        consistency = $Consistency
+        run_id = $RunId
+        created = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ')
+        status = 'pending'
+        instance_id = $null
+        job_id = $null
+    }
+}
+
+Function Get-HvCatalogSpec {
+    <#
+    .SYNOPSIS
+    Returns the argument spec of the catalog option shared by the modules.
+
+    .DESCRIPTION
+    Documented by the doc fragment hyperv.backup.catalog; the static check compares both.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param ()
+
+    @{
+        options = @{
+            catalog_path = @{ type = 'path' }
+        }
+    }
+}
+
+Function Resolve-HvCatalogPath {
+    <#
+    .SYNOPSIS
+    Returns the catalog path a task asked for, or the default one.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $Path
+    )
+
+    if ($Path) {
+        return $Path
+    }
+    Join-Path -Path $env:ProgramData -ChildPath 'hyperv.backup\catalog.json'
+}
+
+Export-ModuleMember -Function @(
+    'Find-HvCatalogEntry'
+    'Get-HvCatalogSpec'
+    'Resolve-HvCatalogPath'
+    'Lock-HvCatalog'
+    'New-HvCatalogEntry'
+    'Read-HvCatalog'
+    'Remove-HvCatalogEntry'
+    'Save-HvCatalog'
+    'Set-HvCatalogEntry'
+)

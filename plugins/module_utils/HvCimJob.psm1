@@ -1,0 +1,319 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Calling a Hyper-V method and following the job it may start. Hyper-V answers 4096 when
+# the work goes on in a Msvm_ConcreteJob; that is not success until the job says so.
+
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+
+$script:HvNamespace = 'root/virtualization/v2'
+
+# Return values of the virtualization services (Microsoft's method pages). The hint says
+# what an admin can do about it.
+$script:HvReturnCode = @{
+    1 = @('Not Supported', 'This host does not support the operation; check the Windows Server version and the VM configuration version.')
+    2 = @('Failed', 'See the Hyper-V-VMMS event log on the host for the cause.')
+    3 = @('Timeout', 'Hyper-V timed out; retry when the host is less busy.')
+    4 = @('Invalid Parameter', 'Hyper-V rejected an argument; check the options given.')
+    5 = @('Invalid State', 'The VM is in a state that does not allow this (migrating, saving, or busy with another backup); retry when it is settled.')
+    6 = @('Invalid Type', 'Hyper-V rejected the type asked for on this VM.')
+    32768 = @('Failed', 'See the Hyper-V-VMMS event log on the host for the cause.')
+    32769 = @('Access Denied', 'Run as a member of Hyper-V Administrators or of the local Administrators group.')
+    32770 = @('Not Supported', 'This host or disk does not support the operation.')
+    32771 = @('Status is unknown', 'Check the operation in Hyper-V Manager before retrying.')
+    32772 = @('Timeout', 'Hyper-V timed out; retry when the host is less busy.')
+    32773 = @('Invalid Parameter', 'Hyper-V rejected an argument; check the options given.')
+    32774 = @('System is in use', 'Another operation holds the VM; retry when it has finished.')
+    32775 = @('Invalid State', 'The VM or disk is in a state that does not allow this; retry when it is settled.')
+    32776 = @('Incorrect data type', 'Hyper-V rejected an argument type.')
+    32777 = @('System is not available', 'The Hyper-V management service is not available; check that vmms is running.')
+    32778 = @('Out of memory', 'The host is out of memory.')
+    32779 = @('File not found', 'A file the operation needs is missing; check the VM''s disks.')
+}
+
+$script:HvJobStateName = @{
+    2 = 'new'; 3 = 'starting'; 4 = 'running'; 5 = 'suspended'; 6 = 'shutting_down'
+    7 = 'completed'; 8 = 'terminated'; 9 = 'killed'; 10 = 'exception'; 11 = 'service'
+    12 = 'query_pending'; 32768 = 'completed_with_warnings'
+}
+
+Function Get-HvReturnCodeMessage {
+    <#
+    .SYNOPSIS
+    Returns the documented meaning of a method return value with what to do next.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [uint32]
+        $ReturnValue
+    )
+
+    $known = $script:HvReturnCode[[int]$ReturnValue]
+    if ($null -eq $known) {
+        return "returned $ReturnValue (undocumented value)"
+    }
+    "returned $ReturnValue ($($known[0])). $($known[1])"
+}
+
+Function Invoke-HvCimMethod {
+    <#
+    .SYNOPSIS
+    Calls a method and returns its output, throwing with the documented meaning on error.
+
+    .DESCRIPTION
+    Returns the CimMethodResult for 0 (done) and 4096 (job started; its Job holds the
+    reference). Any other value throws "<Action> <return text>" so the caller's message says
+    what was attempted.
+    #>
+    [CmdletBinding()]
+    [OutputType([Microsoft.Management.Infrastructure.CimMethodResult])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $InputObject,
+
+        [Parameter(Mandatory)]
+        [string]
+        $MethodName,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Arguments,
+
+        # What the call does, in words, for the error message.
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $output = Invoke-CimMethod -InputObject $InputObject -MethodName $MethodName -Arguments $Arguments
+    $code = [uint32]$output.ReturnValue
+    if ($code -ne 0 -and $code -ne 4096) {
+        throw "$Action failed: $MethodName $(Get-HvReturnCodeMessage -ReturnValue $code)"
+    }
+    $output
+}
+
+Function Get-HvCimJob {
+    <#
+    .SYNOPSIS
+    Returns the job with the given InstanceID, or nothing when the host no longer has it.
+
+    .DESCRIPTION
+    The job is read by key, not by a WQL filter, so the id never becomes query text.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $InstanceId
+    )
+
+    $key = New-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ConcreteJob -Key InstanceID -Property @{
+        InstanceID = $InstanceId
+    } -ClientOnly
+    try {
+        Get-CimInstance -InputObject $key -ErrorAction Stop
+    }
+    catch [Microsoft.Management.Infrastructure.CimException] {
+        # Hyper-V drops finished jobs after a while (TimeBeforeRemoval); not found is an answer.
+        if ($_.Exception.NativeErrorCode -ne [Microsoft.Management.Infrastructure.NativeErrorCode]::NotFound) {
+            throw
+        }
+    }
+}
+
+Function Test-HvCimJobFinished {
+    <#
+    .SYNOPSIS
+    Returns whether a job has reached a final state (7 and up).
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [object]
+        $Job
+    )
+
+    [int]$Job.JobState -ge 7
+}
+
+Function Wait-HvCimJob {
+    <#
+    .SYNOPSIS
+    Returns the job once it has finished or the timeout has passed, whichever comes first.
+
+    .DESCRIPTION
+    Polls with a growing interval (0.25 s up to 2 s) so short jobs return quickly and long
+    ones cost few queries. A timeout of 0 reads the job once. Returns nothing when the job has
+    disappeared from the host.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $InstanceId,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    $interval = 250
+    while ($true) {
+        $job = Get-HvCimJob -InstanceId $InstanceId
+        if ($null -eq $job -or (Test-HvCimJobFinished -Job $job)) {
+            return $job
+        }
+        $left = ($deadline - [DateTime]::UtcNow).TotalMilliseconds
+        if ($left -le 0) {
+            return $job
+        }
+        Start-Sleep -Milliseconds ([Math]::Min($interval, [int]$left))
+        $interval = [Math]::Min($interval * 2, 2000)
+    }
+}
+
+Function Get-HvCimJobError {
+    <#
+    .SYNOPSIS
+    Returns the detailed error texts of a job from GetErrorEx, oldest first.
+
+    .DESCRIPTION
+    Each entry of Errors is an embedded Msvm_Error; its Message is the text an admin needs.
+    A job that cannot explain itself returns nothing rather than hiding the original failure.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [object]
+        $Job
+    )
+
+    try {
+        $output = Invoke-CimMethod -InputObject $Job -MethodName GetErrorEx -Arguments @{} -ErrorAction Stop
+    }
+    catch {
+        return
+    }
+    if ($output.ReturnValue -ne 0 -or $null -eq $output.Errors) {
+        return
+    }
+    foreach ($text in $output.Errors) {
+        $errorInstance = ConvertFrom-HvEmbeddedInstance -Text $text
+        if ($errorInstance.ContainsKey('Message') -and $errorInstance.Message) {
+            $errorInstance.Message
+        }
+    }
+}
+
+Function ConvertTo-HvJobResult {
+    <#
+    .SYNOPSIS
+    Returns the job as the modules report it (the 'job' return value).
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [object]
+        $Job
+    )
+
+    $stateCode = [int]$Job.JobState
+    $stateName = $script:HvJobStateName[$stateCode]
+    if ($null -eq $stateName) {
+        $stateName = 'unknown'
+    }
+    $finished = Test-HvCimJobFinished -Job $Job
+    $succeeded = $stateCode -eq 7 -or $stateCode -eq 32768
+    $errors = @()
+    if ($finished -and -not $succeeded) {
+        $errors = @(Get-HvCimJobError -Job $Job)
+    }
+    @{
+        id = $Job.InstanceID
+        state = $stateName
+        state_code = $stateCode
+        percent_complete = [int]$Job.PercentComplete
+        finished = $finished
+        succeeded = $succeeded
+        cancellable = [bool]$Job.Cancellable
+        job_type = [int]$Job.JobType
+        error_code = [int]$Job.ErrorCode
+        error_description = [string]$Job.ErrorDescription
+        errors = $errors
+    }
+}
+
+Function Format-HvJobFailure {
+    <#
+    .SYNOPSIS
+    Returns one sentence describing a failed job, with every error text Hyper-V gave.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $JobResult,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $text = "$Action failed: job $($JobResult.id) ended in state $($JobResult.state) with error code $($JobResult.error_code)"
+    if ($JobResult.error_description) {
+        $text += ": $($JobResult.error_description)"
+    }
+    foreach ($detail in $JobResult.errors) {
+        if ($detail -ne $JobResult.error_description) {
+            $text += " $detail"
+        }
+    }
+    $text
+}
+
+Function Get-HvJobProduct {
+    <#
+    .SYNOPSIS
+    Returns what a finished job made, of the given class (CIM_AffectedJobElement).
+    #>
+    [CmdletBinding()]
+    [OutputType([Microsoft.Management.Infrastructure.CimInstance])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [object]
+        $Job,
+
+        [Parameter(Mandatory)]
+        [string]
+        $ResultClassName
+    )
+
+    Get-CimAssociatedInstance -InputObject $Job -Association CIM_AffectedJobElement -ResultClassName $ResultClassName
+}
+
+Export-ModuleMember -Function @(
+    'ConvertTo-HvJobResult'
+    'Format-HvJobFailure'
+    'Get-HvCimJob'
+    'Get-HvCimJobError'
+    'Get-HvJobProduct'
+    'Get-HvReturnCodeMessage'
+    'Invoke-HvCimMethod'
+    'Test-HvCimJobFinished'
+    'Wait-HvCimJob'
+)

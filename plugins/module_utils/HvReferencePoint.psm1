@@ -1,0 +1,164 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Reference points of a VM and the calls that make and remove them.
+#
+# Two tables of numbers on purpose: the CreateReferencePoint parameter counts 0 = log based,
+# 1 = RCT based, while the ReferencePointType property of the result counts 1 = log based,
+# 2 = RCT based (Microsoft's pages). Each side is mapped with its own table.
+
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+
+$script:HvNamespace = 'root/virtualization/v2'
+$script:HvTypeParameter = @{ log = 0; rct = 1 }
+$script:HvTypeProperty = @{ 1 = 'log'; 2 = 'rct' }
+$script:HvConsistencyValue = @{ application = 1; crash = 2 }
+$script:HvConsistencyName = @{ 1 = 'application'; 2 = 'crash' }
+
+Function Get-HvReferencePointService {
+    <#
+    .SYNOPSIS
+    Returns the host's reference point service (one per host).
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePointService')]
+    param ()
+
+    $service = @(Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemReferencePointService)
+    if ($service.Count -eq 0) {
+        throw "Host $env:COMPUTERNAME has no Msvm_VirtualSystemReferencePointService: reference points need Windows Server 2016 or Windows 10 or later with the Hyper-V role."
+    }
+    $service[0]
+}
+
+Function Get-HvReferencePoint {
+    <#
+    .SYNOPSIS
+    Returns the reference points of a VM (Msvm_ReferencePointOfVirtualSystem).
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
+    )
+
+    Get-CimAssociatedInstance -InputObject $VirtualMachine -Association Msvm_ReferencePointOfVirtualSystem -ResultClassName Msvm_VirtualSystemReferencePoint
+}
+
+Function New-HvReferencePoint {
+    <#
+    .SYNOPSIS
+    Starts CreateReferencePoint on a VM; returns the method output (0 done, 4096 job).
+    #>
+    [CmdletBinding()]
+    [OutputType([Microsoft.Management.Infrastructure.CimMethodResult])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [ValidateSet('log', 'rct')]
+        [string]
+        $Type,
+
+        [Parameter(Mandatory)]
+        [ValidateSet('application', 'crash')]
+        [string]
+        $Consistency
+    )
+
+    $settings = New-HvEmbeddedInstance -ClassName Msvm_VirtualSystemReferencePointSettingData -Property @{
+        ConsistencyLevel = [byte]$script:HvConsistencyValue[$Consistency]
+    }
+    $service = Get-HvReferencePointService
+    Invoke-HvCimMethod -InputObject $service -MethodName CreateReferencePoint -Action "Creating a reference point of VM '$($VirtualMachine.ElementName)'" -Arguments @{
+        AffectedSystem = $VirtualMachine
+        ReferencePointSettings = $settings
+        ReferencePointType = [uint16]$script:HvTypeParameter[$Type]
+    }
+}
+
+Function Remove-HvReferencePoint {
+    <#
+    .SYNOPSIS
+    Starts DestroyReferencePoint; returns the method output (0 done, 4096 job).
+    #>
+    [CmdletBinding()]
+    [OutputType([Microsoft.Management.Infrastructure.CimMethodResult])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
+        [object]
+        $ReferencePoint
+    )
+
+    $service = Get-HvReferencePointService
+    Invoke-HvCimMethod -InputObject $service -MethodName DestroyReferencePoint -Action "Removing reference point $($ReferencePoint.InstanceID)" -Arguments @{
+        AffectedReferencePoint = $ReferencePoint
+    }
+}
+
+Function ConvertTo-HvReferencePointResult {
+    <#
+    .SYNOPSIS
+    Returns a reference point as the modules report it, joined with its catalog entry.
+
+    .DESCRIPTION
+    Disk ids and RCT ids are returned as pairs because they are only meaningful together;
+    a length mismatch between the two arrays is reported rather than silently truncated.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
+        [object]
+        $ReferencePoint,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $VmIdentity,
+
+        [AllowNull()]
+        [hashtable]
+        $CatalogEntry
+    )
+
+    $diskIds = @($ReferencePoint.VirtualDiskIdentifiers | Where-Object { $null -ne $_ })
+    $rctIds = @($ReferencePoint.ResilientChangeTrackingIdentifiers | Where-Object { $null -ne $_ })
+    $disks = for ($index = 0; $index -lt [Math]::Max($diskIds.Count, $rctIds.Count); $index++) {
+        @{
+            disk_id = if ($index -lt $diskIds.Count) { $diskIds[$index] } else { $null }
+            rct_id = if ($index -lt $rctIds.Count) { $rctIds[$index] } else { $null }
+        }
+    }
+    $type = $script:HvTypeProperty[[int]$ReferencePoint.ReferencePointType]
+    $consistency = $script:HvConsistencyName[[int]$ReferencePoint.ConsistencyLevel]
+    @{
+        instance_id = $ReferencePoint.InstanceID
+        type = if ($type) { $type } else { 'unknown' }
+        consistency = if ($consistency) { $consistency } else { 'unknown' }
+        vm_name = $VmIdentity.name
+        vm_id = $VmIdentity.id
+        disks = @($disks)
+        disks_aligned = $diskIds.Count -eq $rctIds.Count
+        name = if ($CatalogEntry) { $CatalogEntry.name } else { $null }
+        created = if ($CatalogEntry) { $CatalogEntry.created } else { $null }
+        run_id = if ($CatalogEntry) { $CatalogEntry.run_id } else { $null }
+        foreign = $null -eq $CatalogEntry
+    }
+}
+
+Export-ModuleMember -Function @(
+    'ConvertTo-HvReferencePointResult'
+    'Get-HvReferencePoint'
+    'Get-HvReferencePointService'
+    'New-HvReferencePoint'
+    'Remove-HvReferencePoint'
+)

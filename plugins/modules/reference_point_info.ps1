@@ -1,0 +1,79 @@
+#!powershell
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvVirtualMachine
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint
+
+$spec = @{
+    options = @{
+        vm = @{ type = 'list'; elements = 'str'; default = @() }
+        vm_id = @{ type = 'list'; elements = 'str'; default = @() }
+    }
+    supports_check_mode = $true
+}
+
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(Get-HvCatalogSpec))
+
+$catalogPath = Resolve-HvCatalogPath -Path $module.Params.catalog_path
+$module.Result.changed = $false
+$module.Result.vms = @()
+$module.Result.reference_points = @()
+$module.Result.stale_entries = @()
+$module.Result.catalog_path = $catalogPath
+
+try {
+    $all = @(Get-HvVirtualMachineList)
+    $selected = [System.Collections.Generic.List[object]]@()
+    foreach ($vmName in $module.Params.vm) {
+        $selected.Add((Select-HvVirtualMachine -VirtualMachine $all -Name $vmName))
+    }
+    foreach ($vmId in $module.Params.vm_id) {
+        $selected.Add((Select-HvVirtualMachine -VirtualMachine $all -Id $vmId))
+    }
+    if ($selected.Count -eq 0) {
+        $selected.AddRange([object[]]$all)
+    }
+    # A VM named twice (by name and by id) is listed once.
+    $vms = @($selected | Sort-Object -Property Name -Unique)
+    $catalog = Read-HvCatalog -Path $catalogPath
+}
+catch {
+    $module.FailJson("Listing reference points failed: $($_.Exception.Message)", $_)
+}
+
+$points = [System.Collections.Generic.List[object]]@()
+$stale = [System.Collections.Generic.List[object]]@()
+$identities = [System.Collections.Generic.List[object]]@()
+foreach ($vm in $vms) {
+    $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
+    $identities.Add($identity)
+    try {
+        $existing = @(Get-HvReferencePoint -VirtualMachine $vm)
+    }
+    catch {
+        $module.FailJson("Listing reference points of VM '$($identity.name)' ($($identity.id)) failed: $($_.Exception.Message)", $_)
+    }
+    $known = @{}
+    foreach ($entry in $catalog.entries) {
+        if ($entry.vm_id -eq $identity.id) {
+            if ($entry.instance_id -and ($existing | Where-Object { $_.InstanceID -ceq $entry.instance_id })) {
+                $known[$entry.instance_id] = $entry
+            }
+            else {
+                $stale.Add($entry)
+            }
+        }
+    }
+    foreach ($point in $existing) {
+        $points.Add((ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $identity -CatalogEntry $known[$point.InstanceID]))
+    }
+}
+
+$module.Result.vms = @($identities)
+$module.Result.reference_points = @($points)
+$module.Result.stale_entries = @($stale)
+$module.ExitJson()
