@@ -53,9 +53,13 @@ Function New-HvReferencePoint {
     <#
     .SYNOPSIS
     Starts CreateReferencePoint on a VM; returns the method output (0 done, 4096 job).
+
+    .OUTPUTS
+    The CimMethodResult of Msvm_VirtualSystemReferencePointService.CreateReferencePoint; the
+    output type names the method so the static check knows its out parameters.
     #>
     [CmdletBinding()]
-    [OutputType([Microsoft.Management.Infrastructure.CimMethodResult])]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemReferencePointService.CreateReferencePoint')]
     param (
         [Parameter(Mandatory)]
         [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
@@ -90,7 +94,7 @@ Function Remove-HvReferencePoint {
     Starts DestroyReferencePoint; returns the method output (0 done, 4096 job).
     #>
     [CmdletBinding()]
-    [OutputType([Microsoft.Management.Infrastructure.CimMethodResult])]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemReferencePointService.DestroyReferencePoint')]
     param (
         [Parameter(Mandatory)]
         [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]

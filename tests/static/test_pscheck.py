@@ -1,0 +1,123 @@
+"""The static PowerShell check passes on the collection and catches what it is meant to catch."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import pytest
+
+from hvtest import collection, pscheck, pstree
+
+
+def test_collection_has_no_findings() -> None:
+    assert [str(f) for f in pscheck.check_all()] == []
+
+
+def test_every_powershell_file_is_checked() -> None:
+    names = {p.name for p in collection.powershell_files()}
+    assert {"reference_point.ps1", "reference_point_info.ps1", "HvCatalog.psm1", "HvCimJob.psm1"} <= names
+
+
+@pytest.fixture
+def copy(tmp_path: pathlib.Path):
+    """A copy of plugins/ with one text replaced, checked from scratch."""
+
+    def mutate(relative: str, old: str, new: str) -> list[str]:
+        root = tmp_path / "collection"
+        shutil.copytree(collection.ROOT / "plugins", root / "plugins")
+        path = root / relative
+        original = path.read_text(encoding="utf-8")
+        assert old in original, f"{old!r} not in {relative}: the test needs updating"
+        path.write_text(original.replace(old, new, 1), encoding="utf-8")
+        return [str(f) for f in pscheck.check_all(root)]
+
+    return mutate
+
+
+def test_wrong_class_name_is_found(copy) -> None:
+    found = copy("plugins/module_utils/HvReferencePoint.psm1",
+                 "-ClassName Msvm_VirtualSystemReferencePointService", "-ClassName Msvm_VirtualSystemReferencePointSvc")
+    assert found == ["plugins/module_utils/HvReferencePoint.psm1:28: [cim] class Msvm_VirtualSystemReferencePointSvc is not in the schema"]
+
+
+def test_spec_option_missing_from_docs_is_found(copy) -> None:
+    found = copy("plugins/modules/reference_point.ps1", "run_id = @{ type = 'str'; default = '' }",
+                 "run_id = @{ type = 'str'; default = '' }\n        retries = @{ type = 'int' }")
+    assert found == ["plugins/modules/reference_point.ps1:1: [spec] option 'retries' is in $spec but not documented in reference_point.py"]
+
+
+def test_spec_default_differing_from_docs_is_found(copy) -> None:
+    found = copy("plugins/modules/reference_point.ps1", "default = 30", "default = 60")
+    assert found == ["plugins/modules/reference_point.ps1:1: [spec] option 'wait_timeout': default is 60 in $spec but 30 in the docs"]
+
+
+def test_shared_spec_option_is_compared_with_its_fragment(copy) -> None:
+    found = copy("plugins/module_utils/HvCatalog.psm1", "catalog_path = @{ type = 'path' }", "catalog_path = @{ type = 'str' }")
+    assert "plugins/modules/reference_point.ps1:1: [spec] option 'catalog_path': type is 'str' in $spec but 'path' in the docs" in found
+
+
+def test_variable_used_before_assignment_is_found(copy) -> None:
+    found = copy("plugins/modules/reference_point.ps1", "$label = $module.Params.name\n", "")
+    assert found and all("[variables] $label is read before it is assigned" in f for f in found)
+
+
+def test_variable_assigned_after_its_use_is_found(copy) -> None:
+    found = copy("plugins/module_utils/HvCimJob.psm1", "    $interval = 250\n", "")
+    assert found == ["plugins/module_utils/HvCimJob.psm1:178: [variables] $interval is read before it is assigned"]
+
+
+def test_unknown_method_parameter_is_found(copy) -> None:
+    found = copy("plugins/module_utils/HvReferencePoint.psm1", "ReferencePointType = [uint16]", "ReferencePointKind = [uint16]")
+    assert len(found) == 1 and "CreateReferencePoint takes" in found[0] and "'ReferencePointKind'" in found[0]
+
+
+def test_unknown_property_of_typed_parameter_is_found(copy) -> None:
+    found = copy("plugins/module_utils/HvReferencePoint.psm1", "$ReferencePoint.VirtualDiskIdentifiers", "$ReferencePoint.DiskIdentifiers")
+    assert found == ["plugins/module_utils/HvReferencePoint.psm1:137: [cim] $ReferencePoint is a Msvm_VirtualSystemReferencePoint, which has no property DiskIdentifiers"]
+
+
+def test_unknown_method_output_is_found(copy) -> None:
+    found = copy("plugins/modules/reference_point.ps1", "$started.Job.InstanceID", "$started.Jobs.InstanceID")
+    assert len(found) == 1 and "CreateReferencePoint, which has no output Jobs" in found[0]
+
+
+def test_embedded_instance_property_is_checked(copy) -> None:
+    found = copy("plugins/module_utils/HvReferencePoint.psm1", "ConsistencyLevel = [byte]", "Consistency = [byte]")
+    assert found == ["plugins/module_utils/HvReferencePoint.psm1:80: [cim] Msvm_VirtualSystemReferencePointSettingData has no property Consistency"]
+
+
+def test_user_text_in_wql_is_found(copy) -> None:
+    found = copy("plugins/module_utils/HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"ElementName = '$Name'\"")
+    assert any("-Filter interpolates $Name: WQL must be constant" in f for f in found)
+
+
+def test_wql_property_is_checked(copy) -> None:
+    found = copy("plugins/module_utils/HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"Captions = 'Virtual Machine'\"")
+    assert found == ["plugins/module_utils/HvVirtualMachine.psm1:25: [cim] WQL names Captions, which Msvm_ComputerSystem does not have"]
+
+
+def test_syntax_error_is_found(copy) -> None:
+    found = copy("plugins/module_utils/HvCatalog.psm1", "    while ($true) {\n", "    while ($true {\n")
+    assert found and all("[syntax]" in f for f in found)
+
+
+def test_missing_required_module_util_is_found(copy) -> None:
+    found = copy("plugins/modules/reference_point_info.ps1",
+                 "#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint\n", "")
+    assert "plugins/modules/reference_point_info.ps1:54: [style] Get-HvReferencePoint is not defined here nor in a module_util this file requires" in found
+
+
+def test_guid_typed_value_may_be_interpolated() -> None:
+    source = pstree.parse_text("[guid]$id = $x\nGet-CimInstance -ClassName Msvm_ComputerSystem -Filter \"Name = '$id'\"\n")
+    assert pscheck._guid_variables(source) == {"id"}
+
+
+def test_literal_reads_spec_shapes() -> None:
+    source = pstree.parse_text("$spec = @{ options = @{ a = @{ type = 'list'; elements = 'str'; default = @() }; "
+                               "b = @{ choices = @('x', 'y'); default = $false } }; mutually_exclusive = @(, @('a', 'b')) }")
+    node = next(n for n in pstree.walk(source.root) if n.type == "assignment_expression")
+    assert pstree.literal(node.named_children[-1]) == {
+        "options": {"a": {"type": "list", "elements": "str", "default": []}, "b": {"choices": ["x", "y"], "default": False}},
+        "mutually_exclusive": [["a", "b"]],
+    }
