@@ -68,7 +68,7 @@ options:
   consistency:
     description:
       - Consistency level asked of Hyper-V (C(Msvm_VirtualSystemReferencePointSettingData.ConsistencyLevel)).
-      - Hosts that do not support it answer Invalid Parameter, reported in RV(msg).
+      - Hosts that do not support it answer Invalid Parameter, which the task reports as its failure.
     type: str
     choices: [application, crash]
     default: application
@@ -103,7 +103,7 @@ seealso:
     description: Microsoft's reference.
     link: https://learn.microsoft.com/en-us/windows/win32/hyperv_v2/createreferencepoint-msvm-virtualsystemreferencepointservice
 author:
-  - hyperv.backup contributors
+  - hyperv.backup contributors (@hyperv-backup)
 """
 
 EXAMPLES = r"""

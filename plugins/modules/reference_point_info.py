@@ -39,7 +39,7 @@ notes:
 seealso:
   - module: hyperv.backup.reference_point
 author:
-  - hyperv.backup contributors
+  - hyperv.backup contributors (@hyperv-backup)
 """
 
 EXAMPLES = r"""

@@ -362,7 +362,8 @@ def _check_wql(command, value: Node, parameter: str, class_name, schema_, report
     if inner.type == "expandable_string_literal":
         unsafe = [pstree.text(v) for v in pstree.walk(inner) if v.type == "variable" and _variable_name(v) not in _guid_variables(source)]
         if unsafe:
-            report(command.node, f"-{parameter.capitalize()} interpolates {', '.join(unsafe)}: WQL must be constant; compare in PowerShell, or parse into [guid] first")
+            report(command.node, f"-{parameter.capitalize()} interpolates {', '.join(unsafe)}: "
+                   "WQL must be constant; compare in PowerShell, or parse into [guid] first")
             return
         wql = pstree.text(inner)[1:-1]
     else:
@@ -400,7 +401,7 @@ def _assigned_here(node: Node) -> Iterator[Node]:
     elif node.type == "foreach_statement":
         yield from [c for c in node.named_children if c.type == "variable"][:1]
     elif node.type == "script_parameter":
-        yield next(c for c in node.named_children if c.type == "variable")
+        yield from [c for c in node.named_children if c.type == "variable"][:1]
     elif node.type == "cast_expression" and pstree.text(node.named_children[0]).lower() == "[ref]":
         variable = pstree.innermost(node.named_children[-1])
         if variable.type == "variable":

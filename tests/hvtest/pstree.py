@@ -129,8 +129,7 @@ def literal(node: Node) -> Any:
         return items
     if kind == "array_literal_expression":
         # a, b, c  or  ,a (unary comma makes a one-element array)
-        parts = [c for c in node.named_children]
-        return _Items(literal(p) for p in parts)
+        return _Items(literal(p) for p in node.named_children)
     if kind == "variable":
         name = text(node).lower()
         if name in ("$true", "$false", "$null"):

@@ -74,7 +74,8 @@ def test_unknown_method_parameter_is_found(copy) -> None:
 
 def test_unknown_property_of_typed_parameter_is_found(copy) -> None:
     found = copy("plugins/module_utils/HvReferencePoint.psm1", "$ReferencePoint.VirtualDiskIdentifiers", "$ReferencePoint.DiskIdentifiers")
-    assert found == ["plugins/module_utils/HvReferencePoint.psm1:137: [cim] $ReferencePoint is a Msvm_VirtualSystemReferencePoint, which has no property DiskIdentifiers"]
+    assert found == ["plugins/module_utils/HvReferencePoint.psm1:137: [cim] "
+                     "$ReferencePoint is a Msvm_VirtualSystemReferencePoint, which has no property DiskIdentifiers"]
 
 
 def test_unknown_method_output_is_found(copy) -> None:

@@ -1,0 +1,77 @@
+"""Module docs render, and their EXAMPLES and RETURN say what the PowerShell code does."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from hvtest import collection, paths, pstree
+
+MODULES = collection.module_names()
+UTILS = collection.ROOT / "plugins" / "module_utils"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_ansible_doc_renders(name: str) -> None:
+    done = subprocess.run([paths.tool("ansible-doc"), f"hyperv.backup.{name}"], env=paths.ansible_env(),
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"hyperv.backup.{name}" in done.stdout
+    assert "EXAMPLES:" in done.stdout and "RETURN VALUES:" in done.stdout
+    assert "[WARNING]" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples_use_only_documented_options(name: str) -> None:
+    docs = collection.module_docs(name)
+    options = set(docs["documentation"]["options"])
+    for task in docs["examples"]:
+        args = task.get(f"hyperv.backup.{name}")
+        if args is None:
+            continue
+        assert set(args or {}) <= options, task["name"]
+
+
+def _result_keys(name: str) -> set[str]:
+    """Keys the module sets with $module.Result.<key> = ..."""
+    source = pstree.parse(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")
+    keys = set()
+    for node in pstree.walk(source.root):
+        if node.type == "member_access" and pstree.text(node).startswith("$module.Result."):
+            keys.add(pstree.text(node).split(".")[2])
+    return keys
+
+
+def _hashtable_keys(util: str, function_name: str) -> set[str]:
+    """Keys of the hashtable a module_util function returns last."""
+    source = pstree.parse(UTILS / f"{util}.psm1")
+    function = next(f for f in pstree.functions(source.root) if f.name == function_name)
+    hashes = [n for n in pstree.walk(function.node) if n.type == "hash_literal_expression" and n.parent.type != "hash_entry"]
+    entries = [n for n in pstree.walk(hashes[-1]) if n.type == "hash_entry" and n.parent.parent.id == hashes[-1].id]
+    return {pstree.string_value(e.named_children[0]) for e in entries}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_return_documents_every_result_key(name: str) -> None:
+    documented = set(collection.module_docs(name)["return"])
+    # changed is common to every module and documented by ansible itself.
+    assert _result_keys(name) - {"changed"} == documented
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_reference_point_fields_match_the_code(name: str) -> None:
+    returned = collection.module_docs(name)["return"]
+    entry = returned.get("reference_point") or returned["reference_points"]
+    assert set(entry["contains"]) == _hashtable_keys("HvReferencePoint", "ConvertTo-HvReferencePointResult")
+    assert set(entry["contains"]["disks"]["contains"]) == {"disk_id", "rct_id"}
+
+
+def test_job_fields_match_the_code() -> None:
+    documented = set(collection.module_docs("reference_point")["return"]["job"]["contains"])
+    assert documented == _hashtable_keys("HvCimJob", "ConvertTo-HvJobResult")
+
+
+def test_stale_entry_fields_match_the_catalog_entry() -> None:
+    documented = set(collection.module_docs("reference_point_info")["return"]["stale_entries"]["contains"])
+    assert documented == _hashtable_keys("HvCatalog", "New-HvCatalogEntry")
