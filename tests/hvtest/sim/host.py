@@ -1,0 +1,326 @@
+"""The simulated Hyper-V host: CIM instances, methods, jobs and associations of root/virtualization/v2.
+
+Everything the module renderings do to the host goes through `SimHost`'s small CIM interface
+(enumerate, associators, invoke, get_job) and is logged in `calls`, so a test can assert exactly
+which Hyper-V calls a task made. Behaviour follows the schema (names and parameter directions)
+and Microsoft's pages (return codes, job states); see docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
+
+from .. import schema as schema_mod
+
+NAMESPACE = "root/virtualization/v2"
+JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202}
+FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
+
+
+class CimError(Exception):
+    """A CIM-level failure (what Get-CimInstance / Invoke-CimMethod would throw)."""
+
+
+def _guid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclasses.dataclass
+class Job:
+    """A Msvm_ConcreteJob whose state follows the clock."""
+
+    instance_id: str
+    job_type: int
+    started: float
+    duration: float
+    fail: dict | None
+    never_ends: bool
+    on_complete: Callable[[], list[dict]]
+    cancellable: bool = True
+    killed: bool = False
+    affected: list[dict] = dataclasses.field(default_factory=list)
+    finished_state: int | None = None
+
+    def state(self, now: float) -> tuple[int, int]:
+        """(JobState, PercentComplete) at time now; completes (once) when its time has come."""
+        if self.finished_state is not None:
+            return self.finished_state, 100 if self.finished_state == 7 else self._percent(now)
+        if self.killed:
+            self.finished_state = 9
+            return 9, self._percent(now)
+        if self.never_ends or now - self.started < self.duration:
+            return 4, self._percent(now)
+        if self.fail:
+            self.finished_state = 10
+            return 10, self._percent(now)
+        self.affected = self.on_complete()
+        self.finished_state = 7
+        return 7, 100
+
+    def _percent(self, now: float) -> int:
+        if self.duration <= 0:
+            return 0 if self.never_ends else 100
+        return max(0, min(99, int(100 * (now - self.started) / self.duration)))
+
+
+class SimHost:
+    """A Hyper-V host seeded from a scenario (see tests/e2e/scenarios/*.yml)."""
+
+    def __init__(self, scenario: dict, clock: Callable[[], float] = time.monotonic) -> None:
+        self.schema = schema_mod.load()
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.calls: list[dict] = []
+        self.scenario = copy.deepcopy(scenario)
+        self.name = scenario.get("host", "HV01").upper()
+        self.files: dict[str, str] = dict(scenario.get("files", {}))
+        self.faults: list[dict] = list(scenario.get("faults", []))
+        self.job_defaults: dict = dict(scenario.get("jobs", {}))
+        self.vms: list[dict] = []
+        self.reference_points: list[dict] = []
+        self.jobs: dict[str, Job] = {}
+        for vm in scenario.get("vms", []):
+            self._add_vm(vm)
+        for point in scenario.get("reference_points", []):
+            vm = self._vm_by_name(point["vm"])
+            self.reference_points.append(self._new_reference_point(vm, point.get("type", 2), point.get("consistency", 1),
+                                                                   instance_id=point.get("instance_id")))
+
+    # ------------------------------------------------------------------ seeding
+
+    def _add_vm(self, spec: dict) -> None:
+        vm_id = spec.get("id") or _guid()
+        state = {False: "off", True: "running"}.get(spec.get("state"), spec.get("state", "running"))  # YAML 1.1 reads off as false
+        disks = []
+        for index, disk in enumerate(spec.get("disks", [{"path": f"C:\\VMs\\{spec['name']}\\disk0.vhdx"}])):
+            disks.append({
+                "path": disk["path"],
+                "rct": disk.get("rct", True),
+                "instance_id": f"Microsoft:{vm_id.upper()}\\{_guid().upper()}\\0\\{index}\\D",
+                "counter": 0,
+                "tracking_id": str(uuid.uuid4()),
+            })
+        self.vms.append({
+            "ClassName": "Msvm_ComputerSystem",
+            "Name": vm_id.lower(),
+            "ElementName": spec["name"],
+            "Caption": "Virtual Machine",
+            "EnabledState": {"running": 2, "off": 3, "saved": 6, "migrating": 2}.get(state, 2),
+            "_state": state,
+            "_disks": disks,
+        })
+
+    def _vm_by_name(self, name: str) -> dict:
+        return next(vm for vm in self.vms if vm["ElementName"] == name)
+
+    def host_system(self) -> dict:
+        return {"ClassName": "Msvm_ComputerSystem", "Name": self.name, "ElementName": self.name, "Caption": "Hosting Computer System"}
+
+    def _new_reference_point(self, vm: dict, type_value: int, consistency: int, instance_id: str | None = None) -> dict:
+        disk_ids, rct_ids = [], []
+        for disk in vm["_disks"]:
+            disk_ids.append(disk["instance_id"])
+            if disk["rct"]:
+                disk["counter"] += 1
+                rct_ids.append(f"rctX:{disk['tracking_id'].replace('-', ':')}:{disk['counter']:08d}")
+        return {
+            "ClassName": "Msvm_VirtualSystemReferencePoint",
+            "InstanceID": instance_id or f"Microsoft:{_guid().upper()}",
+            "VirtualSystemIdentifier": vm["Name"],
+            "ReferencePointType": type_value,
+            "ConsistencyLevel": consistency,
+            "VirtualDiskIdentifiers": disk_ids,
+            "ResilientChangeTrackingIdentifiers": rct_ids,
+            "HasAssociatedData": False,
+        }
+
+    # ------------------------------------------------------------------ the CIM interface
+
+    def log(self, kind: str, **details: Any) -> None:
+        self.calls.append({"op": kind, **details})
+
+    def enumerate(self, class_name: str) -> list[dict]:
+        """All instances of a class (Get-CimInstance -ClassName)."""
+        with self.lock:
+            self.log("enumerate", class_name=class_name)
+            self._require_class(class_name)
+            if class_name == "Msvm_ComputerSystem":
+                return [self.host_system()] + [dict(vm) for vm in self.vms]
+            if class_name == "Msvm_VirtualSystemReferencePointService":
+                return [{"ClassName": class_name, "Name": "vmms", "SystemName": self.name}]
+            if class_name == "Msvm_VirtualSystemReferencePoint":
+                return [dict(p) for p in self.reference_points]
+            return []
+
+    def associators(self, instance: dict, association: str, result_class: str) -> list[dict]:
+        """Get-CimAssociatedInstance -Association ... -ResultClassName ..."""
+        with self.lock:
+            self.log("associators", class_name=instance["ClassName"], association=association, result_class=result_class)
+            self._require_class(association)
+            self._require_class(result_class)
+            if association == "Msvm_ReferencePointOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
+                return [dict(p) for p in self.reference_points if p["VirtualSystemIdentifier"] == instance["Name"]]
+            if association == "CIM_AffectedJobElement" and instance["ClassName"] == "Msvm_ConcreteJob":
+                job = self.jobs.get(instance["InstanceID"])
+                return [dict(a) for a in (job.affected if job else []) if a["ClassName"] == result_class]
+            return []
+
+    def get_job(self, instance_id: str) -> dict | None:
+        """Get-CimInstance of a Msvm_ConcreteJob by key; None when not found."""
+        with self.lock:
+            self.log("get", class_name="Msvm_ConcreteJob")
+            job = self.jobs.get(instance_id)
+            if job is None:
+                return None
+            state, percent = job.state(self.clock())
+            fail = job.fail or {}
+            return {
+                "ClassName": "Msvm_ConcreteJob",
+                "InstanceID": job.instance_id,
+                "JobState": state,
+                "PercentComplete": percent,
+                "JobType": job.job_type,
+                "Cancellable": job.cancellable,
+                "ErrorCode": fail.get("error_code", 32768) if state == 10 else 0,
+                "ErrorDescription": fail.get("description", "") if state == 10 else "",
+            }
+
+    def invoke(self, instance: dict, method: str, arguments: dict) -> dict:
+        """Invoke-CimMethod: checks names and directions against the schema, then acts."""
+        with self.lock:
+            class_name = instance["ClassName"]
+            self.log("invoke", class_name=class_name, method=method, arguments=sorted(arguments))
+            definition = self.schema.method(class_name, method)
+            if definition is None:
+                raise CimError(f"Method {method} not found on {class_name}")
+            inputs = {p["name"] for p in definition["params"] if p["direction"] in ("IN", "IN/OUT")}
+            unknown = set(arguments) - inputs
+            if unknown:
+                raise CimError(f"{class_name}.{method} has no input parameter {sorted(unknown)}")
+            handler = getattr(self, f"_m_{method}", None)
+            if handler is None:
+                raise CimError(f"the simulator does not implement {class_name}.{method}")
+            fault = self._take_fault(method, arguments)
+            if fault and "return_value" in fault:
+                return {"ReturnValue": fault["return_value"]}
+            return handler(instance, arguments, fault or {})
+
+    # ------------------------------------------------------------------ methods
+
+    def _start_job(self, method: str, fault: dict, on_complete: Callable[[], list[dict]]) -> dict:
+        settings = {**self.job_defaults.get(method, {}), **fault.get("job", {})}
+        job = Job(
+            instance_id=str(uuid.uuid4()).upper(),
+            job_type=JOB_TYPE.get(method, 0),
+            started=self.clock(),
+            duration=float(settings.get("duration", 0.0)),
+            fail=settings.get("fail"),
+            never_ends=bool(settings.get("never_ends", False)),
+            on_complete=on_complete,
+        )
+        self.jobs[job.instance_id] = job
+        self.log("job_started", method=method, job_id=job.instance_id)
+        return {"ReturnValue": 4096, "Job": {"ClassName": "Msvm_ConcreteJob", "InstanceID": job.instance_id}}
+
+    def _m_CreateReferencePoint(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        vm = arguments["AffectedSystem"]
+        live = next((v for v in self.vms if v["Name"] == vm.get("Name")), None)
+        if live is None:
+            return {"ReturnValue": 4}
+        if live["_state"] == "migrating":
+            return {"ReturnValue": 5}
+        type_parameter = arguments.get("ReferencePointType", 1)
+        if type_parameter not in (0, 1):
+            return {"ReturnValue": 4}
+        consistency = _embedded_property(arguments.get("ReferencePointSettings", ""), "ConsistencyLevel") or 1
+
+        def complete() -> list[dict]:
+            point = self._new_reference_point(live, type_parameter + 1, int(consistency))
+            self.reference_points.append(point)
+            self.log("created", instance_id=point["InstanceID"], vm=live["ElementName"])
+            return [point]
+
+        return self._start_job("CreateReferencePoint", fault, complete)
+
+    def _m_DestroyReferencePoint(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        target = arguments["AffectedReferencePoint"].get("InstanceID")
+        if not any(p["InstanceID"] == target for p in self.reference_points):
+            return {"ReturnValue": 4}
+
+        def complete() -> list[dict]:
+            self.reference_points = [p for p in self.reference_points if p["InstanceID"] != target]
+            self.log("destroyed", instance_id=target)
+            return []
+
+        return self._start_job("DestroyReferencePoint", fault, complete)
+
+    def _m_GetErrorEx(self, job_instance: dict, _arguments: dict, _fault: dict) -> dict:
+        job = self.jobs.get(job_instance["InstanceID"])
+        if job is None or not job.fail:
+            return {"ReturnValue": 0, "Errors": []}
+        texts = job.fail.get("errors") or [job.fail.get("description", "")]
+        return {"ReturnValue": 0, "Errors": [_msvm_error(t) for t in texts]}
+
+    # ------------------------------------------------------------------ faults
+
+    def _take_fault(self, method: str, arguments: dict) -> dict | None:
+        for fault in self.faults:
+            if fault.get("method") != method:
+                continue
+            vm = arguments.get("AffectedSystem")
+            if fault.get("vm") and (vm is None or vm.get("ElementName") != fault["vm"]):
+                continue
+            times = fault.get("times", 1)
+            if times == 0:
+                continue
+            if times > 0:
+                fault["times"] = times - 1
+            return fault
+        return None
+
+    def add_fault(self, fault: dict) -> None:
+        with self.lock:
+            self.faults.append(dict(fault))
+
+    def _require_class(self, name: str) -> None:
+        if not self.schema.has_class(name):
+            raise CimError(f"Invalid class {name} in namespace {NAMESPACE}")
+
+    # ------------------------------------------------------------------ inspection
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {
+                "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"]} for v in self.vms],
+                "reference_points": copy.deepcopy(self.reference_points),
+                "jobs": {k: self.get_job(k) for k in list(self.jobs)},
+                "files": dict(self.files),
+            }
+
+
+def _msvm_error(message: str) -> str:
+    return ('<INSTANCE CLASSNAME="Msvm_Error"><PROPERTY NAME="Message" TYPE="string"><VALUE>'
+            + _xml_escape(message) + "</VALUE></PROPERTY></INSTANCE>")
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _embedded_property(text: str, name: str) -> str | None:
+    """A property value of an embedded CIM-XML instance (as New-HvEmbeddedInstance makes them)."""
+    if not text:
+        return None
+    root = ET.fromstring(text)
+    for prop in root.iter("PROPERTY"):
+        if prop.get("NAME") == name:
+            value = prop.find("VALUE")
+            return value.text if value is not None else None
+    return None

@@ -1,0 +1,336 @@
+"""Python renderings of the collection's PowerShell modules, run by the endpoint.
+
+One function per module, written to follow its .ps1 line by line (same decisions, same
+messages, same Hyper-V calls through hvutils). `run_module` plays Ansible.Basic's part:
+arguments validated from the module's own $spec, check mode, diff, warnings, and a result
+that may hold only keys the module's RETURN documents.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from .. import collection, pscheck
+from . import argspec
+from .host import SimHost
+from .hvutils import Hv, HvError
+
+COMMON_KEYS = frozenset({"changed", "failed", "msg", "warnings", "deprecations", "diff", "invocation", "exception"})
+
+
+class _Exit(Exception):
+    """ExitJson / FailJson: stops the module like Ansible.Basic's exit."""
+
+
+class UndocumentedKey(AssertionError):
+    """A rendering returned a key its module does not document: rendering and docs drifted."""
+
+
+class Module:
+    """The part of Ansible.Basic.AnsibleModule the modules use."""
+
+    def __init__(self, name: str, params: dict, check_mode: bool, diff: bool) -> None:
+        self.name = name
+        self.params = params
+        self.check_mode = check_mode
+        self.diff_mode = diff
+        self.result: dict[str, Any] = {"changed": False}
+        self.diff: dict[str, Any] = {}
+        self.warnings: list[str] = []
+        self.failed = False
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def exit_json(self) -> None:
+        raise _Exit()
+
+    def fail_json(self, message: str) -> None:
+        self.failed = True
+        self.result["msg"] = message
+        raise _Exit()
+
+    def output(self) -> dict:
+        result = dict(self.result)
+        result["failed"] = self.failed
+        result["invocation"] = {"module_args": self.params}
+        if self.warnings:
+            result["warnings"] = self.warnings
+        if self.diff_mode and self.diff:
+            result["diff"] = self.diff
+        return result
+
+
+@functools.lru_cache(maxsize=None)
+def module_spec(name: str) -> dict:
+    return pscheck.module_spec(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")
+
+
+@functools.lru_cache(maxsize=None)
+def documented_keys(name: str) -> frozenset[str]:
+    return frozenset(collection.module_docs(name)["return"])
+
+
+def run_module(name: str, args: dict, host: SimHost) -> dict:
+    """Runs a module rendering as the PowerShell module would run on the host."""
+    implementation = RENDERINGS.get(name)
+    if implementation is None:
+        return {"failed": True, "changed": False,
+                "msg": f"The Hyper-V simulator has no rendering of module '{name}'; it runs hyperv.backup modules only."}
+    try:
+        params = argspec.validate(name, module_spec(name), args)
+    except argspec.ArgumentError as error:
+        return {"failed": True, "changed": False, "msg": str(error)}
+    spec = module_spec(name)
+    check_mode = bool(args.get("_ansible_check_mode", False))
+    if check_mode and not spec.get("supports_check_mode"):
+        return {"skipped": True, "changed": False, "msg": "remote module does not support check mode"}
+    module = Module(name, params, check_mode, bool(args.get("_ansible_diff", False)))
+    try:
+        implementation(module, Hv(host))
+    except _Exit:
+        pass
+    except HvError as error:
+        module.failed = True
+        module.result["msg"] = f"Unhandled error in {name}: {error}"
+    result = module.output()
+    extra = set(result) - COMMON_KEYS - documented_keys(name)
+    if extra:
+        raise UndocumentedKey(f"{name} returned {sorted(extra)}, which its RETURN does not document")
+    return result
+
+
+# ---------------------------------------------------------------------- reference_point.ps1
+
+def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    p = module.params
+    state, label, instance_id, wait_timeout = p["state"], p["name"], p["instance_id"], p["wait_timeout"]
+    catalog_path = hv.resolve_catalog_path(p["catalog_path"])
+    r = module.result
+    r.update({"changed": False, "pending": False, "vm": {"name": p["vm"], "id": p["vm_id"]}, "reference_point": None, "job": None})
+    module.diff.update({"before": {}, "after": {}})
+
+    if wait_timeout < 0:
+        module.fail_json(f"wait_timeout must be 0 or more seconds, got {wait_timeout}.")
+    if state == "present" and instance_id:
+        module.fail_json("instance_id selects a reference point to remove (state=absent); give name with state=present.")
+
+    def entry_view(entry: dict | None) -> dict:
+        return dict(entry) if entry else {}
+
+    def select_point(points: list[dict], wanted: str | None) -> dict | None:
+        return next((pt for pt in points if pt["InstanceID"] == wanted), None) if wanted else None
+
+    def update_catalog(change: Callable[[dict], Any]) -> Any:
+        lock = hv.lock_catalog(catalog_path)
+        try:
+            catalog_ = hv.read_catalog(catalog_path)
+            output_ = change(catalog_)
+            hv.save_catalog(catalog_path, catalog_)
+            return output_
+        finally:
+            lock.release()
+
+    def created_point(job: dict | None) -> dict | None:
+        if job is not None and hv.job_result(job)["succeeded"]:
+            made_ = hv.job_product(job, "Msvm_VirtualSystemReferencePoint")
+            return made_[0] if made_ else None
+        return None
+
+    def complete_entry(entry: dict, job: dict | None) -> dict | None:
+        made_ = created_point(job)
+
+        def change(catalog_: dict) -> None:
+            if made_ is None:
+                hv.remove_entries(catalog_, entry["vm_id"], entry["name"])
+            else:
+                entry["status"] = "ready"
+                entry["instance_id"] = made_["InstanceID"]
+                hv.set_entry(catalog_, entry)
+
+        update_catalog(change)
+        return made_
+
+    def set_point(point: dict, entry: dict | None) -> None:
+        r["reference_point"] = hv.reference_point_result(point, identity, entry)
+
+    def set_job(job: dict | None, job_id: str, action_: str) -> None:
+        if job is None:
+            r["job"] = {"id": job_id, "state": "gone"}
+            return
+        job_result = hv.job_result(job)
+        r["job"] = job_result
+        r["pending"] = not job_result["finished"]
+        if job_result["finished"] and not job_result["succeeded"]:
+            module.fail_json(hv.format_job_failure(job_result, action_))
+
+    try:
+        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        identity = hv.vm_identity(vm)
+        r["vm"] = identity
+        existing = hv.reference_points(vm)
+        catalog = hv.read_catalog(catalog_path)
+    except HvError as error:
+        module.fail_json(f"Reference point of VM '{r['vm']['name'] or ''}{r['vm']['id'] or ''}': {error}")
+    action = f"Reference point '{label}' of VM '{identity['name']}'"
+
+    if state == "present":
+        entries = hv.find_entries(catalog, vm_id=identity["id"], name=label)
+        entry = entries[0] if entries else None
+        module.diff["before"] = entry_view(entry)
+
+        if entry is not None and entry["status"] == "ready":
+            found = select_point(existing, entry["instance_id"])
+            if found is not None:
+                set_point(found, entry)
+                module.diff["after"] = entry_view(entry)
+                module.exit_json()
+            module.warn(f"{action} was recorded as {entry['instance_id']}, which no longer exists on the host "
+                        "(removed outside this collection); a new one is made.")
+        elif entry is not None and entry.get("job_id"):
+            job = hv.get_job(entry["job_id"])
+            if job is not None and not hv.job_finished(job):
+                r["changed"] = True
+                module.diff["after"] = entry_view(entry)
+                set_job(job, entry["job_id"], f"Creating {action}")
+                module.exit_json()
+            made = created_point(job)
+            if made is not None:
+                r["changed"] = True
+                if not module.check_mode:
+                    complete_entry(entry, job)
+                set_point(made, entry)
+                module.diff["after"] = entry_view(entry)
+                module.exit_json()
+            module.warn(f"{action} was being created by job {entry['job_id']}, which ended without a reference point; a new one is made.")
+
+        r["changed"] = True
+        new_entry = hv.new_entry(identity, label, p["type"], p["consistency"], p["run_id"])
+        module.diff["after"] = entry_view(new_entry)
+        if module.check_mode:
+            module.exit_json()
+
+        def start(catalog_: dict) -> dict:
+            current = hv.find_entries(catalog_, vm_id=identity["id"], name=label)
+            seen_stamp = entry["created"] if entry is not None else None
+            current_stamp = current[0]["created"] if current else None
+            if current_stamp != seen_stamp:
+                raise HvError(f"another run recorded '{label}' for this VM while this one was deciding; rerun the task.")
+            started_ = hv.new_reference_point(vm, p["type"], p["consistency"])
+            if started_.get("Job") is not None:
+                new_entry["job_id"] = started_["Job"]["InstanceID"]
+            else:
+                new_entry["status"] = "ready"
+                new_entry["instance_id"] = started_["ResultingReferencePoint"]["InstanceID"]
+            hv.set_entry(catalog_, new_entry)
+            return started_
+
+        try:
+            output = update_catalog(start)
+        except HvError as error:
+            module.fail_json(f"Creating {action} failed: {error}")
+
+        if new_entry["status"] == "ready":
+            made = select_point(hv.reference_points(vm), new_entry["instance_id"])
+        else:
+            job = hv.wait_job(new_entry["job_id"], wait_timeout)
+            if job is not None and not hv.job_finished(job):
+                set_job(job, new_entry["job_id"], f"Creating {action}")
+                module.diff["after"] = entry_view(new_entry)
+                module.exit_json()
+            made = complete_entry(new_entry, job)
+            set_job(job, new_entry["job_id"], f"Creating {action}")
+        if made is None:
+            module.fail_json(f"Creating {action} returned {output['ReturnValue']} but the new reference point cannot be found on the host; "
+                             "run reference_point_info to check.")
+        set_point(made, new_entry)
+        module.diff["after"] = entry_view(new_entry)
+        module.exit_json()
+
+    # state=absent
+    if instance_id:
+        entries = hv.find_entries(catalog, instance_id=instance_id)
+        entry = entries[0] if entries else None
+        target = select_point(existing, instance_id)
+        action = f"Reference point {instance_id} of VM '{identity['name']}'"
+        if target is not None and entry is None and not p["allow_foreign"]:
+            module.fail_json(f"{action} was not made by this collection (it is not in the catalog '{catalog_path}'); another backup product "
+                             "may depend on it. Set allow_foreign=true to remove it anyway.")
+    else:
+        entries = hv.find_entries(catalog, vm_id=identity["id"], name=label)
+        entry = entries[0] if entries else None
+        target = select_point(existing, entry["instance_id"]) if entry is not None else None
+    module.diff["before"] = entry_view(entry)
+
+    if entry is not None and entry["status"] == "pending":
+        module.fail_json(f"{action} is still being created by job {entry['job_id']}; wait for it (hyperv.backup.job_info with wait=true) "
+                         "before removing it.")
+    if target is None and entry is None:
+        module.exit_json()
+
+    r["changed"] = True
+    if module.check_mode:
+        module.exit_json()
+
+    try:
+        if target is not None:
+            output = hv.remove_reference_point(target)
+            if output.get("Job") is not None:
+                job_id = output["Job"]["InstanceID"]
+                job = hv.wait_job(job_id, wait_timeout)
+                set_job(job, job_id, f"Removing {action}")
+                if r["pending"]:
+                    module.exit_json()
+        if entry is not None:
+            update_catalog(lambda catalog_: hv.remove_entries(catalog_, entry["vm_id"], entry["name"]))
+    except HvError as error:
+        module.fail_json(f"Removing {action} failed: {error}")
+    module.exit_json()
+
+
+# ---------------------------------------------------------------------- reference_point_info.ps1
+
+def reference_point_info(module: Module, hv: Hv) -> None:
+    p = module.params
+    catalog_path = hv.resolve_catalog_path(p["catalog_path"])
+    r = module.result
+    r.update({"changed": False, "vms": [], "reference_points": [], "stale_entries": [], "catalog_path": catalog_path})
+    try:
+        all_vms = hv.get_vm_list()
+        selected = [hv.select_vm(all_vms, name=n) for n in p["vm"]]
+        selected += [hv.select_vm(all_vms, vm_id=i) for i in p["vm_id"]]
+        if not selected:
+            selected = list(all_vms)
+        unique = {vm["Name"]: vm for vm in selected}
+        vms = [unique[k] for k in sorted(unique)]
+        catalog = hv.read_catalog(catalog_path)
+    except HvError as error:
+        module.fail_json(f"Listing reference points failed: {error}")
+
+    points, stale, identities = [], [], []
+    for vm in vms:
+        identity = hv.vm_identity(vm)
+        identities.append(identity)
+        existing = hv.reference_points(vm)
+        ids = {pt["InstanceID"] for pt in existing}
+        known = {}
+        for entry in catalog["entries"]:
+            if entry["vm_id"] == identity["id"]:
+                if entry.get("instance_id") and entry["instance_id"] in ids:
+                    known[entry["instance_id"]] = entry
+                else:
+                    stale.append(entry)
+        for point in existing:
+            points.append(hv.reference_point_result(point, identity, known.get(point["InstanceID"])))
+    r["vms"] = identities
+    r["reference_points"] = points
+    r["stale_entries"] = stale
+    module.exit_json()
+
+
+RENDERINGS: dict[str, Callable[[Module, Hv], None]] = {
+    "reference_point": reference_point,
+    "reference_point_info": reference_point_info,
+}

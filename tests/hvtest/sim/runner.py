@@ -1,0 +1,97 @@
+"""Starting the simulator as a separate process, and running ansible-playbook against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any
+
+from .. import paths
+from ..collection import ROOT
+
+USER = "ansible"
+PASSWORD = "Sim-Passw0rd!"
+
+
+class SimServer:
+    """The simulator in its own process on a free loopback port; always stopped on exit."""
+
+    def __init__(self, scenario: pathlib.Path, workdir: pathlib.Path | None = None) -> None:
+        self.scenario = scenario
+        self.workdir = workdir or pathlib.Path(tempfile.mkdtemp(prefix="hvsim-"))
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    def __enter__(self) -> SimServer:
+        port_file = self.workdir / "port"
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(port_file), "--user", USER, "--password", PASSWORD],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sim.log", "wb"))  # pylint: disable=consider-using-with
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator did not start: {(self.workdir / 'sim.log').read_text()}")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    # ------------------------------------------------------------------ control API
+
+    def _call(self, path: str, data: dict | None = None) -> Any:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                         data=json.dumps(data).encode() if data is not None else None,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def state(self) -> dict:
+        return self._call("/sim/state")
+
+    def calls(self) -> dict:
+        return self._call("/sim/calls")
+
+    def clear_calls(self) -> None:
+        self._call("/sim/calls/clear", {})
+
+    def add_fault(self, **fault: Any) -> None:
+        self._call("/sim/faults", fault)
+
+    def endpoint_faults(self, **settings: Any) -> None:
+        self._call("/sim/endpoint", settings)
+
+    # ------------------------------------------------------------------ ansible
+
+    def inventory(self, password: str = PASSWORD) -> pathlib.Path:
+        path = self.workdir / f"inventory-{abs(hash(password))}.yml"
+        path.write_text(
+            "all:\n  children:\n    hyperv:\n      hosts:\n        hv01:\n"
+            "          ansible_host: 127.0.0.1\n"
+            f"          ansible_port: {self.port}\n"
+            "          ansible_connection: winrm\n"
+            "          ansible_winrm_transport: basic\n"
+            "          ansible_winrm_scheme: http\n"
+            f"          ansible_user: {USER}\n"
+            f"          ansible_password: {json.dumps(password)}\n",
+            encoding="utf-8")
+        return path
+
+    def playbook(self, playbook: pathlib.Path, *args: str, password: str = PASSWORD, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [paths.tool("ansible-playbook"), "-i", str(self.inventory(password)), str(playbook), *args],
+            env=paths.ansible_env(**(env or {})), capture_output=True, text=True, check=False, cwd=str(ROOT))
