@@ -264,7 +264,8 @@ if ($state -eq 'present') {
     elseif ($null -ne $entry -and $entry.job_id) {
         # A run started this creation and stopped before recording its end: follow that job
         # instead of starting a second reference point.
-        $job = Get-HvCimJob -InstanceId $entry.job_id
+        $followFor = if ($module.CheckMode) { 0 } else { $waitTimeout }
+        $job = Wait-HvCimJob -InstanceId $entry.job_id -TimeoutSeconds $followFor
         if ($null -ne $job -and -not (Test-HvCimJobFinished -Job $job)) {
             $module.Result.changed = $true
             $module.Diff.after = Get-EntryView -Entry $entry

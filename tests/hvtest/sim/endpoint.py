@@ -68,7 +68,7 @@ class Endpoint:
         started = time.monotonic()
         if invocation.module is None:
             command.stderr = (b"The Hyper-V simulator runs hyperv.backup modules only; raw commands and scripts are not supported: "
-                              + (invocation.raw_script or "")[:200].encode("utf-8", "replace"))
+                              + (invocation.raw_script or "")[:200].encode("utf-8", "replace") + b"\n")
             command.exit_code = 1
         else:
             try:
@@ -244,6 +244,8 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/sim/endpoint":
             endpoint.drop_receives = int(data.get("drop_receives", endpoint.drop_receives))
             endpoint.latency = float(data.get("latency_ms", endpoint.latency * 1000)) / 1000
+        elif path == "/sim/remove":
+            endpoint.host.remove_reference_point(data["instance_id"])
         elif path == "/sim/calls/clear":
             endpoint.host.calls.clear()
             endpoint.module_runs.clear()

@@ -285,6 +285,11 @@ class SimHost:
             return fault
         return None
 
+    def remove_reference_point(self, instance_id: str) -> None:
+        """What another tool does: the reference point goes, unlogged as a call of ours."""
+        with self.lock:
+            self.reference_points = [p for p in self.reference_points if p["InstanceID"] != instance_id]
+
     def add_fault(self, fault: dict) -> None:
         with self.lock:
             self.faults.append(dict(fault))

@@ -190,7 +190,8 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
             module.warn(f"{action} was recorded as {entry['instance_id']}, which no longer exists on the host "
                         "(removed outside this collection); a new one is made.")
         elif entry is not None and entry.get("job_id"):
-            job = hv.get_job(entry["job_id"])
+            follow_for = 0 if module.check_mode else wait_timeout
+            job = hv.wait_job(entry["job_id"], follow_for)
             if job is not None and not hv.job_finished(job):
                 r["changed"] = True
                 module.diff["after"] = entry_view(entry)

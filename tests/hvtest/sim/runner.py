@@ -72,6 +72,10 @@ class SimServer:
     def add_fault(self, **fault: Any) -> None:
         self._call("/sim/faults", fault)
 
+    def remove_behind_catalog(self, instance_id: str) -> None:
+        """Destroys a reference point the way another tool would, without the catalog knowing."""
+        self._call("/sim/remove", {"instance_id": instance_id})
+
     def endpoint_faults(self, **settings: Any) -> None:
         self._call("/sim/endpoint", settings)
 

@@ -1,0 +1,74 @@
+"""End-to-end fixtures: a simulator process per test and a way to run tasks through ansible-playbook."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from hvtest.sim.runner import PASSWORD, SimServer
+
+SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
+RESULT_RE = re.compile(r"^hv01 \| (SUCCESS|CHANGED|FAILED!|UNREACHABLE!|SKIPPED)(?: \| rc=\d+)? => ", re.MULTILINE)
+
+
+class Play:
+    """Runs a list of tasks against the simulator and returns each task's result."""
+
+    def __init__(self, server: SimServer, workdir: pathlib.Path) -> None:
+        self.server = server
+        self.workdir = workdir
+        self.count = 0
+        self.last_output = ""
+
+    def __call__(self, *tasks: dict, check: bool = False, diff: bool = False, password: str = PASSWORD,
+                 extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        self.count += 1
+        playbook = self.workdir / f"play{self.count}.yml"
+        playbook.write_text(yaml.safe_dump([{
+            "name": "e2e", "hosts": "hyperv", "gather_facts": False, "tasks": list(tasks),
+        }], sort_keys=False), encoding="utf-8")
+        args = [*(["--check"] if check else []), *(["--diff"] if diff else []), *extra]
+        done = self.server.playbook(playbook, *args, password=password, env={"ANSIBLE_STDOUT_CALLBACK": "minimal"})
+        self.last_output = done.stdout + done.stderr
+        return parse_minimal(done.stdout)
+
+
+def parse_minimal(output: str) -> list[dict[str, Any]]:
+    """Task results from the minimal callback's 'hv01 | STATUS => {json}' blocks."""
+    results = []
+    matches = list(RESULT_RE.finditer(output))
+    decoder = json.JSONDecoder()
+    for match in matches:
+        value, _ = decoder.raw_decode(output[match.end():])
+        value["_status"] = match.group(1).rstrip("!")
+        results.append(value)
+    return results
+
+
+@pytest.fixture
+def server(request, tmp_path: pathlib.Path) -> Iterator[SimServer]:
+    """The simulator with tests/e2e/scenarios/<marker or demo>.yml, stopped after the test."""
+    marker = request.node.get_closest_marker("scenario")
+    name = marker.args[0] if marker else "demo"
+    with SimServer(SCENARIOS / f"{name}.yml", tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def play(server: SimServer, tmp_path: pathlib.Path) -> Play:
+    return Play(server, tmp_path)
+
+
+def invoked(server: SimServer) -> list[str]:
+    """Hyper-V methods the host received, in order, as Class.Method."""
+    return [f"{c['class_name']}.{c['method']}" for c in server.calls()["calls"] if c["op"] == "invoke"]
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "scenario(name): the simulator scenario file a test runs against")
