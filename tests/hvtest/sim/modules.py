@@ -314,7 +314,10 @@ def reference_point_info(module: Module, hv: Hv) -> None:
     for vm in vms:
         identity = hv.vm_identity(vm)
         identities.append(identity)
-        existing = hv.reference_points(vm)
+        try:
+            existing = hv.reference_points(vm)
+        except HvError as error:
+            module.fail_json(f"Listing reference points of VM '{identity['name']}' ({identity['id']}) failed: {error}")
         ids = {pt["InstanceID"] for pt in existing}
         known = {}
         for entry in catalog["entries"]:

@@ -1,0 +1,201 @@
+"""The simulator's Python renderings stay tied to the PowerShell modules they stand in for.
+
+Without pwsh the .ps1 files never run here, so the end-to-end tests run renderings instead.
+These tests fail when the two drift: different Hyper-V calls, different messages, helpers
+without a counterpart, or results holding keys the docs do not describe.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+
+import pytest
+
+from hvtest import collection, pscheck, pstree
+from hvtest.sim import hvutils, modules
+from hvtest.sim.host import SimHost
+
+SIM = collection.ROOT / "tests" / "hvtest" / "sim"
+SCENARIO = {
+    "host": "HV09",
+    "jobs": {"CreateReferencePoint": {"duration": 0.05}, "DestroyReferencePoint": {"duration": 0.05}},
+    "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001"}, {"name": "b", "id": "aaaaaaaa-0000-4000-8000-000000000002"}],
+    "reference_points": [{"vm": "b", "instance_id": "Microsoft:FOREIGN"}],
+}
+
+
+# ------------------------------------------------------------------ what the PowerShell calls
+
+def _literal_parameter(command: pstree.Command, name: str) -> str | None:
+    return command.parameter_text(name)
+
+
+def powershell_calls(paths: list[pathlib.Path]) -> set[tuple]:
+    """('invoke', method, args) / ('enumerate', class) / ('associators', association, result) in the sources."""
+    sources = [pstree.parse(p) for p in paths]
+    found: set[tuple] = set()
+    call_sites: dict[str, list[pstree.Command]] = {}
+    for source in sources:
+        for command in pstree.commands(source.root):
+            call_sites.setdefault(command.name.lower(), []).append(command)
+    for source in sources:
+        for function in pstree.functions(source.root):
+            for command in pstree.commands(function.node):
+                name = command.name.lower()
+                if name in pscheck.METHOD_COMMANDS and _literal_parameter(command, "MethodName"):
+                    keys = pscheck._literal_keys(command.parameters["arguments"]) if "arguments" in command.parameters else set()
+                    found.add(("invoke", _literal_parameter(command, "MethodName"), tuple(sorted(keys or ()))))
+                elif name == "get-ciminstance" and _literal_parameter(command, "ClassName"):
+                    if "inputobject" not in command.parameters:
+                        found.add(("enumerate", _literal_parameter(command, "ClassName")))
+                elif name == "get-cimassociatedinstance":
+                    association = _literal_parameter(command, "Association")
+                    result = _literal_parameter(command, "ResultClassName")
+                    if result is not None:
+                        found.add(("associators", association, result))
+                    else:
+                        # the result class is a parameter of the enclosing helper: take it from its callers
+                        for caller in call_sites.get(function.name.lower(), []):
+                            found.add(("associators", association, _literal_parameter(caller, "ResultClassName")))
+    return found
+
+
+def rendering_calls(host: SimHost) -> set[tuple]:
+    found = set()
+    for call in host.calls:
+        if call["op"] == "invoke":
+            found.add(("invoke", call["method"], tuple(call["arguments"])))
+        elif call["op"] == "enumerate":
+            found.add(("enumerate", call["class_name"]))
+        elif call["op"] == "associators":
+            found.add(("associators", call["association"], call["result_class"]))
+    return found
+
+
+def _run(host: SimHost, module_name: str, **args) -> dict:
+    return modules.run_module(module_name, args, host)
+
+
+def exercised_host() -> tuple[SimHost, list[dict]]:
+    """A host on which the renderings took every path that reaches Hyper-V."""
+    host = SimHost(SCENARIO)
+    results = [
+        _run(host, "reference_point", vm="a", name="one"),
+        _run(host, "reference_point", vm="a", name="one"),
+        _run(host, "reference_point", vm="a", name="one", state="absent"),
+        _run(host, "reference_point_info"),
+        _run(host, "reference_point_info", vm=["b"]),
+    ]
+    host.add_fault({"method": "CreateReferencePoint", "job": {"duration": 0.05, "fail": {"error_code": 32768, "description": "boom"}}})
+    results.append(_run(host, "reference_point", vm="a", name="two"))
+    return host, results
+
+
+def test_renderings_make_exactly_the_calls_the_powershell_makes() -> None:
+    host, _ = exercised_host()
+    static = powershell_calls(collection.powershell_files())
+    assert rendering_calls(host) == static
+
+
+@pytest.mark.parametrize("name", collection.module_names())
+def test_each_rendering_calls_only_what_its_module_can(name: str) -> None:
+    host, _ = exercised_host()
+    host.calls.clear()
+    _run(host, name, **({"vm": "a", "name": "x"} if name == "reference_point" else {}))
+    sources = [s.path for s in collection.module_sources(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")]
+    assert rendering_calls(host) <= powershell_calls(sources)
+
+
+# ------------------------------------------------------------------ helpers and messages
+
+def _rendered_functions() -> dict[str, str]:
+    """PowerShell function name -> the Python function rendering it (from the docstrings)."""
+    tree = ast.parse((SIM / "hvutils.py").read_text(encoding="utf-8"))
+    rendered = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            doc = ast.get_docstring(node) or ""
+            match = re.match(r"^([A-Z][A-Za-z]+-Hv\w+)", doc)
+            if match:
+                rendered[match.group(1)] = node.name
+    return rendered
+
+
+def test_every_module_util_function_has_one_rendering() -> None:
+    defined = {f.name for p in (collection.ROOT / "plugins" / "module_utils").glob("*.psm1") for f in pstree.functions(pstree.parse(p).root)}
+    # Get-HvCatalogSpec feeds $spec, which the renderings read from the .ps1 itself.
+    assert set(_rendered_functions()) == defined - {"Get-HvCatalogSpec"}
+
+
+def _is_message(node) -> bool:
+    """Whether a string is (part of) what a throw, FailJson, Warn or a catalog problem says."""
+    current = node.parent
+    while current is not None and current.type not in ("function_statement", "script_block_expression", "program"):
+        if current.type == "flow_control_statement" and pstree.text(current).lower().startswith("throw"):
+            return True
+        if current.type == "invokation_expression":
+            member = next((c for c in current.named_children if c.type == "member_name"), None)
+            if member is not None and pstree.text(member) in ("FailJson", "Warn"):
+                return True
+        if current.type == "assignment_expression" and pstree.text(current).startswith("$problem ="):
+            return True
+        current = current.parent
+    return False
+
+
+def _message_fragments(path: pathlib.Path) -> list[str]:
+    """Fixed text of the messages a file throws, fails or warns with (between interpolations)."""
+    source = pstree.parse(path)
+    fragments = []
+    for node in pstree.walk(source.root):
+        if node.type not in ("expandable_string_literal", "verbatim_string_characters") or not _is_message(node):
+            continue
+        raw = pstree.text(node)[1:-1]
+        if node.type == "verbatim_string_characters":
+            raw = raw.replace("''", "'")
+        for piece in re.split(r"\$\((?:[^()]|\([^()]*\))*\)|\$\{[^}]*\}|\$[\w:]+(?:\.\w+)*", raw):
+            if len(piece.strip()) >= 12:
+                fragments.append(piece.strip())
+    return fragments
+
+
+@pytest.mark.parametrize("path", collection.powershell_files(), ids=lambda p: p.name)
+def test_messages_are_worded_the_same_in_the_rendering(path: pathlib.Path) -> None:
+    python = " ".join((SIM / "hvutils.py").read_text(encoding="utf-8").split()) + " ".join((SIM / "modules.py").read_text(encoding="utf-8").split())
+    python = python.replace('" "', "").replace("\" f\"", "").replace('"f"', "")
+    missing = [f for f in _message_fragments(path) if " ".join(f.split()) not in python]
+    assert missing == []
+
+
+def test_message_fragments_are_found() -> None:
+    fragments = _message_fragments(collection.ROOT / "plugins" / "module_utils" / "HvVirtualMachine.psm1")
+    assert ". Select one with vm_id." in fragments and "No virtual machine with id" in fragments
+
+
+# ------------------------------------------------------------------ results
+
+def test_successful_results_hold_every_documented_key() -> None:
+    _, results = exercised_host()
+    created, _, _, listing, _, _ = results
+    assert set(modules.documented_keys("reference_point")) <= set(created)
+    assert set(modules.documented_keys("reference_point_info")) <= set(listing)
+
+
+def test_undocumented_result_key_is_caught(monkeypatch) -> None:
+    original = modules.RENDERINGS["reference_point_info"]
+
+    def drifted(module, hv):
+        module.result["surprise"] = 1
+        original(module, hv)
+
+    monkeypatch.setitem(modules.RENDERINGS, "reference_point_info", drifted)
+    with pytest.raises(modules.UndocumentedKey, match=r"\['surprise'\]"):
+        _run(SimHost(SCENARIO), "reference_point_info")
+
+
+def test_rendering_argument_spec_is_the_modules_own() -> None:
+    spec = modules.module_spec("reference_point")
+    assert spec == pscheck.module_spec(collection.ROOT / "plugins" / "modules" / "reference_point.ps1")
+    assert "catalog_path" in spec["options"]  # merged from Get-HvCatalogSpec as Ansible.Basic does
