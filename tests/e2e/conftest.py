@@ -45,7 +45,7 @@ def parse_minimal(output: str) -> list[dict[str, Any]]:
     matches = list(RESULT_RE.finditer(output))
     decoder = json.JSONDecoder()
     for match in matches:
-        value, _ = decoder.raw_decode(output[match.end():])
+        value = decoder.raw_decode(output[match.end():])[0]
         value["_status"] = match.group(1).rstrip("!")
         results.append(value)
     return results

@@ -45,9 +45,9 @@ def test_check_mode_reports_change_and_calls_nothing(play, server) -> None:
 
 
 def test_remove_by_name_then_again_is_unchanged(play, server) -> None:
-    _, removed, again = play(rp(vm="web01", name="n1"), rp(vm="web01", name="n1", state="absent"),
-                             rp(vm="web01", name="n1", state="absent"))
-    assert removed["changed"] is True and removed["job"]["job_type"] == 202
+    created, removed, again = play(rp(vm="web01", name="n1"), rp(vm="web01", name="n1", state="absent"),
+                                   rp(vm="web01", name="n1", state="absent"))
+    assert created["changed"] is True and removed["changed"] is True and removed["job"]["job_type"] == 202
     assert again["changed"] is False
     assert invoked(server) == [CREATE, DESTROY]
     assert json.loads(server.state()["files"][CATALOG])["entries"] == []
@@ -182,9 +182,10 @@ def test_corrupt_catalog_is_reported_and_left_alone(play, server) -> None:
 
 
 def test_info_lists_named_foreign_and_stale(play, server) -> None:
-    _, listing, one = play(rp(vm="web01", name="n"), info(), info(vm=["db01"]))
+    created, listing, one = play(rp(vm="web01", name="n"), info(), info(vm=["db01"]))
     by_vm = {p["vm_name"]: p for p in listing["reference_points"]}
     assert by_vm["web01"]["name"] == "n" and by_vm["web01"]["foreign"] is False
+    assert by_vm["web01"] == created["reference_point"]
     assert by_vm["db01"]["foreign"] is True and by_vm["db01"]["name"] is None
     assert len(listing["vms"]) == 4
     assert [p["vm_name"] for p in one["reference_points"]] == ["db01"] and one["vms"][0]["name"] == "db01"

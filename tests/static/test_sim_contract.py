@@ -14,7 +14,7 @@ import re
 import pytest
 
 from hvtest import collection, pscheck, pstree
-from hvtest.sim import hvutils, modules
+from hvtest.sim import modules
 from hvtest.sim.host import SimHost
 
 SIM = collection.ROOT / "tests" / "hvtest" / "sim"
@@ -94,14 +94,14 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
 
 
 def test_renderings_make_exactly_the_calls_the_powershell_makes() -> None:
-    host, _ = exercised_host()
+    host = exercised_host()[0]
     static = powershell_calls(collection.powershell_files())
     assert rendering_calls(host) == static
 
 
 @pytest.mark.parametrize("name", collection.module_names())
 def test_each_rendering_calls_only_what_its_module_can(name: str) -> None:
-    host, _ = exercised_host()
+    host = exercised_host()[0]
     host.calls.clear()
     _run(host, name, **({"vm": "a", "name": "x"} if name == "reference_point" else {}))
     sources = [s.path for s in collection.module_sources(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")]
@@ -177,8 +177,8 @@ def test_message_fragments_are_found() -> None:
 # ------------------------------------------------------------------ results
 
 def test_successful_results_hold_every_documented_key() -> None:
-    _, results = exercised_host()
-    created, _, _, listing, _, _ = results
+    results = exercised_host()[1]
+    created, listing = results[0], results[3]
     assert set(modules.documented_keys("reference_point")) <= set(created)
     assert set(modules.documented_keys("reference_point_info")) <= set(listing)
 

@@ -222,7 +222,8 @@ class Handler(BaseHTTPRequestHandler):
         timeout_text = root.findtext("s:Header/w:OperationTimeout", default="PT20S", namespaces=NS)
         timeout = float(timeout_text.strip("PTS") or 20)
         if not command.done.wait(min(timeout, 20.0)):
-            self._reply(500, _fault(message_id, OPERATION_TIMEOUT_CODE, "The WS-Management service cannot complete the operation within the time specified in OperationTimeout."))
+            self._reply(500, _fault(message_id, OPERATION_TIMEOUT_CODE,
+                                    "The WS-Management service cannot complete the operation within the time specified in OperationTimeout."))
             return
         command.sent = True
         out = base64.b64encode(command.stdout).decode()
