@@ -306,6 +306,31 @@ Function Get-HvJobProduct {
     Get-CimAssociatedInstance -InputObject $Job -Association CIM_AffectedJobElement -ResultClassName $ResultClassName
 }
 
+Function Stop-HvCimJob {
+    <#
+    .SYNOPSIS
+    Asks Hyper-V to terminate a running job (RequestStateChange to 4, Terminate).
+
+    .DESCRIPTION
+    Throws when the job says it cannot be cancelled or Hyper-V refuses; what the job already
+    did stays as Hyper-V leaves it (a terminated checkpoint or export is rolled back by Hyper-V).
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [object]
+        $Job
+    )
+
+    if (-not $Job.Cancellable) {
+        throw "job $($Job.InstanceID) cannot be cancelled (Cancellable is false); it will run to its end."
+    }
+    $null = Invoke-HvCimMethod -InputObject $Job -MethodName RequestStateChange -Action "Cancelling job $($Job.InstanceID)" -Arguments @{
+        RequestedState = [uint16]4
+    }
+}
+
 Export-ModuleMember -Function @(
     'ConvertTo-HvJobResult'
     'Format-HvJobFailure'
@@ -314,6 +339,7 @@ Export-ModuleMember -Function @(
     'Get-HvJobProduct'
     'Get-HvReturnCodeMessage'
     'Invoke-HvCimMethod'
+    'Stop-HvCimJob'
     'Test-HvCimJobFinished'
     'Wait-HvCimJob'
 )

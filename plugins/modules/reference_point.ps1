@@ -279,6 +279,7 @@ if ($state -eq 'present') {
                 $null = Complete-Entry -Entry $entry -Job $job
             }
             Set-ReferencePointResult -ReferencePoint $made -Entry $entry
+            Set-JobResult -Job $job -JobId $entry.job_id -Action "Creating $action"
             $module.Diff.after = Get-EntryView -Entry $entry
             $module.ExitJson()
         }
@@ -359,6 +360,18 @@ else {
 }
 $module.Diff.before = Get-EntryView -Entry $entry
 
+if ($null -ne $entry -and $entry.status -eq 'removing' -and $entry.job_id) {
+    # A run started this removal and stopped before seeing its end: follow that job rather
+    # than asking Hyper-V to destroy the same reference point twice.
+    $followFor = if ($module.CheckMode) { 0 } else { $waitTimeout }
+    $job = Wait-HvCimJob -InstanceId $entry.job_id -TimeoutSeconds $followFor
+    if ($null -ne $job -and -not (Test-HvCimJobFinished -Job $job)) {
+        $module.Result.changed = $true
+        Set-JobResult -Job $job -JobId $entry.job_id -Action "Removing $action"
+        $module.ExitJson()
+    }
+    $target = Select-ReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
+}
 if ($null -ne $entry -and $entry.status -eq 'pending') {
     $module.FailJson("$action is still being created by job $($entry.job_id); wait for it (hyperv.backup.job_info with wait=true) before removing it.")
 }
@@ -376,6 +389,14 @@ try {
         $output = Remove-HvReferencePoint -ReferencePoint $target
         if ($null -ne $output.Job) {
             $jobId = $output.Job.InstanceID
+            if ($null -ne $entry) {
+                $entry.status = 'removing'
+                $entry.job_id = $jobId
+                $null = Update-Catalog -Change {
+                    param ($catalog)
+                    Set-HvCatalogEntry -Catalog $catalog -Entry $entry
+                }
+            }
             $job = Wait-HvCimJob -InstanceId $jobId -TimeoutSeconds $waitTimeout
             Set-JobResult -Job $job -JobId $jobId -Action "Removing $action"
             if ($module.Result.pending) {

@@ -20,7 +20,11 @@ description:
     O(catalog_path)). A name whose creation was started by an earlier run that never saw the end
     (for example the controller died) is resolved from that run's job, never created twice.
   - Long operations run as Hyper-V jobs. The module waits up to O(wait_timeout) seconds on the
-    host; a job still running then is returned with RV(pending=true) and its id.
+    host; a job still running then is followed from the controller (see O(job_timeout)), with
+    progress, surviving dropped connections, and the result recorded in the catalog once it ends.
+  - On success sets the fact C(hyperv_backup.reference_points[<VM name>][<name>]) to
+    RV(reference_point) (removed again by O(state=absent)), so later tasks and roles can use it
+    without C(register).
   - Reference points the catalog does not know were made by other software (a backup product may
     depend on them) and are only removed with O(allow_foreign=true).
 options:
@@ -86,17 +90,20 @@ options:
     default: ''
   wait_timeout:
     description:
-      - Seconds the module waits on the host for a Hyper-V job before returning it as pending.
+      - Seconds the module waits on the host for a Hyper-V job in its own round trip, before the
+        controller takes over following it (O(job_timeout)).
       - V(0) returns at once after starting the job.
     type: int
     default: 30
 extends_documentation_fragment:
   - hyperv.backup.catalog
+  - hyperv.backup.job_wait
 notes:
   - Needs Windows Server 2016 or Windows 10 or later with the Hyper-V role, and an account in
     Hyper-V Administrators or the local Administrators group.
   - RCT reference points need VHDX disks and VM configuration version 6.2 or later.
   - Supports C(check_mode) and C(diff) (the catalog entry before and after).
+  - With the C(async) task keyword the module waits on the host itself, up to the async time.
 seealso:
   - module: hyperv.backup.reference_point_info
   - name: CreateReferencePoint method of the Msvm_VirtualSystemReferencePointService class
@@ -117,13 +124,17 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ rp.reference_point.disks | map(attribute='rct_id') | list }}"
 
-- name: Create by VM GUID with a crash-consistent setting, waiting up to 5 minutes on the host
+- name: Create by VM GUID with a crash-consistent setting, following the job for up to 2 hours
   hyperv.backup.reference_point:
     vm_id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162
     name: weekly
     consistency: crash
     run_id: "awx-{{ awx_job_id | default('manual') }}"
-    wait_timeout: 300
+    job_timeout: 7200
+
+- name: Use the fact the task above set
+  ansible.builtin.debug:
+    msg: "{{ hyperv_backup.reference_points['web01']['weekly'].instance_id }}"
 
 - name: Remove a reference point by name
   hyperv.backup.reference_point:
@@ -265,7 +276,7 @@ job:
       elements: str
       sample: []
 pending:
-  description: Whether the job was still running when the module returned (see O(wait_timeout)).
+  description: Whether the job was still running when the task ended (only with O(job_timeout=0)).
   returned: always
   type: bool
   sample: false

@@ -139,12 +139,12 @@ def test_names_with_wql_characters_are_matched_exactly(play, server) -> None:
 
 def test_pending_job_is_followed_not_duplicated(play, server) -> None:
     server.add_fault(method="CreateReferencePoint", job={"duration": 4})
-    (started,) = play(rp(vm="web01", name="slow", wait_timeout=0))
+    (started,) = play(rp(vm="web01", name="slow", wait_timeout=0, job_timeout=0))
     assert started["changed"] is True and started["pending"] is True and started["job"]["state"] == "running"
     assert started["reference_point"] is None
-    (still,) = play(rp(vm="web01", name="slow", wait_timeout=0))
+    (still,) = play(rp(vm="web01", name="slow", wait_timeout=0, job_timeout=0))
     assert still["pending"] is True and still["job"]["id"] == started["job"]["id"]
-    (done,) = play(rp(vm="web01", name="slow", wait_timeout=10))
+    (done,) = play(rp(vm="web01", name="slow", wait_timeout=10, job_timeout=0))
     assert done["changed"] is True and done["pending"] is False and done["reference_point"]["name"] == "slow"
     (again,) = play(rp(vm="web01", name="slow"))
     assert again["changed"] is False and again["reference_point"]["instance_id"] == done["reference_point"]["instance_id"]

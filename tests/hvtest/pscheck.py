@@ -124,7 +124,9 @@ def check_spec(name: str, root: pathlib.Path = collection.ROOT) -> list[Finding]
         spec = module_spec(path, root)
     except (LookupError, pstree.NotALiteral) as error:
         return [Finding(rel, 1, "spec", str(error))]
-    docs = collection.module_docs(name, root)["documentation"].get("options") or {}
+    docs = dict(collection.module_docs(name, root)["documentation"].get("options") or {})
+    for handled_by_action in collection.controller_options(name, root):
+        docs.pop(handled_by_action, None)
     options = spec.get("options", {})
     found = []
     for option in sorted(set(options) - set(docs)):

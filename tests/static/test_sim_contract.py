@@ -90,6 +90,10 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
     ]
     host.add_fault({"method": "CreateReferencePoint", "job": {"duration": 0.05, "fail": {"error_code": 32768, "description": "boom"}}})
     results.append(_run(host, "reference_point", vm="a", name="two"))
+    host.add_fault({"method": "CreateReferencePoint", "job": {"never_ends": True}})
+    hung = _run(host, "reference_point", vm="a", name="three", wait_timeout=0)
+    results.append(_run(host, "job_info", job_id=hung["job"]["id"]))
+    results.append(_run(host, "job_info", job_id=hung["job"]["id"], cancel=True))
     return host, results
 
 
@@ -103,7 +107,8 @@ def test_renderings_make_exactly_the_calls_the_powershell_makes() -> None:
 def test_each_rendering_calls_only_what_its_module_can(name: str) -> None:
     host = exercised_host()[0]
     host.calls.clear()
-    _run(host, name, **({"vm": "a", "name": "x"} if name == "reference_point" else {}))
+    args = {"reference_point": {"vm": "a", "name": "x"}, "job_info": {"job_id": "NO-SUCH-JOB"}}.get(name, {})
+    _run(host, name, **args)
     sources = [s.path for s in collection.module_sources(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")]
     assert rendering_calls(host) <= powershell_calls(sources)
 
@@ -178,9 +183,11 @@ def test_message_fragments_are_found() -> None:
 
 def test_successful_results_hold_every_documented_key() -> None:
     results = exercised_host()[1]
-    created, listing = results[0], results[3]
+    created, listing, job, cancelled = results[0], results[3], results[6], results[7]
     assert set(modules.documented_keys("reference_point")) <= set(created)
     assert set(modules.documented_keys("reference_point_info")) <= set(listing)
+    assert set(modules.documented_keys("job_info")) <= set(job)
+    assert job["job"]["state"] == "running" and cancelled["changed"] is True and cancelled["job"]["state"] == "terminated"
 
 
 def test_undocumented_result_key_is_caught(monkeypatch) -> None:

@@ -61,6 +61,7 @@ class Endpoint:
         self.shells: dict[str, dict[str, Command]] = {}
         self.lock = threading.Lock()
         self.drop_receives = 0
+        self.drop_module: str | None = None
         self.module_runs: list[dict] = []
 
     def run(self, command: Command) -> None:
@@ -212,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
             threading.Thread(target=self.endpoint.run, args=(command,), daemon=True).start()
         with self.endpoint.lock:
             drop = self.endpoint.drop_receives > 0
+            if drop and self.endpoint.drop_module:
+                drop = payload.decode(command.command_line, bytes(command.stdin)).module == self.endpoint.drop_module
             if drop:
                 self.endpoint.drop_receives -= 1
         if drop:
@@ -244,6 +247,7 @@ class Handler(BaseHTTPRequestHandler):
             endpoint.host.add_fault(data)
         elif path == "/sim/endpoint":
             endpoint.drop_receives = int(data.get("drop_receives", endpoint.drop_receives))
+            endpoint.drop_module = data.get("drop_module", endpoint.drop_module)
             endpoint.latency = float(data.get("latency_ms", endpoint.latency * 1000)) / 1000
         elif path == "/sim/remove":
             endpoint.host.remove_reference_point(data["instance_id"])

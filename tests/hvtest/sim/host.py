@@ -261,6 +261,19 @@ class SimHost:
 
         return self._start_job("DestroyReferencePoint", fault, complete)
 
+    def _m_RequestStateChange(self, job_instance: dict, arguments: dict, _fault: dict) -> dict:
+        job = self.jobs.get(job_instance["InstanceID"])
+        if job is None:
+            return {"ReturnValue": 4}
+        if arguments.get("RequestedState") not in (4, 5) or not job.cancellable:
+            return {"ReturnValue": 1}
+        state, _percent = job.state(self.clock())
+        if state >= 7:
+            return {"ReturnValue": 5}
+        job.finished_state = 8
+        self.log("job_terminated", job_id=job.instance_id)
+        return {"ReturnValue": 0}
+
     def _m_GetErrorEx(self, job_instance: dict, _arguments: dict, _fault: dict) -> dict:
         job = self.jobs.get(job_instance["InstanceID"])
         if job is None or not job.fail:

@@ -194,6 +194,12 @@ class Hv:
                 text += f" {detail}"
         return text
 
+    def stop_job(self, job: dict) -> None:
+        """Stop-HvCimJob"""
+        if not job["Cancellable"]:
+            raise HvError(f"job {job['InstanceID']} cannot be cancelled (Cancellable is false); it will run to its end.")
+        self.invoke_method(job, "RequestStateChange", {"RequestedState": 4}, f"Cancelling job {job['InstanceID']}")
+
     def job_product(self, job: dict, result_class: str) -> list[dict]:
         """Get-HvJobProduct"""
         return self.host.associators(job, "CIM_AffectedJobElement", result_class)

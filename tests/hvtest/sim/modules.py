@@ -203,6 +203,7 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
                 if not module.check_mode:
                     complete_entry(entry, job)
                 set_point(made, entry)
+                set_job(job, entry["job_id"], f"Creating {action}")
                 module.diff["after"] = entry_view(entry)
                 module.exit_json()
             module.warn(f"{action} was being created by job {entry['job_id']}, which ended without a reference point; a new one is made.")
@@ -265,6 +266,14 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
         target = select_point(existing, entry["instance_id"]) if entry is not None else None
     module.diff["before"] = entry_view(entry)
 
+    if entry is not None and entry["status"] == "removing" and entry.get("job_id"):
+        follow_for = 0 if module.check_mode else wait_timeout
+        job = hv.wait_job(entry["job_id"], follow_for)
+        if job is not None and not hv.job_finished(job):
+            r["changed"] = True
+            set_job(job, entry["job_id"], f"Removing {action}")
+            module.exit_json()
+        target = select_point(hv.reference_points(vm), entry["instance_id"])
     if entry is not None and entry["status"] == "pending":
         module.fail_json(f"{action} is still being created by job {entry['job_id']}; wait for it (hyperv.backup.job_info with wait=true) "
                          "before removing it.")
@@ -280,6 +289,10 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
             output = hv.remove_reference_point(target)
             if output.get("Job") is not None:
                 job_id = output["Job"]["InstanceID"]
+                if entry is not None:
+                    entry["status"] = "removing"
+                    entry["job_id"] = job_id
+                    update_catalog(lambda catalog_: hv.set_entry(catalog_, entry))
                 job = hv.wait_job(job_id, wait_timeout)
                 set_job(job, job_id, f"Removing {action}")
                 if r["pending"]:
@@ -334,7 +347,37 @@ def reference_point_info(module: Module, hv: Hv) -> None:
     module.exit_json()
 
 
+# ---------------------------------------------------------------------- job_info.ps1
+
+def job_info(module: Module, hv: Hv) -> None:
+    p = module.params
+    job_id = p["job_id"]
+    r = module.result
+    r.update({"changed": False, "exists": False, "job": {"id": job_id, "state": "gone"}})
+    if p["wait_timeout"] < 0:
+        module.fail_json(f"wait_timeout must be 0 or more seconds, got {p['wait_timeout']}.")
+    try:
+        job = hv.wait_job(job_id, p["wait_timeout"])
+    except HvError as error:
+        module.fail_json(f"Reading Hyper-V job {job_id} failed: {error}")
+    if job is None:
+        module.exit_json()
+    r["exists"] = True
+    if p["cancel"] and not hv.job_finished(job):
+        r["changed"] = True
+        if not module.check_mode:
+            try:
+                hv.stop_job(job)
+                job = hv.wait_job(job_id, 5)
+            except HvError as error:
+                module.fail_json(f"Cancelling Hyper-V job {job_id} failed: {error}")
+    if job is not None:
+        r["job"] = hv.job_result(job)
+    module.exit_json()
+
+
 RENDERINGS: dict[str, Callable[[Module, Hv], None]] = {
     "reference_point": reference_point,
     "reference_point_info": reference_point_info,
+    "job_info": job_info,
 }
