@@ -27,7 +27,8 @@ class ActionModule(JobAction):
         args, options = self.split_args()
         module_result = self.run_module(args, task_vars)
         job = module_result.get("job") or {}
-        if options["wait"] and not module_result.get("failed") and module_result.get("exists") and not job.get("finished"):
+        if options["wait"] and options["job_timeout"] > 0 and not module_result.get("failed") and module_result.get("exists") \
+                and not job.get("finished"):
             label = f"Job {job.get('id')}"
             outcome = self.follow(job, options, label, task_vars)
             module_result["job"] = outcome.job

@@ -30,7 +30,7 @@ class ActionModule(JobAction):
 
         module_result = self.run_module(args, task_vars)
         job = module_result.get("job")
-        if module_result.get("pending") and job and not module_result.get("failed"):
+        if module_result.get("pending") and job and not module_result.get("failed") and options["job_timeout"] > 0:
             vm = (module_result.get("vm") or {}).get("name")
             target = args.get("name") or args.get("instance_id")
             state = args.get("state", "present")

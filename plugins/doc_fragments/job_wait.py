@@ -17,7 +17,7 @@ options:
       - Seconds the controller follows a Hyper-V job that is still running when the module returns,
         polling it with M(hyperv.backup.job_info) (starting at 1 s between polls, growing to 15 s).
       - Progress is shown as the job goes (a line per quarter of the work; more with C(-v)).
-      - V(0) returns at once with RV(pending=true) and the job id.
+      - V(0) returns at once with the job still running (and, for the modules that have it, C(pending=true)) and its id.
       - When the time is up the task fails with the job id, state and percentage; the job goes on
         on the host, and rerunning the task follows the same job instead of starting another.
       - Not used with the C(async) task keyword; then the module waits on the host itself.

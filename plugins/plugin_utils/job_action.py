@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -44,6 +45,11 @@ class JobAction(ActionBase):
     MODULE = ""
     CONTROLLER_ARGSPEC: dict[str, dict[str, Any]] = JOB_WAIT_ARGSPEC
     TRANSFERS_FILES = False
+    _supports_async = True
+    _supports_check_mode = True
+    # Replaced in unit tests, which replay recorded polls without waiting.
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], None] | None = None
 
     def split_args(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(module arguments, validated controller options) of the task."""
@@ -73,7 +79,8 @@ class JobAction(ActionBase):
             return self.run_module({"job_id": job["id"], "wait_timeout": host_wait}, task_vars, JOB_INFO)
 
         outcome = wait_for_job(poll, job, timeout=options["job_timeout"], retries=options["connection_retries"],
-                               reconnect=self._connection.reset, progress=Progress(display, label))
+                               reconnect=self._connection.reset, progress=Progress(display, label),
+                               clock=self.clock, sleep=self.sleep)
         if outcome.status == "timeout" and options["cancel_on_job_timeout"]:
             cancelled = self.run_module({"job_id": job["id"], "cancel": True}, task_vars, JOB_INFO)
             if cancelled.get("failed"):

@@ -109,8 +109,8 @@ Poll = Callable[[int], dict[str, Any]]
 
 
 def wait_for_job(poll: Poll, job: dict[str, Any], *, timeout: float, retries: int, reconnect: Callable[[], None],
-                 progress: Progress, backoff: Backoff = Backoff(), clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> WaitOutcome:
+                 progress: Progress, backoff: Backoff = Backoff(), clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None) -> WaitOutcome:
     """Polls until the job ends, disappears, the timeout passes or the host stays unreachable.
 
     poll(host_wait) returns job_info's result, waiting on the host up to host_wait seconds;
@@ -118,6 +118,8 @@ def wait_for_job(poll: Poll, job: dict[str, Any], *, timeout: float, retries: in
     host meanwhile, so a lost connection is retried (after reconnect()) up to `retries` times
     in a row before giving up.
     """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
     outcome = WaitOutcome("running", job)
     deadline = clock() + timeout
     intervals = backoff.intervals()

@@ -1,0 +1,217 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The action plugins replaying recorded module outputs (test_data/*.jsonl, from hvtest.record)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.hyperv.backup.plugins.action import job_info as job_info_action
+from ansible_collections.hyperv.backup.plugins.action import reference_point as reference_point_action
+from ansible_collections.hyperv.backup.plugins.plugin_utils import job_wait
+
+DATA = pathlib.Path(__file__).parent / "test_data"
+
+
+class Replay:
+    """Stands in for _execute_module: checks each call against the recording, answers from it."""
+
+    def __init__(self, name: str, clock: FakeClock) -> None:
+        with open(DATA / f"{name}.jsonl", encoding="utf-8") as handle:
+            self.lines = [json.loads(line) for line in handle]
+        self.clock = clock
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, module_name: str, module_args: dict[str, Any], task_vars: dict[str, Any], wrap_async: bool = False) -> dict[str, Any]:
+        assert self.lines, f"unexpected extra call of {module_name} {module_args}"
+        line = self.lines.pop(0)
+        self.calls.append({"module": module_name, "args": dict(module_args), "wrap_async": wrap_async})
+        assert module_name == line["module"]
+        assert module_args == line["args"]
+        if module_name == job_wait.JOB_INFO:
+            self.clock.now += module_args.get("wait_timeout", 0)
+        if "raise" in line:
+            raise ConnectionError(line["message"])
+        return json.loads(json.dumps(line["result"]))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def make_action(cls, args: dict[str, Any], recording: str, check_mode: bool = False, async_val: int = 0):
+    task = MagicMock()
+    task.args = args
+    task.async_val = async_val
+    task.check_mode = check_mode
+    connection = MagicMock()
+    connection._shell.tmpdir = None
+    action = cls.ActionModule(task, connection, MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    clock = FakeClock()
+    action.clock = clock
+    action.sleep = clock.sleep
+    replay = Replay(recording, clock) if recording else None
+    action._execute_module = replay
+    return action, replay, clock
+
+
+@pytest.fixture
+def shown(monkeypatch) -> dict[str, list[str]]:
+    """What the plugin printed through Display, by verbosity."""
+    lines: dict[str, list[str]] = {"display": [], "v": [], "vvv": []}
+    from ansible_collections.hyperv.backup.plugins.plugin_utils import job_action
+    monkeypatch.setattr(job_action.display, "display", lambda msg, *a, **k: lines["display"].append(msg))
+    monkeypatch.setattr(job_action.display, "v", lambda msg, *a, **k: lines["v"].append(msg))
+    monkeypatch.setattr(job_action.display, "vvv", lambda msg, *a, **k: lines["vvv"].append(msg))
+    return lines
+
+
+def test_slow_job_is_followed_to_the_end_and_recorded(shown) -> None:
+    action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create")
+    result = action.run(task_vars={})
+    assert replay.lines == [], "every recorded call was made"
+    assert result["changed"] is True and result.get("failed") is False
+    assert result["reference_point"]["name"] == "nightly" and result["job"]["state"] == "completed"
+    polls = [c for c in replay.calls if c["module"] == job_wait.JOB_INFO]
+    # back-off: host waits of 1, 2 (1.5 rounded up), 3, 4, 6, 8, 12, 15, 15 ...
+    assert [c["args"]["wait_timeout"] for c in polls][:8] == [1, 2, 3, 4, 6, 8, 12, 15]
+    assert replay.calls[-1]["module"] == "hyperv.backup.reference_point", "the module finishes the work"
+    assert 4 <= len(shown["display"]) <= 6, shown["display"]
+    assert shown["display"][0].startswith("Reference point 'nightly' of VM 'web01': Hyper-V job ")
+    assert result["ansible_facts"]["hyperv_backup"]["reference_points"]["web01"]["nightly"] == result["reference_point"]
+    assert clock.slept == []
+
+
+def test_two_dropped_connections_mid_poll_end_in_success_with_warnings(shown) -> None:
+    action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create_two_drops")
+    result = action.run(task_vars={})
+    assert replay.lines == [] and result["changed"] is True and not result.get("failed")
+    job_id = result["job"]["id"]
+    assert result["warnings"] == [
+        f"Connection to the host lost while waiting on Hyper-V job {job_id} (('Connection aborted.', RemoteDisconnected('Remote end closed "
+        f"connection without response'))); the job goes on on the host. Retry {n} of 5 in {delay} s." for n, delay in ((1, "1.5"), (2, "2.25"))]
+    assert clock.slept == [1.5, 2.25]
+    assert action._connection.reset.call_count == 2
+
+
+def test_connection_lost_beyond_retries_is_unreachable_with_the_job_id(shown) -> None:
+    args = {"vm": "web01", "name": "nightly", "wait_timeout": 0, "connection_retries": 1}
+    action, replay, clock = make_action(reference_point_action, args, "slow_create_two_drops")
+    result = action.run(task_vars={})
+    job_id = result["job"]["id"]
+    assert result["unreachable"] is True
+    assert result["msg"].startswith(f"Reference point 'nightly' of VM 'web01': the host stayed unreachable for 1 retries while waiting on "
+                                    f"Hyper-V job {job_id}")
+    assert "ansible_facts" not in result
+    assert clock.slept == [1.5]
+
+
+def test_failed_job_fails_the_task_with_every_error_text(shown) -> None:
+    action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "failed_create")
+    result = action.run(task_vars={})
+    job_id = result["job"]["id"]
+    assert replay.lines == []
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"Creating Reference point 'nightly' of VM 'web01' failed: job {job_id} ended in state exception with error code 32768: "
+        "Checkpoint operation for 'web01' failed. (Virtual machine ID 6B4A5C2E-0D8C-4F7A-9A57-1D2E3F405162) "
+        "Could not create backup checkpoint for virtual machine 'web01': The system cannot find the file specified. (0x80070002).")
+    assert all(c["module"] != "hyperv.backup.reference_point" for c in replay.calls[1:]), "a failed job is not retried"
+
+
+def test_timeout_fails_with_job_state_and_percent_without_cancelling(shown) -> None:
+    args = {"vm": "web01", "name": "nightly", "wait_timeout": 0, "job_timeout": 10}
+    action, replay, clock = make_action(reference_point_action, args, "hung_create")
+    result = action.run(task_vars={})
+    job_id = result["job"]["id"]
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"Reference point 'nightly' of VM 'web01': Hyper-V job {job_id} is still running at ")
+    assert "after 10 s (job_timeout)" in result["msg"]
+    assert [c["args"].get("cancel") for c in replay.calls if c["module"] == job_wait.JOB_INFO] == [None] * 4
+
+
+def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
+    args = {"vm": "web01", "name": "nightly", "wait_timeout": 0, "job_timeout": 10, "cancel_on_job_timeout": True}
+    action, replay, clock = make_action(reference_point_action, args, "hung_create")
+    result = action.run(task_vars={})
+    assert replay.lines == []
+    assert replay.calls[-1]["args"] == {"job_id": result["job"]["id"], "cancel": True}
+    assert result["failed"] is True and result["msg"].endswith("It was cancelled (state terminated).")
+
+
+def test_job_timeout_zero_returns_the_pending_job(shown) -> None:
+    args = {"vm": "web01", "name": "nightly", "wait_timeout": 0, "job_timeout": 0}
+    action, replay, clock = make_action(reference_point_action, args, "hung_create")
+    result = action.run(task_vars={})
+    assert result["pending"] is True and result["changed"] is True and not result.get("failed")
+    assert len(replay.calls) == 1 and "ansible_facts" not in result
+
+
+def test_resume_with_job_info_wait(shown) -> None:
+    action, replay, clock = make_action(job_info_action, {}, "slow_create")
+    # A later play, knowing only the job id: job_info once, then its polls; no reference_point call.
+    polls = replay.lines[1:-1]
+    job_id = polls[0]["args"]["job_id"]
+    # the job's answers as recorded; the host waits the back-off asks for, from its start
+    waits = job_wait.Backoff().intervals()
+    replay.lines = [dict(polls[0], args={"job_id": job_id})] + [
+        dict(line, args={"job_id": job_id, "wait_timeout": max(1, math.ceil(next(waits)))}) for line in polls[1:]]
+    action._task.args = {"job_id": job_id, "wait": True}
+    result = action.run(task_vars={})
+    assert result["job"]["state"] == "completed" and result["exists"] is True
+    assert replay.lines == []
+
+
+def test_async_runs_the_module_under_the_async_wrapper_with_a_host_wait() -> None:
+    action = make_action(reference_point_action, {"vm": "web01", "name": "nightly"}, "", async_val=600)[0]
+    calls = []
+    action._execute_module = lambda **kwargs: calls.append(kwargs) or {"started": 1, "ansible_job_id": "j1"}
+    result = action.run(task_vars={})
+    assert result["ansible_job_id"] == "j1"
+    assert calls[0]["wrap_async"] is True and calls[0]["module_args"] == {"vm": "web01", "name": "nightly", "wait_timeout": 600}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"job_timeout": -1}, "job_timeout must be 0 or more, got -1."),
+    ({"connection_retries": "many"}, "connection_retries"),
+    ({"cancel_on_job_timeout": "perhaps"}, "cancel_on_job_timeout"),
+])
+def test_bad_controller_options_fail_before_any_call(bad: dict, message: str) -> None:
+    action = make_action(reference_point_action, {"vm": "web01", "name": "n", **bad}, "")[0]
+    action._execute_module = MagicMock()
+    with pytest.raises(AnsibleActionFail, match=message):
+        action.run(task_vars={})
+    action._execute_module.assert_not_called()
+
+
+def test_controller_options_are_what_the_static_check_excludes() -> None:
+    assert set(reference_point_action.CONTROLLER_OPTIONS) == set(reference_point_action.ActionModule.CONTROLLER_ARGSPEC)
+    assert set(job_info_action.CONTROLLER_OPTIONS) == set(job_info_action.ActionModule.CONTROLLER_ARGSPEC)
+
+
+def test_fact_keeps_what_earlier_tasks_set() -> None:
+    earlier = {"reference_points": {"db01": {"weekly": {"instance_id": "X"}}}}
+    action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create")
+    result = action.run(task_vars={"hyperv_backup": earlier})
+    fact = result["ansible_facts"]["hyperv_backup"]["reference_points"]
+    assert fact["db01"] == {"weekly": {"instance_id": "X"}} and "nightly" in fact["web01"]
+    assert earlier == {"reference_points": {"db01": {"weekly": {"instance_id": "X"}}}}, "task_vars are not modified"
