@@ -65,6 +65,16 @@ class Endpoint:
         self.module_runs: list[dict] = []
 
     def run(self, command: Command) -> None:
+        """Runs a command; whatever happens, the command ends (a bug here must not hang ansible)."""
+        try:
+            self._run(command)
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            command.stderr = f"The Hyper-V simulator could not run this command: {error}\n{traceback.format_exc()}".encode()
+            command.exit_code = 1
+        finally:
+            command.done.set()
+
+    def _run(self, command: Command) -> None:
         invocation = payload.decode(command.command_line, bytes(command.stdin))
         started = time.monotonic()
         if invocation.module is None:
@@ -82,7 +92,6 @@ class Endpoint:
             command.exit_code = 1 if result.get("failed") else 0
             self.module_runs.append({"module": invocation.module, "args": {k: v for k, v in invocation.args.items() if not k.startswith("_")},
                                      "failed": bool(result.get("failed")), "seconds": round(time.monotonic() - started, 3)})
-        command.done.set()
 
 
 def _envelope(message_id: str, action: str, body: str) -> bytes:

@@ -44,6 +44,7 @@ class Job:
     never_ends: bool
     on_complete: Callable[[], list[dict]]
     cancellable: bool = True
+    curve: list[tuple[float, float]] | None = None
     killed: bool = False
     affected: list[dict] = dataclasses.field(default_factory=list)
     finished_state: int | None = None
@@ -65,9 +66,17 @@ class Job:
         return 7, 100
 
     def _percent(self, now: float) -> int:
+        """PercentComplete: linear in time, or along `curve` ([time fraction, percent] points)."""
         if self.duration <= 0:
             return 0 if self.never_ends else 100
-        return max(0, min(99, int(100 * (now - self.started) / self.duration)))
+        fraction = min(1.0, (now - self.started) / self.duration)
+        points = self.curve or [(0.0, 0.0), (1.0, 100.0)]
+        percent = points[-1][1]
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            if x0 <= fraction <= x1:
+                percent = y0 + (y1 - y0) * ((fraction - x0) / (x1 - x0) if x1 > x0 else 1.0)
+                break
+        return max(0, min(99, int(percent)))
 
 
 class SimHost:
@@ -224,6 +233,8 @@ class SimHost:
             fail=settings.get("fail"),
             never_ends=bool(settings.get("never_ends", False)),
             on_complete=on_complete,
+            cancellable=bool(settings.get("cancellable", True)),
+            curve=[tuple(point) for point in settings["curve"]] if settings.get("curve") else None,
         )
         self.jobs[job.instance_id] = job
         self.log("job_started", method=method, job_id=job.instance_id)

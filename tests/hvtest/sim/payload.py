@@ -71,6 +71,8 @@ def decode(command_line: str, stdin: bytes) -> Invocation:
     for document in documents:
         # 2.19+: the module_wrapper action names the script
         for action in document.get("actions", []) if isinstance(document, dict) else []:
+            if not isinstance(action, dict):
+                continue  # 2.16 - 2.18 list actions by name only
             params = action.get("params") or {}
             script = params.get("Script")
             if isinstance(script, str) and action.get("name") == "module_wrapper.ps1":

@@ -1,0 +1,54 @@
+"""The endpoint's payload reading (both ansible-core formats) and its promise never to hang."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hvtest.sim import payload
+from hvtest.sim.endpoint import Command, Endpoint
+from hvtest.sim.host import SimHost
+
+NUL = b"\n\0\0\0\0\n"
+
+
+def test_reads_the_2_19_manifest() -> None:
+    manifest = {"actions": [{"name": "module_wrapper.ps1", "params": {
+        "Script": "ansible_collections.hyperv.backup.plugins.modules.reference_point.ps1",
+        "Variables": [{"Name": "complex_args", "Value": {"vm": "web01", "_ansible_check_mode": True}, "Scope": "Global"}]}}]}
+    stdin = json.dumps({"name": "exec_wrapper"}).encode() + NUL + json.dumps(manifest).encode()
+    invocation = payload.decode("PowerShell -EncodedCommand AAAA", stdin)
+    assert invocation.module == "reference_point" and invocation.args == {"vm": "web01", "_ansible_check_mode": True}
+
+
+def test_reads_the_2_18_format() -> None:
+    document = {"module_entry": "", "actions": ["exec"], "module_args": {"_ansible_module_name": "hyperv.backup.job_info", "job_id": "J"}}
+    stdin = b"begin { $x = 1 }" + b"\0\0\0\0" + json.dumps(document).encode()
+    invocation = payload.decode("PowerShell -EncodedCommand AAAA", stdin)
+    assert invocation.module == "job_info" and invocation.args["job_id"] == "J"
+
+
+def test_raw_command_is_decoded_from_its_encoded_command() -> None:
+    encoded = base64.b64encode("Get-VM | Select Name".encode("utf-16-le")).decode()
+    invocation = payload.decode(f"PowerShell -NoProfile -EncodedCommand {encoded}", b"")
+    assert invocation.module is None and invocation.raw_script == "Get-VM | Select Name"
+
+
+def test_a_command_the_simulator_cannot_read_still_ends() -> None:
+    endpoint = Endpoint(SimHost({"vms": []}), "u", "p")
+    command = Command("PowerShell -EncodedCommand AAAA")
+    command.stdin.extend(b"{}" + NUL + b'{"actions": [{"name": "module_wrapper.ps1", "params": {"Script": 5, "Variables": 7}}]}')
+    endpoint.run(command)
+    assert command.done.is_set() and command.exit_code == 1
+
+
+def test_unknown_module_gets_a_clear_failed_result() -> None:
+    endpoint = Endpoint(SimHost({"vms": []}), "u", "p")
+    command = Command("PowerShell -EncodedCommand AAAA")
+    manifest = {"actions": [{"name": "module_wrapper.ps1", "params": {
+        "Script": "ansible_collections.ansible.windows.plugins.modules.win_ping.ps1", "Variables": []}}]}
+    command.stdin.extend(b"{}" + NUL + json.dumps(manifest).encode())
+    endpoint.run(command)
+    result = json.loads(command.stdout)
+    assert command.exit_code == 1 and result["failed"] is True
+    assert "has no rendering of module 'ansible_collections.ansible.windows.plugins.modules.win_ping.ps1'" in result["msg"]

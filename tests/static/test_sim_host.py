@@ -1,0 +1,68 @@
+"""The simulated host follows the schema and the documented job behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from hvtest.sim.host import CimError, SimHost
+
+SCENARIO = {"host": "hv9", "vms": [
+    {"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001", "disks": [{"path": "C:\\a.vhdx"}, {"path": "C:\\b.vhd", "rct": False}]},
+    {"name": "m", "id": "aaaaaaaa-0000-4000-8000-000000000002", "state": "migrating"},
+]}
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_job_follows_its_progress_curve_and_completes_once() -> None:
+    clock = Clock()
+    host = SimHost(dict(SCENARIO, jobs={"CreateReferencePoint": {"duration": 10, "curve": [[0, 0], [0.1, 60], [0.9, 61], [1, 100]]}}), clock)
+    vm = next(v for v in host.enumerate("Msvm_ComputerSystem") if v["ElementName"] == "a")
+    service = host.enumerate("Msvm_VirtualSystemReferencePointService")[0]
+    out = host.invoke(service, "CreateReferencePoint", {"AffectedSystem": vm, "ReferencePointType": 1})
+    assert out["ReturnValue"] == 4096
+    job_id = out["Job"]["InstanceID"]
+    seen = []
+    for now in (0, 1, 5, 9, 10, 11):
+        clock.now = now
+        job = host.get_job(job_id)
+        seen.append((job["JobState"], job["PercentComplete"]))
+    assert seen == [(4, 0), (4, 60), (4, 60), (4, 61), (7, 100), (7, 100)]
+    assert len(host.reference_points) == 1
+
+
+def test_disk_without_rct_has_no_rct_id() -> None:
+    host = SimHost(dict(SCENARIO, jobs={"CreateReferencePoint": {"duration": 0}}))
+    vm = next(v for v in host.enumerate("Msvm_ComputerSystem") if v["ElementName"] == "a")
+    service = host.enumerate("Msvm_VirtualSystemReferencePointService")[0]
+    host.get_job(host.invoke(service, "CreateReferencePoint", {"AffectedSystem": vm})["Job"]["InstanceID"])
+    (point,) = host.reference_points
+    assert len(point["VirtualDiskIdentifiers"]) == 2 and len(point["ResilientChangeTrackingIdentifiers"]) == 1
+
+
+def test_migrating_vm_answers_invalid_state() -> None:
+    host = SimHost(SCENARIO)
+    vm = next(v for v in host.enumerate("Msvm_ComputerSystem") if v["ElementName"] == "m")
+    service = host.enumerate("Msvm_VirtualSystemReferencePointService")[0]
+    assert host.invoke(service, "CreateReferencePoint", {"AffectedSystem": vm})["ReturnValue"] == 5
+
+
+def test_host_refuses_names_outside_the_schema() -> None:
+    host = SimHost(SCENARIO)
+    service = host.enumerate("Msvm_VirtualSystemReferencePointService")[0]
+    with pytest.raises(CimError, match="has no input parameter"):
+        host.invoke(service, "CreateReferencePoint", {"Job": None})
+    with pytest.raises(CimError, match="Method Explode not found"):
+        host.invoke(service, "Explode", {})
+    with pytest.raises(CimError, match="Invalid class Msvm_Nothing"):
+        host.enumerate("Msvm_Nothing")
+
+
+def test_host_itself_is_listed_but_not_as_a_virtual_machine() -> None:
+    systems = SimHost(SCENARIO).enumerate("Msvm_ComputerSystem")
+    assert systems[0] == {"ClassName": "Msvm_ComputerSystem", "Name": "HV9", "ElementName": "HV9", "Caption": "Hosting Computer System"}
