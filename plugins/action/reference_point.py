@@ -28,31 +28,15 @@ class ActionModule(JobAction):
             result.update(self.run_async(args, task_vars))
             return result
 
-        module_result = self.run_module(args, task_vars)
-        job = module_result.get("job")
-        if module_result.get("pending") and job and not module_result.get("failed") and options["job_timeout"] > 0:
-            vm = (module_result.get("vm") or {}).get("name")
-            target = args.get("name") or args.get("instance_id")
-            state = args.get("state", "present")
-            label = f"Reference point '{target}' of VM '{vm}'"
-            action = f"{'Creating' if state == 'present' else 'Removing'} {label}"
-            outcome = self.follow(job, options, label, task_vars)
-            failure = self.outcome_failure(outcome, options, label, action)
-            warnings = list(module_result.get("warnings") or []) + outcome.warnings
-            if failure is None:
-                # The job ended well: the module reads what it made and records it in the catalog.
-                changed = bool(module_result.get("changed"))
-                module_result = self.run_module(args, task_vars)
-                module_result["changed"] = bool(module_result.get("changed")) or changed
-            else:
-                module_result.update(failure)
-                module_result["job"] = outcome.job
-            warnings += [w for w in module_result.get("warnings") or [] if w not in warnings]
-            if warnings:
-                module_result["warnings"] = warnings
+        module_result = self.run_and_follow(args, options, task_vars)
         result.update(module_result)
         self._set_fact(result, args, task_vars)
         return result
+
+    def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
+        vm = (module_result.get("vm") or {}).get("name")
+        label = f"Reference point '{args.get('name') or args.get('instance_id')}' of VM '{vm}'"
+        return label, f"{'Creating' if args.get('state', 'present') == 'present' else 'Removing'} {label}"
 
     def _set_fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> None:
         if result.get("failed") or result.get("unreachable") or self._task.check_mode or result.get("pending"):

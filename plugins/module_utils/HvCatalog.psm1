@@ -227,7 +227,17 @@ Function New-HvCatalogEntry {
 
         [AllowEmptyString()]
         [string]
-        $RunId = ''
+        $RunId = '',
+
+        # 'full' or 'incremental' when the reference point closes a backup, else empty.
+        [AllowEmptyString()]
+        [string]
+        $Mode = '',
+
+        # The name of the reference point an incremental backup was taken against.
+        [AllowEmptyString()]
+        [string]
+        $Base = ''
     )
 
     @{
@@ -241,6 +251,8 @@ Function New-HvCatalogEntry {
         status = 'pending'
         instance_id = $null
         job_id = $null
+        mode = if ($Mode) { $Mode } else { $null }
+        base = if ($Base) { $Base } else { $null }
     }
 }
 

@@ -31,6 +31,24 @@ Function New-HvEmbeddedInstance {
     [System.Text.Encoding]::Unicode.GetString($bytes)
 }
 
+Function ConvertTo-HvEmbeddedInstance {
+    <#
+    .SYNOPSIS
+    Returns the CIM-XML text of an instance read from the host (for Modify* methods).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [Microsoft.Management.Infrastructure.CimInstance]
+        $InputObject
+    )
+
+    $serializer = [Microsoft.Management.Infrastructure.Serialization.CimSerializer]::Create()
+    $bytes = $serializer.Serialize($InputObject, [Microsoft.Management.Infrastructure.Serialization.InstanceSerializationOptions]::None)
+    [System.Text.Encoding]::Unicode.GetString($bytes)
+}
+
 Function ConvertFrom-HvEmbeddedInstance {
     <#
     .SYNOPSIS
@@ -72,5 +90,6 @@ Function ConvertFrom-HvEmbeddedInstance {
 
 Export-ModuleMember -Function @(
     'ConvertFrom-HvEmbeddedInstance'
+    'ConvertTo-HvEmbeddedInstance'
     'New-HvEmbeddedInstance'
 )

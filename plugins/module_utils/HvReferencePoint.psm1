@@ -155,6 +155,8 @@ Function ConvertTo-HvReferencePointResult {
         name = if ($CatalogEntry) { $CatalogEntry.name } else { $null }
         created = if ($CatalogEntry) { $CatalogEntry.created } else { $null }
         run_id = if ($CatalogEntry) { $CatalogEntry.run_id } else { $null }
+        mode = if ($CatalogEntry -and $CatalogEntry.ContainsKey('mode')) { $CatalogEntry.mode } else { $null }
+        base = if ($CatalogEntry -and $CatalogEntry.ContainsKey('base')) { $CatalogEntry.base } else { $null }
         foreign = $null -eq $CatalogEntry
     }
 }

@@ -220,6 +220,14 @@ reference_point:
       description: The O(run_id) recorded when it was made.
       type: str
       sample: awx-118
+    mode:
+      description: V(full) or V(incremental) when the reference point closed a backup of M(hyperv.backup.recovery_checkpoint); else V(null).
+      type: str
+      sample: incremental
+    base:
+      description: The name of the reference point an incremental backup was taken against; V(null) for a full one.
+      type: str
+      sample: nightly-2026-11-27
     foreign:
       description: Whether the catalog does not know it (made by other software).
       type: bool

@@ -129,6 +129,14 @@ reference_points:
       description: The run that made it, as recorded.
       type: str
       sample: awx-118
+    mode:
+      description: V(full) or V(incremental) when the reference point closed a backup of M(hyperv.backup.recovery_checkpoint); else V(null).
+      type: str
+      sample: incremental
+    base:
+      description: The name of the reference point an incremental backup was taken against; V(null) for a full one.
+      type: str
+      sample: nightly-2026-11-27
     foreign:
       description: Whether the catalog does not know it.
       type: bool
@@ -179,6 +187,14 @@ stale_entries:
       description: The run that made it.
       type: str
       sample: awx-110
+    mode:
+      description: V(full) or V(incremental) for a reference point that closed a backup.
+      type: str
+      sample: full
+    base:
+      description: The reference point an incremental was taken against.
+      type: str
+      sample: null
 catalog_path:
   description: The catalog that was read.
   returned: always

@@ -90,6 +90,37 @@ class JobAction(ActionBase):
                 outcome.status = "cancelled"
         return outcome
 
+    def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
+        """(label, action) naming what the job does, for progress and messages."""
+        raise NotImplementedError
+
+    def finish_args(self, args: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        """The module arguments that finish the work once the job has ended."""
+        return args
+
+    def run_and_follow(self, args: dict[str, Any], options: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """Runs the module; follows a job it left running; reruns it to finish the work."""
+        module_result = self.run_module(args, task_vars)
+        job = module_result.get("job")
+        if not (module_result.get("pending") and job and not module_result.get("failed") and options["job_timeout"] > 0):
+            return module_result
+        label, action = self.describe(args, module_result)
+        outcome = self.follow(job, options, label, task_vars)
+        failure = self.outcome_failure(outcome, options, label, action)
+        warnings = list(module_result.get("warnings") or []) + outcome.warnings
+        if failure is None:
+            # The job ended well: the module reads what it made and records it.
+            changed = bool(module_result.get("changed"))
+            module_result = self.run_module(self.finish_args(args, outcome.job), task_vars)
+            module_result["changed"] = bool(module_result.get("changed")) or changed
+        else:
+            module_result.update(failure)
+            module_result["job"] = outcome.job
+        warnings += [w for w in module_result.get("warnings") or [] if w not in warnings]
+        if warnings:
+            module_result["warnings"] = warnings
+        return module_result
+
     def outcome_failure(self, outcome: WaitOutcome, options: dict[str, Any], label: str, action: str) -> dict[str, Any] | None:
         """The result keys that report a wait which did not end in success, or None."""
         job = outcome.job

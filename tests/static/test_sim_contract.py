@@ -20,7 +20,8 @@ from hvtest.sim.host import SimHost
 SIM = collection.ROOT / "tests" / "hvtest" / "sim"
 SCENARIO = {
     "host": "HV09",
-    "jobs": {"CreateReferencePoint": {"duration": 0.05}, "DestroyReferencePoint": {"duration": 0.05}},
+    "jobs": {method: {"duration": 0.05} for method in ("CreateReferencePoint", "DestroyReferencePoint", "CreateSnapshot",
+                                                        "DestroySnapshot", "ConvertToReferencePoint")},
     "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001"}, {"name": "b", "id": "aaaaaaaa-0000-4000-8000-000000000002"}],
     "reference_points": [{"vm": "b", "instance_id": "Microsoft:FOREIGN"}],
 }
@@ -94,6 +95,11 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
     hung = _run(host, "reference_point", vm="a", name="three", wait_timeout=0)
     results.append(_run(host, "job_info", job_id=hung["job"]["id"]))
     results.append(_run(host, "job_info", job_id=hung["job"]["id"], cancel=True))
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="left-behind"))
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="c1"))
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="c1", state="converted", mode="full"))
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="c2"))
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="c2", state="absent"))
     return host, results
 
 
@@ -107,7 +113,8 @@ def test_renderings_make_exactly_the_calls_the_powershell_makes() -> None:
 def test_each_rendering_calls_only_what_its_module_can(name: str) -> None:
     host = exercised_host()[0]
     host.calls.clear()
-    args = {"reference_point": {"vm": "a", "name": "x"}, "job_info": {"job_id": "NO-SUCH-JOB"}}.get(name, {})
+    args = {"reference_point": {"vm": "a", "name": "x"}, "job_info": {"job_id": "NO-SUCH-JOB"},
+            "recovery_checkpoint": {"vm": "a", "name": "x"}}.get(name, {})
     _run(host, name, **args)
     sources = [s.path for s in collection.module_sources(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")]
     assert rendering_calls(host) <= powershell_calls(sources)
@@ -188,6 +195,10 @@ def test_successful_results_hold_every_documented_key() -> None:
     assert set(modules.documented_keys("reference_point_info")) <= set(listing)
     assert set(modules.documented_keys("job_info")) <= set(job)
     assert job["job"]["state"] == "running" and cancelled["changed"] is True and cancelled["job"]["state"] == "terminated"
+    made, converted = results[9], results[10]
+    assert set(modules.documented_keys("recovery_checkpoint")) <= set(made)
+    assert [c["label"] for c in made["removed_leftovers"]] == ["left-behind"], "the earlier run's checkpoint is cleaned up"
+    assert converted["reference_point"]["mode"] == "full" and converted["checkpoints"] == []
 
 
 def test_undocumented_result_key_is_caught(monkeypatch) -> None:

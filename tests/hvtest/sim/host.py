@@ -20,7 +20,9 @@ from typing import Any
 from .. import schema as schema_mod
 
 NAMESPACE = "root/virtualization/v2"
-JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202}
+JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202, "CreateSnapshot": 70, "DestroySnapshot": 72,
+            "ConvertToReferencePoint": 200, "ExportSystemDefinition": 62}
+RECOVERY = "Microsoft:Hyper-V:Snapshot:Recovery"
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
 
 
@@ -94,6 +96,7 @@ class SimHost:
         self.job_defaults: dict = dict(scenario.get("jobs", {}))
         self.vms: list[dict] = []
         self.reference_points: list[dict] = []
+        self.checkpoints: list[dict] = []
         self.jobs: dict[str, Job] = {}
         for vm in scenario.get("vms", []):
             self._add_vm(vm)
@@ -124,6 +127,8 @@ class SimHost:
             "EnabledState": {"running": 2, "off": 3, "saved": 6, "migrating": 2}.get(state, 2),
             "_state": state,
             "_disks": disks,
+            "_checkpoints": spec.get("checkpoints", "enabled"),
+            "_integration_services": spec.get("integration_services", True),
         })
 
     def _vm_by_name(self, name: str) -> dict:
@@ -162,7 +167,8 @@ class SimHost:
             self._require_class(class_name)
             if class_name == "Msvm_ComputerSystem":
                 return [self.host_system()] + [dict(vm) for vm in self.vms]
-            if class_name == "Msvm_VirtualSystemReferencePointService":
+            if class_name in ("Msvm_VirtualSystemReferencePointService", "Msvm_VirtualSystemSnapshotService",
+                              "Msvm_VirtualSystemManagementService", "Msvm_ImageManagementService"):
                 return [{"ClassName": class_name, "Name": "vmms", "SystemName": self.name}]
             if class_name == "Msvm_VirtualSystemReferencePoint":
                 return [dict(p) for p in self.reference_points]
@@ -176,6 +182,8 @@ class SimHost:
             self._require_class(result_class)
             if association == "Msvm_ReferencePointOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
                 return [dict(p) for p in self.reference_points if p["VirtualSystemIdentifier"] == instance["Name"]]
+            if association == "Msvm_SnapshotOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
+                return [_public(c) for c in self.checkpoints if c["VirtualSystemIdentifier"] == instance["Name"]]
             if association == "CIM_AffectedJobElement" and instance["ClassName"] == "Msvm_ConcreteJob":
                 job = self.jobs.get(instance["InstanceID"])
                 return [dict(a) for a in (job.affected if job else []) if a["ClassName"] == result_class]
@@ -285,6 +293,80 @@ class SimHost:
         self.log("job_terminated", job_id=job.instance_id)
         return {"ReturnValue": 0}
 
+    def _live_vm(self, reference: dict | None) -> dict | None:
+        return next((v for v in self.vms if reference and v["Name"] == reference.get("Name")), None)
+
+    def _checkpoint(self, reference: dict | None) -> dict | None:
+        return next((c for c in self.checkpoints if reference and c["InstanceID"] == reference.get("InstanceID")), None)
+
+    def _m_CreateSnapshot(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        live = self._live_vm(arguments.get("AffectedSystem"))
+        if live is None or arguments.get("SnapshotType") not in (2, 3, 32768):
+            return {"ReturnValue": 4}
+        if live["_state"] == "migrating" or live["_checkpoints"] == "disabled":
+            return {"ReturnValue": 5}
+        consistency = int(_embedded_property(arguments.get("SnapshotSettings", ""), "ConsistencyLevel") or 1)
+        if consistency == 1 and (not live["_integration_services"] or live["_state"] != "running") and "fail" not in fault.get("job", {}):
+            # Application consistency needs a running guest with integration services (VSS).
+            fault = {"job": {**fault.get("job", {}), "fail": {
+                "error_code": 32768,
+                "description": f"Checkpoint operation for '{live['ElementName']}' failed. (Virtual machine ID {live['Name'].upper()})",
+                "errors": [f"Checkpoint operation for '{live['ElementName']}' failed. (Virtual machine ID {live['Name'].upper()})",
+                           f"Could not create backup checkpoint for virtual machine '{live['ElementName']}': The guest did not answer the "
+                           "VSS request (integration services unavailable). (Virtual machine ID " + live["Name"].upper() + ")"]}}}
+        snapshot_type = arguments["SnapshotType"]
+
+        def complete() -> list[dict]:
+            checkpoint = {
+                "ClassName": "Msvm_VirtualSystemSettingData",
+                "InstanceID": f"Microsoft:{_guid().upper()}",
+                "ElementName": f"{live['ElementName']} - Backup - ({time.strftime('%m/%d/%Y - %H:%M:%S')})",
+                "VirtualSystemIdentifier": live["Name"],
+                "VirtualSystemType": RECOVERY if snapshot_type == 32768 else "Microsoft:Hyper-V:Snapshot:Realized",
+                "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "_consistency": consistency,
+            }
+            self.checkpoints.append(checkpoint)
+            self.log("checkpoint_created", instance_id=checkpoint["InstanceID"], vm=live["ElementName"])
+            return [_public(checkpoint)]
+
+        return self._start_job("CreateSnapshot", fault, complete)
+
+    def _m_ModifySystemSettings(self, _service: dict, arguments: dict, _fault: dict) -> dict:
+        settings = arguments.get("SystemSettings", "")
+        target = self._checkpoint({"InstanceID": _embedded_property(settings, "InstanceID")})
+        if target is None:
+            return {"ReturnValue": 4}
+        target["ElementName"] = _embedded_property(settings, "ElementName") or ""
+        return {"ReturnValue": 0}
+
+    def _m_DestroySnapshot(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        target = self._checkpoint(arguments.get("AffectedSnapshot"))
+        if target is None:
+            return {"ReturnValue": 4}
+
+        def complete() -> list[dict]:
+            self.checkpoints = [c for c in self.checkpoints if c is not target]
+            self.log("checkpoint_destroyed", instance_id=target["InstanceID"])
+            return []
+
+        return self._start_job("DestroySnapshot", fault, complete)
+
+    def _m_ConvertToReferencePoint(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        target = self._checkpoint(arguments.get("AffectedSnapshot"))
+        if target is None or target["VirtualSystemType"] != RECOVERY:
+            return {"ReturnValue": 4}  # only recovery checkpoints can be converted
+        live = self._live_vm({"Name": target["VirtualSystemIdentifier"]})
+
+        def complete() -> list[dict]:
+            point = self._new_reference_point(live, 2, target["_consistency"])
+            self.reference_points.append(point)
+            self.checkpoints = [c for c in self.checkpoints if c is not target]
+            self.log("converted", checkpoint=target["InstanceID"], instance_id=point["InstanceID"])
+            return [point]
+
+        return self._start_job("ConvertToReferencePoint", fault, complete)
+
     def _m_GetErrorEx(self, job_instance: dict, _arguments: dict, _fault: dict) -> dict:
         job = self.jobs.get(job_instance["InstanceID"])
         if job is None or not job.fail:
@@ -329,9 +411,15 @@ class SimHost:
             return {
                 "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"]} for v in self.vms],
                 "reference_points": copy.deepcopy(self.reference_points),
+                "checkpoints": [_public(c) for c in self.checkpoints],
                 "jobs": {k: self.get_job(k) for k in list(self.jobs)},
                 "files": dict(self.files),
             }
+
+
+def _public(instance: dict) -> dict:
+    """An instance as a CIM client sees it: without the simulator's own bookkeeping."""
+    return {k: v for k, v in instance.items() if not k.startswith("_")}
 
 
 def _msvm_error(message: str) -> str:

@@ -43,6 +43,8 @@ TYPE_PARAMETER = {"log": 0, "rct": 1}
 TYPE_PROPERTY = {1: "log", 2: "rct"}
 CONSISTENCY_VALUE = {"application": 1, "crash": 2}
 CONSISTENCY_NAME = {1: "application", 2: "crash"}
+RECOVERY_TYPE = "Microsoft:Hyper-V:Snapshot:Recovery"
+TAG_PREFIX = "hyperv.backup: "
 CATALOG_VERSION = 1
 DEFAULT_CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
 
@@ -219,6 +221,77 @@ class Hv:
         parts.append("</INSTANCE>")
         return "".join(parts)
 
+    def to_embedded_instance(self, instance: dict) -> str:
+        """ConvertTo-HvEmbeddedInstance"""
+        known = self.host.schema.properties(instance["ClassName"])
+        parts = [f'<INSTANCE CLASSNAME="{instance["ClassName"]}">']
+        for name, value in instance.items():
+            if name in known and value is not None and not isinstance(value, list):
+                parts.append(f'<PROPERTY NAME="{name}" TYPE="{known[name]}"><VALUE>{value}</VALUE></PROPERTY>')
+        parts.append("</INSTANCE>")
+        return "".join(parts)
+
+    # ---------------------------------------------------------- HvCheckpoint.psm1
+
+    def snapshot_service(self) -> dict:
+        """Get-HvSnapshotService"""
+        return self.host.enumerate("Msvm_VirtualSystemSnapshotService")[0]
+
+    def management_service(self) -> dict:
+        """Get-HvManagementService"""
+        return self.host.enumerate("Msvm_VirtualSystemManagementService")[0]
+
+    def recovery_checkpoints(self, vm: dict) -> list[dict]:
+        """Get-HvRecoveryCheckpoint"""
+        found = self.host.associators(vm, "Msvm_SnapshotOfVirtualSystem", "Msvm_VirtualSystemSettingData")
+        return sorted((c for c in found if c["VirtualSystemType"] == RECOVERY_TYPE), key=lambda c: c["CreationTime"])
+
+    @staticmethod
+    def checkpoint_tag(label: str) -> str:
+        """Get-HvCheckpointTag"""
+        return f"{TAG_PREFIX}{label}"
+
+    @staticmethod
+    def checkpoint_owned(checkpoint: dict) -> bool:
+        """Test-HvCheckpointOwned"""
+        return str(checkpoint.get("ElementName") or "").lower().startswith(TAG_PREFIX.lower())
+
+    def new_recovery_checkpoint(self, vm: dict, consistency: str) -> dict:
+        """New-HvRecoveryCheckpoint"""
+        settings = self.new_embedded_instance("Msvm_VirtualSystemSnapshotSettingData", {
+            "ConsistencyLevel": CONSISTENCY_VALUE[consistency], "IgnoreNonSnapshottableDisks": True})
+        return self.invoke_method(self.snapshot_service(), "CreateSnapshot", {
+            "AffectedSystem": vm, "SnapshotSettings": settings, "SnapshotType": 32768,
+        }, f"Creating a recovery checkpoint of VM '{vm['ElementName']}'")
+
+    def set_checkpoint_tag(self, checkpoint: dict, label: str) -> dict:
+        """Set-HvCheckpointTag"""
+        checkpoint["ElementName"] = self.checkpoint_tag(label)
+        return self.invoke_method(self.management_service(), "ModifySystemSettings", {
+            "SystemSettings": self.to_embedded_instance(checkpoint)}, f"Naming recovery checkpoint {checkpoint['InstanceID']}")
+
+    def remove_recovery_checkpoint(self, checkpoint: dict) -> dict:
+        """Remove-HvRecoveryCheckpoint"""
+        return self.invoke_method(self.snapshot_service(), "DestroySnapshot", {"AffectedSnapshot": checkpoint},
+                                  f"Removing recovery checkpoint {checkpoint['InstanceID']}")
+
+    def convert_recovery_checkpoint(self, checkpoint: dict) -> dict:
+        """Convert-HvRecoveryCheckpoint"""
+        return self.invoke_method(self.snapshot_service(), "ConvertToReferencePoint", {
+            "AffectedSnapshot": checkpoint, "ReferencePointSettings": ""},
+            f"Converting recovery checkpoint {checkpoint['InstanceID']} to a reference point")
+
+    def checkpoint_result(self, checkpoint: dict) -> dict:
+        """ConvertTo-HvCheckpointResult"""
+        owned = self.checkpoint_owned(checkpoint)
+        return {
+            "instance_id": checkpoint["InstanceID"],
+            "element_name": str(checkpoint.get("ElementName") or ""),
+            "label": str(checkpoint["ElementName"])[len(TAG_PREFIX):] if owned else None,
+            "created": str(checkpoint.get("CreationTime") or ""),
+            "owned": owned,
+        }
+
     # ---------------------------------------------------------- HvCatalog.psm1
 
     def lock_catalog(self, path: str) -> threading.Lock:
@@ -278,13 +351,14 @@ class Hv:
         catalog["entries"].append(entry)
 
     @staticmethod
-    def new_entry(identity: dict, name: str, type_: str, consistency: str, run_id: str) -> dict:
+    def new_entry(identity: dict, name: str, type_: str, consistency: str, run_id: str, mode: str = "", base: str = "") -> dict:
         """New-HvCatalogEntry"""
         return {
             "vm_id": identity["id"], "vm_name": identity["name"], "name": name, "type": type_,
             "consistency": consistency, "run_id": run_id,
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "status": "pending", "instance_id": None, "job_id": None,
+            "mode": mode or None, "base": base or None,
         }
 
     @staticmethod
@@ -341,6 +415,8 @@ class Hv:
             "name": entry["name"] if entry else None,
             "created": entry["created"] if entry else None,
             "run_id": entry["run_id"] if entry else None,
+            "mode": entry.get("mode") if entry else None,
+            "base": entry.get("base") if entry else None,
             "foreign": entry is None,
         }
 

@@ -376,8 +376,165 @@ def job_info(module: Module, hv: Hv) -> None:
     module.exit_json()
 
 
+# ---------------------------------------------------------------------- recovery_checkpoint.ps1
+
+def recovery_checkpoint(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    p = module.params
+    state, label, wait_timeout = p["state"], p["name"], p["wait_timeout"]
+    point_name = p["reference_point_name"] or label
+    catalog_path = hv.resolve_catalog_path(p["catalog_path"])
+    r = module.result
+    r.update({"changed": False, "pending": False, "vm": {"name": p["vm"], "id": p["vm_id"]}, "checkpoint": None, "consistency": None,
+              "reference_point": None, "removed_leftovers": [], "checkpoints": [], "job": None})
+    if wait_timeout < 0:
+        module.fail_json(f"wait_timeout must be 0 or more seconds, got {wait_timeout}.")
+
+    def select_checkpoint(checkpoints: list[dict], wanted: str) -> dict | None:
+        tag = hv.checkpoint_tag(wanted)
+        return next((c for c in checkpoints if c["ElementName"] == tag), None)
+
+    def wait_job(job_id: str, action_: str, allow_failure: bool = False) -> dict | None:
+        job = hv.wait_job(job_id, wait_timeout)
+        if job is None:
+            r["job"] = {"id": job_id, "state": "gone"}
+            return None
+        job_result = hv.job_result(job)
+        r["job"] = job_result
+        if not job_result["finished"]:
+            r["pending"] = True
+            module.exit_json()
+        if not job_result["succeeded"] and not allow_failure:
+            module.fail_json(hv.format_job_failure(job_result, action_))
+        return job
+
+    def set_checkpoint_list() -> None:
+        r["checkpoints"] = [hv.checkpoint_result(c) for c in hv.recovery_checkpoints(vm)]
+
+    try:
+        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        identity = hv.vm_identity(vm)
+        r["vm"] = identity
+        existing = hv.recovery_checkpoints(vm)
+    except HvError as error:
+        module.fail_json(f"Recovery checkpoint '{label}' of VM '{r['vm']['name'] or ''}{r['vm']['id'] or ''}': {error}")
+    action = f"Recovery checkpoint '{label}' of VM '{identity['name']}'"
+    mine = select_checkpoint(existing, label)
+
+    try:
+        if state == "present":
+            if mine is None and p["job_id"]:
+                job = wait_job(p["job_id"], f"Creating {action}")
+                if job is not None:
+                    made = hv.job_product(job, "Msvm_VirtualSystemSettingData")
+                    mine = made[0] if made else None
+                    if mine is not None:
+                        r["changed"] = True
+                        hv.set_checkpoint_tag(mine, label)
+            if mine is not None:
+                r["checkpoint"] = hv.checkpoint_result(mine)
+                set_checkpoint_list()
+                module.exit_json()
+
+            leftovers = [c for c in existing if hv.checkpoint_owned(c)]
+            foreign = [c for c in existing if not hv.checkpoint_owned(c)]
+            for other in foreign:
+                module.warn(f"VM '{identity['name']}' has a recovery checkpoint '{other['ElementName']}' ({other['InstanceID']}) made by other "
+                            "software; it is left alone.")
+            r["changed"] = True
+            if module.check_mode:
+                module.exit_json()
+            if p["cleanup_leftovers"]:
+                for leftover in leftovers:
+                    output = hv.remove_recovery_checkpoint(leftover)
+                    if output.get("Job") is not None:
+                        wait_job(output["Job"]["InstanceID"], f"Removing leftover recovery checkpoint '{leftover['ElementName']}' of VM '{identity['name']}'")
+                    r["removed_leftovers"].append(hv.checkpoint_result(leftover))
+
+            consistency = p["consistency"]
+            output = hv.new_recovery_checkpoint(vm, consistency)
+            job = wait_job(output["Job"]["InstanceID"], f"Creating {action}", allow_failure=True)
+            if job is not None and not hv.job_result(job)["succeeded"]:
+                failure = hv.format_job_failure(hv.job_result(job), f"Creating {action}")
+                if consistency != "application" or not p["crash_fallback"]:
+                    module.fail_json(failure)
+                module.warn(f"{failure} Falling back to a crash-consistent checkpoint (crash_fallback=true).")
+                consistency = "crash"
+                output = hv.new_recovery_checkpoint(vm, consistency)
+                job = wait_job(output["Job"]["InstanceID"], f"Creating {action} (crash consistent)")
+            made = hv.job_product(job, "Msvm_VirtualSystemSettingData") if job is not None else []
+            if not made:
+                module.fail_json(f"Creating {action} finished but Hyper-V reported no checkpoint; check the VM in Hyper-V Manager.")
+            hv.set_checkpoint_tag(made[0], label)
+            r["consistency"] = consistency
+            r["checkpoint"] = hv.checkpoint_result(made[0])
+            set_checkpoint_list()
+            module.exit_json()
+
+        if state == "absent":
+            if mine is not None:
+                r["changed"] = True
+                if not module.check_mode:
+                    output = hv.remove_recovery_checkpoint(mine)
+                    if output.get("Job") is not None:
+                        wait_job(output["Job"]["InstanceID"], f"Removing {action}")
+            set_checkpoint_list()
+            module.exit_json()
+
+        lock = None if module.check_mode else hv.lock_catalog(catalog_path)
+        try:
+            catalog = hv.read_catalog(catalog_path)
+            entries = hv.find_entries(catalog, vm_id=identity["id"], name=point_name)
+            entry = entries[0] if entries else None
+            points = hv.reference_points(vm)
+            point = None
+            if entry is not None and entry.get("instance_id"):
+                point = next((pt for pt in points if pt["InstanceID"] == entry["instance_id"]), None)
+            resume_job_id = p["job_id"]
+            if not resume_job_id and entry is not None and entry["status"] == "pending":
+                resume_job_id = entry["job_id"]
+            if point is None and mine is None and resume_job_id:
+                job = wait_job(resume_job_id, f"Converting {action}")
+                if job is not None:
+                    made = hv.job_product(job, "Msvm_VirtualSystemReferencePoint")
+                    point = made[0] if made else None
+                r["changed"] = True
+            elif point is None:
+                if mine is None:
+                    module.fail_json(f"{action} does not exist, so it cannot be converted to reference point '{point_name}'; "
+                                     "create it first (state=present).")
+                r["changed"] = True
+                if module.check_mode:
+                    module.exit_json()
+                entry = hv.new_entry(identity, point_name, "rct", p["consistency"], p["run_id"], p["mode"] or "", p["base"] or "")
+                output = hv.convert_recovery_checkpoint(mine)
+                entry["job_id"] = output["Job"]["InstanceID"]
+                hv.set_entry(catalog, entry)
+                hv.save_catalog(catalog_path, catalog)
+                job = wait_job(output["Job"]["InstanceID"], f"Converting {action}")
+                made = hv.job_product(job, "Msvm_VirtualSystemReferencePoint") if job is not None else []
+                point = made[0] if made else None
+            if point is None:
+                module.fail_json(f"Converting {action} finished but Hyper-V reported no reference point; run reference_point_info to check.")
+            if r["changed"]:
+                if entry is None:
+                    entry = hv.new_entry(identity, point_name, "rct", p["consistency"], p["run_id"], p["mode"] or "", p["base"] or "")
+                entry["status"] = "ready"
+                entry["instance_id"] = point["InstanceID"]
+                hv.set_entry(catalog, entry)
+                hv.save_catalog(catalog_path, catalog)
+            r["reference_point"] = hv.reference_point_result(point, identity, entry)
+        finally:
+            if lock is not None:
+                lock.release()
+        set_checkpoint_list()
+    except HvError as error:
+        module.fail_json(f"{action} failed: {error}")
+    module.exit_json()
+
+
 RENDERINGS: dict[str, Callable[[Module, Hv], None]] = {
     "reference_point": reference_point,
     "reference_point_info": reference_point_info,
     "job_info": job_info,
+    "recovery_checkpoint": recovery_checkpoint,
 }

@@ -1,0 +1,225 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Recovery checkpoints: the hidden checkpoints backups are made from. The collection tags the
+# ones it makes by their ElementName ('hyperv.backup: <label>'), as backup products do, so a
+# later run recognises what an earlier failed run left behind and never touches others' ones.
+
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+
+$script:HvNamespace = 'root/virtualization/v2'
+$script:HvRecoveryType = 'Microsoft:Hyper-V:Snapshot:Recovery'
+$script:HvTagPrefix = 'hyperv.backup: '
+$script:HvConsistencyValue = @{ application = 1; crash = 2 }
+
+Function Get-HvSnapshotService {
+    <#
+    .SYNOPSIS
+    Returns the host's snapshot service.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSnapshotService')]
+    param ()
+
+    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemSnapshotService | Select-Object -First 1
+}
+
+Function Get-HvManagementService {
+    <#
+    .SYNOPSIS
+    Returns the host's virtual system management service.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemManagementService')]
+    param ()
+
+    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemManagementService | Select-Object -First 1
+}
+
+Function Get-HvRecoveryCheckpoint {
+    <#
+    .SYNOPSIS
+    Returns the recovery checkpoints of a VM (Msvm_SnapshotOfVirtualSystem), oldest first.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
+    )
+
+    Get-CimAssociatedInstance -InputObject $VirtualMachine -Association Msvm_SnapshotOfVirtualSystem -ResultClassName Msvm_VirtualSystemSettingData |
+        Where-Object { $_.VirtualSystemType -eq $script:HvRecoveryType } |
+        Sort-Object -Property CreationTime
+}
+
+Function Get-HvCheckpointTag {
+    <#
+    .SYNOPSIS
+    Returns the ElementName that marks a recovery checkpoint as this collection's, for a label.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Label
+    )
+
+    "$script:HvTagPrefix$Label"
+}
+
+Function Test-HvCheckpointOwned {
+    <#
+    .SYNOPSIS
+    Returns whether a checkpoint carries this collection's tag.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint
+    )
+
+    [string]$Checkpoint.ElementName -like "$script:HvTagPrefix*"
+}
+
+Function New-HvRecoveryCheckpoint {
+    <#
+    .SYNOPSIS
+    Starts CreateSnapshot of type 32768 (recovery checkpoint); returns the method output.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemSnapshotService.CreateSnapshot')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [ValidateSet('application', 'crash')]
+        [string]
+        $Consistency
+    )
+
+    $settings = New-HvEmbeddedInstance -ClassName Msvm_VirtualSystemSnapshotSettingData -Property @{
+        ConsistencyLevel = [uint16]$script:HvConsistencyValue[$Consistency]
+        IgnoreNonSnapshottableDisks = $true
+    }
+    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName CreateSnapshot -Action "Creating a recovery checkpoint of VM '$($VirtualMachine.ElementName)'" -Arguments @{
+        AffectedSystem = $VirtualMachine
+        SnapshotSettings = $settings
+        SnapshotType = [uint16]32768
+    }
+}
+
+Function Set-HvCheckpointTag {
+    <#
+    .SYNOPSIS
+    Sets a checkpoint's ElementName to this collection's tag (ModifySystemSettings).
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemManagementService.ModifySystemSettings')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Label
+    )
+
+    $Checkpoint.ElementName = Get-HvCheckpointTag -Label $Label
+    Invoke-HvCimMethod -InputObject (Get-HvManagementService) -MethodName ModifySystemSettings -Action "Naming recovery checkpoint $($Checkpoint.InstanceID)" -Arguments @{
+        SystemSettings = ConvertTo-HvEmbeddedInstance -InputObject $Checkpoint
+    }
+}
+
+Function Remove-HvRecoveryCheckpoint {
+    <#
+    .SYNOPSIS
+    Starts DestroySnapshot of a recovery checkpoint; returns the method output.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemSnapshotService.DestroySnapshot')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint
+    )
+
+    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName DestroySnapshot -Action "Removing recovery checkpoint $($Checkpoint.InstanceID)" -Arguments @{
+        AffectedSnapshot = $Checkpoint
+    }
+}
+
+Function Convert-HvRecoveryCheckpoint {
+    <#
+    .SYNOPSIS
+    Starts ConvertToReferencePoint of a recovery checkpoint; returns the method output.
+
+    .DESCRIPTION
+    Hyper-V removes the checkpoint as it makes the reference point.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemSnapshotService.ConvertToReferencePoint')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint
+    )
+
+    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName ConvertToReferencePoint -Action "Converting recovery checkpoint $($Checkpoint.InstanceID) to a reference point" -Arguments @{
+        AffectedSnapshot = $Checkpoint
+        ReferencePointSettings = ''
+    }
+}
+
+Function ConvertTo-HvCheckpointResult {
+    <#
+    .SYNOPSIS
+    Returns a recovery checkpoint as the modules report it.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint
+    )
+
+    $owned = Test-HvCheckpointOwned -Checkpoint $Checkpoint
+    $created = [string]$Checkpoint.CreationTime
+    if ($Checkpoint.CreationTime -is [datetime]) {
+        $created = $Checkpoint.CreationTime.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+    }
+    @{
+        instance_id = $Checkpoint.InstanceID
+        element_name = [string]$Checkpoint.ElementName
+        label = if ($owned) { ([string]$Checkpoint.ElementName).Substring($script:HvTagPrefix.Length) } else { $null }
+        created = $created
+        owned = $owned
+    }
+}
+
+Export-ModuleMember -Function @(
+    'Convert-HvRecoveryCheckpoint'
+    'ConvertTo-HvCheckpointResult'
+    'Get-HvCheckpointTag'
+    'Get-HvRecoveryCheckpoint'
+    'New-HvRecoveryCheckpoint'
+    'Remove-HvRecoveryCheckpoint'
+    'Set-HvCheckpointTag'
+    'Test-HvCheckpointOwned'
+)

@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This file holds the documentation only; the module is recovery_checkpoint.ps1.
+
+DOCUMENTATION = r"""
+---
+module: recovery_checkpoint
+short_description: Create, remove or convert a Hyper-V recovery checkpoint for a backup
+version_added: 0.1.0
+description:
+  - Manages the recovery checkpoint (C(CreateSnapshot) type 32768) a backup is taken from, hidden
+    from Hyper-V Manager, application or crash consistent.
+  - "The checkpoint is named C(hyperv.backup: <name>) (its C(ElementName)), as backup products tag
+    theirs, so a later run recognises checkpoints an earlier failed run left behind and removes them
+    (O(cleanup_leftovers)) before making a new one. Recovery checkpoints of other software are left alone, with a warning."
+  - O(state=converted) turns the checkpoint into a reference point (C(ConvertToReferencePoint)),
+    recorded in the catalog under O(reference_point_name) with O(mode) and O(base); this closes a
+    backup. Hyper-V removes the checkpoint as it does so.
+  - Jobs that outlive O(wait_timeout) are followed from the controller (O(job_timeout)).
+options:
+  vm:
+    description:
+      - Display name of the virtual machine; a name that matches no VM or several fails, listing them.
+      - Exactly one of O(vm) and O(vm_id) is required.
+    type: str
+  vm_id:
+    description:
+      - GUID of the virtual machine.
+    type: str
+  name:
+    description:
+      - The label of the checkpoint (for example the backup run's label).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) makes sure the checkpoint exists; V(absent) removes it; V(converted) turns it into
+        a reference point (idempotent, a conversion already recorded changes nothing).
+    type: str
+    choices: [absent, converted, present]
+    default: present
+  consistency:
+    description:
+      - V(application) asks the guest (integration services, VSS) for an application-consistent
+        checkpoint; V(crash) does not involve the guest.
+    type: str
+    choices: [application, crash]
+    default: application
+  crash_fallback:
+    description:
+      - When an application-consistent checkpoint fails, make a crash-consistent one instead, with a
+        warning. RV(consistency) says which was obtained.
+    type: bool
+    default: false
+  cleanup_leftovers:
+    description:
+      - Before creating, remove recovery checkpoints this collection made under other names (left by
+        a run that failed half-way); they block merges and grow.
+    type: bool
+    default: true
+  reference_point_name:
+    description:
+      - The catalog name of the reference point made by O(state=converted). Defaults to O(name).
+    type: str
+  mode:
+    description:
+      - V(full) or V(incremental), recorded in the catalog with the reference point, for retention.
+    type: str
+    choices: [full, incremental]
+  base:
+    description:
+      - The name of the reference point an incremental backup was taken against; recorded in the
+        catalog, so retention never removes a reference point a kept incremental depends on.
+    type: str
+  run_id:
+    description:
+      - Free text recorded with the reference point (for example the AWX job id).
+    type: str
+    default: ''
+  job_id:
+    description:
+      - Adopt what the Hyper-V job with this id made (a checkpoint to name, or a reference point to
+        record). The action plugin passes it after following a job; also usable to resume by hand.
+    type: str
+  wait_timeout:
+    description:
+      - Seconds the module waits on the host for a job in its own round trip.
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - hyperv.backup.catalog
+  - hyperv.backup.job_wait
+notes:
+  - Supports C(check_mode).
+  - A converted reference point is also set as the fact C(hyperv_backup.reference_points[<VM>][<reference_point_name>]).
+seealso:
+  - module: hyperv.backup.reference_point
+  - module: hyperv.backup.vm_export
+author:
+  - hyperv.backup contributors (@hyperv-backup)
+"""
+
+EXAMPLES = r"""
+- name: Recovery checkpoint for tonight's backup, crash consistent if the guest cannot do better
+  hyperv.backup.recovery_checkpoint:
+    vm: web01
+    name: nightly-2026-11-28
+    consistency: application
+    crash_fallback: true
+  register: checkpoint
+
+- name: Close the backup - the checkpoint becomes the reference point for the next incremental
+  hyperv.backup.recovery_checkpoint:
+    vm: web01
+    name: nightly-2026-11-28
+    state: converted
+    mode: incremental
+    base: nightly-2026-11-27
+
+- name: Remove the checkpoint after a failed copy
+  hyperv.backup.recovery_checkpoint:
+    vm: web01
+    name: nightly-2026-11-28
+    state: absent
+"""
+
+RETURN = r"""
+vm:
+  description: The virtual machine (filled before any work, also on failure).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Display name.
+      type: str
+      sample: web01
+    id:
+      description: GUID.
+      type: str
+      sample: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162
+checkpoint:
+  description: The checkpoint with this name (O(state=present)); V(null) otherwise.
+  returned: always
+  type: dict
+  contains:
+    instance_id:
+      description: C(InstanceID) of the checkpoint's C(Msvm_VirtualSystemSettingData).
+      type: str
+      sample: Microsoft:52870366-70FC-4A35-B351-6AED09D0CD69
+    element_name:
+      description: Its C(ElementName).
+      type: str
+      sample: 'hyperv.backup: nightly-2026-11-28'
+    label:
+      description: The name this collection gave it; V(null) for other software's.
+      type: str
+      sample: nightly-2026-11-28
+    created:
+      description: C(CreationTime) (UTC).
+      type: str
+      sample: '2026-11-28T01:00:03Z'
+    owned:
+      description: Whether this collection made it.
+      type: bool
+      sample: true
+consistency:
+  description: The consistency obtained by a creation (V(crash) after a fallback); V(null) when nothing was created.
+  returned: always
+  type: str
+  sample: application
+reference_point:
+  description: The reference point made by O(state=converted), as M(hyperv.backup.reference_point) returns it.
+  returned: always
+  type: dict
+  sample: {instance_id: 'Microsoft:5B1F4A0C-3C1E-4C55-9C1B-7E0F7C3A9D11', name: nightly-2026-11-28, mode: full}
+removed_leftovers:
+  description: Recovery checkpoints of earlier failed runs removed before creating.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+checkpoints:
+  description: Every recovery checkpoint of the VM after the task (same fields as RV(checkpoint)).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+job:
+  description: The last Hyper-V job the task ran or followed (fields as in M(hyperv.backup.job_info)); V(null) when none.
+  returned: always
+  type: dict
+  sample: {id: 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4, state: completed, percent_complete: 100}
+pending:
+  description: Whether that job was still running when the task ended (only with O(job_timeout=0)).
+  returned: always
+  type: bool
+  sample: false
+"""
