@@ -1,0 +1,75 @@
+"""recovery_checkpoint through ansible-playbook, WinRM and the simulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import invoked
+
+CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
+
+
+def rc(**args):
+    return {"hyperv.backup.recovery_checkpoint": args}
+
+
+@pytest.mark.scenario("backup")
+def test_create_is_idempotent_then_converts_into_a_catalogued_reference_point(play, server) -> None:
+    made, again, converted, converted_again = play(
+        rc(vm="app01", name="b1"), rc(vm="app01", name="b1"),
+        rc(vm="app01", name="b1", state="converted", mode="full", run_id="awx-7"),
+        rc(vm="app01", name="b1", state="converted", mode="full"))
+    assert made["changed"] is True and made["consistency"] == "application"
+    assert made["checkpoint"]["element_name"] == "hyperv.backup: b1" and made["checkpoint"]["owned"] is True
+    assert again["changed"] is False and again["checkpoint"]["instance_id"] == made["checkpoint"]["instance_id"]
+    point = converted["reference_point"]
+    assert converted["changed"] is True and point["name"] == "b1" and point["mode"] == "full" and point["run_id"] == "awx-7"
+    assert converted["checkpoints"] == [], "Hyper-V removes the checkpoint as it converts it"
+    assert converted_again["changed"] is False and converted_again["reference_point"]["instance_id"] == point["instance_id"]
+    assert converted["ansible_facts"]["hyperv_backup"]["reference_points"]["app01"]["b1"]["instance_id"] == point["instance_id"]
+    entries = json.loads(server.state()["files"][CATALOG])["entries"]
+    assert [(e["name"], e["status"], e["mode"]) for e in entries] == [("b1", "ready", "full")]
+    assert invoked(server).count("Msvm_VirtualSystemSnapshotService.CreateSnapshot") == 1
+    assert invoked(server).count("Msvm_VirtualSystemSnapshotService.ConvertToReferencePoint") == 1
+
+
+@pytest.mark.scenario("backup")
+def test_leftover_of_a_failed_run_is_removed_before_a_new_checkpoint(play, server) -> None:
+    _left, made = play(rc(vm="app01", name="monday"), rc(vm="app01", name="tuesday"))
+    assert [c["label"] for c in made["removed_leftovers"]] == ["monday"]
+    assert [c["label"] for c in made["checkpoints"]] == ["tuesday"]
+
+
+@pytest.mark.scenario("backup")
+def test_application_consistency_failure_falls_back_to_crash_when_allowed(play, server) -> None:
+    (refused,) = play(rc(vm="legacy01", name="b1"))
+    assert refused["_status"] == "FAILED"
+    assert refused["msg"].startswith("Creating Recovery checkpoint 'b1' of VM 'legacy01' failed: job ")
+    assert "The guest did not answer the VSS request" in refused["msg"]
+    assert server.state()["checkpoints"] == [], "a failed checkpoint job leaves no checkpoint"
+    (fallback,) = play(rc(vm="legacy01", name="b1", crash_fallback=True))
+    assert fallback["changed"] is True and fallback["consistency"] == "crash"
+    assert "Falling back to a crash-consistent checkpoint (crash_fallback=true)." in " ".join(play.last_output.split())
+
+
+@pytest.mark.scenario("backup")
+def test_vm_that_cannot_be_checkpointed_is_refused_clearly(play, server) -> None:
+    (result,) = play(rc(vm="locked01", name="b1"))
+    assert result["_status"] == "FAILED"
+    assert "CreateSnapshot returned 5 (Invalid State)" in result["msg"]
+    assert server.state()["checkpoints"] == []
+
+
+@pytest.mark.scenario("backup")
+def test_converting_a_missing_checkpoint_fails_and_says_what_to_do(play, server) -> None:
+    (result,) = play(rc(vm="app01", name="never", state="converted"))
+    assert result["msg"] == ("Recovery checkpoint 'never' of VM 'app01' does not exist, so it cannot be converted to reference point 'never'; "
+                             "create it first (state=present).")
+
+
+@pytest.mark.scenario("backup")
+def test_absent_removes_only_our_checkpoint(play, server) -> None:
+    made, removed, again = play(rc(vm="app01", name="b1"), rc(vm="app01", name="b1", state="absent"), rc(vm="app01", name="b1", state="absent"))
+    assert made["changed"] and removed["changed"] is True and again["changed"] is False
+    assert server.state()["checkpoints"] == []
