@@ -185,6 +185,50 @@ Function Convert-HvRecoveryCheckpoint {
     }
 }
 
+Function Get-HvCheckpointDisk {
+    <#
+    .SYNOPSIS
+    Returns the device part of each virtual disk id of a checkpoint, sorted.
+
+    .DESCRIPTION
+    Disk ids are Msvm_StorageAllocationSettingData InstanceIDs, 'Microsoft:<owner>\<device>\...'.
+    The owner differs between a VM, its checkpoints and its reference points; the device part
+    names the same disk in all of them, so disk sets are compared on it.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint
+    )
+
+    Get-CimAssociatedInstance -InputObject $Checkpoint -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_StorageAllocationSettingData |
+        ForEach-Object { Get-HvDiskDevicePart -DiskId $_.InstanceID } |
+        Sort-Object
+}
+
+Function Get-HvDiskDevicePart {
+    <#
+    .SYNOPSIS
+    Returns a disk id without its owner part (what names the same disk everywhere).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $DiskId
+    )
+
+    $at = $DiskId.IndexOf('\')
+    if ($at -lt 0) {
+        return $DiskId
+    }
+    $DiskId.Substring($at + 1)
+}
+
 Function ConvertTo-HvCheckpointResult {
     <#
     .SYNOPSIS
@@ -216,7 +260,9 @@ Function ConvertTo-HvCheckpointResult {
 Export-ModuleMember -Function @(
     'Convert-HvRecoveryCheckpoint'
     'ConvertTo-HvCheckpointResult'
+    'Get-HvCheckpointDisk'
     'Get-HvCheckpointTag'
+    'Get-HvDiskDevicePart'
     'Get-HvRecoveryCheckpoint'
     'New-HvRecoveryCheckpoint'
     'Remove-HvRecoveryCheckpoint'

@@ -21,7 +21,7 @@ SIM = collection.ROOT / "tests" / "hvtest" / "sim"
 SCENARIO = {
     "host": "HV09",
     "jobs": {method: {"duration": 0.05} for method in ("CreateReferencePoint", "DestroyReferencePoint", "CreateSnapshot",
-                                                        "DestroySnapshot", "ConvertToReferencePoint")},
+                                                        "DestroySnapshot", "ConvertToReferencePoint", "ExportSystemDefinition")},
     "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001"}, {"name": "b", "id": "aaaaaaaa-0000-4000-8000-000000000002"}],
     "reference_points": [{"vm": "b", "instance_id": "Microsoft:FOREIGN"}],
 }
@@ -100,6 +100,9 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
     results.append(_run(host, "recovery_checkpoint", vm="a", name="c1", state="converted", mode="full"))
     results.append(_run(host, "recovery_checkpoint", vm="a", name="c2"))
     results.append(_run(host, "recovery_checkpoint", vm="a", name="c2", state="absent"))
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="c3"))
+    results.append(_run(host, "vm_export", vm="a", checkpoint="c3", destination="E:\\x", base="c1", wait_timeout=5))
+    results.append(_run(host, "vm_export", vm="a", checkpoint="c3", destination="E:\\x", base="c1"))
     return host, results
 
 
@@ -114,7 +117,8 @@ def test_each_rendering_calls_only_what_its_module_can(name: str) -> None:
     host = exercised_host()[0]
     host.calls.clear()
     args = {"reference_point": {"vm": "a", "name": "x"}, "job_info": {"job_id": "NO-SUCH-JOB"},
-            "recovery_checkpoint": {"vm": "a", "name": "x"}}.get(name, {})
+            "recovery_checkpoint": {"vm": "a", "name": "x"},
+            "vm_export": {"vm": "a", "checkpoint": "c3", "destination": "E:\\y"}}.get(name, {})
     _run(host, name, **args)
     sources = [s.path for s in collection.module_sources(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")]
     assert rendering_calls(host) <= powershell_calls(sources)
@@ -199,6 +203,9 @@ def test_successful_results_hold_every_documented_key() -> None:
     assert set(modules.documented_keys("recovery_checkpoint")) <= set(made)
     assert [c["label"] for c in made["removed_leftovers"]] == ["left-behind"], "the earlier run's checkpoint is cleaned up"
     assert converted["reference_point"]["mode"] == "full" and converted["checkpoints"] == []
+    exported, again = results[14], results[15]
+    assert set(modules.documented_keys("vm_export")) <= set(exported)
+    assert exported["changed"] is True and exported["mode"] == "differential" and again["changed"] is False and again["bytes"] == exported["bytes"]
 
 
 def test_undocumented_result_key_is_caught(monkeypatch) -> None:

@@ -92,6 +92,7 @@ class SimHost:
         self.scenario = copy.deepcopy(scenario)
         self.name = scenario.get("host", "HV01").upper()
         self.files: dict[str, str] = dict(scenario.get("files", {}))
+        self.blobs: dict[str, int] = {}  # binary files (exported disks): path -> size in bytes
         self.faults: list[dict] = list(scenario.get("faults", []))
         self.job_defaults: dict = dict(scenario.get("jobs", {}))
         self.vms: list[dict] = []
@@ -112,13 +113,7 @@ class SimHost:
         state = {False: "off", True: "running"}.get(spec.get("state"), spec.get("state", "running"))  # YAML 1.1 reads off as false
         disks = []
         for index, disk in enumerate(spec.get("disks", [{"path": f"C:\\VMs\\{spec['name']}\\disk0.vhdx"}])):
-            disks.append({
-                "path": disk["path"],
-                "rct": disk.get("rct", True),
-                "instance_id": f"Microsoft:{vm_id.upper()}\\{_guid().upper()}\\0\\{index}\\D",
-                "counter": 0,
-                "tracking_id": str(uuid.uuid4()),
-            })
+            disks.append(self._new_disk(index, disk))
         self.vms.append({
             "ClassName": "Msvm_ComputerSystem",
             "Name": vm_id.lower(),
@@ -131,19 +126,37 @@ class SimHost:
             "_integration_services": spec.get("integration_services", True),
         })
 
+    @staticmethod
+    def _new_disk(index: int, disk: dict) -> dict:
+        return {
+            "path": disk["path"],
+            "rct": disk.get("rct", True),
+            # the part of a disk id that names the disk everywhere (VM, checkpoint, reference point)
+            "device": f"{_guid().upper()}\\0\\{index}\\D",
+            "size": int(float(disk.get("size_gb", 10)) * 2**30),
+            "counter": 0,
+            "tracking_id": str(uuid.uuid4()),
+            "generation": 0,
+            "writes": [],  # (generation, offset, length)
+        }
+
     def _vm_by_name(self, name: str) -> dict:
         return next(vm for vm in self.vms if vm["ElementName"] == name)
 
     def host_system(self) -> dict:
         return {"ClassName": "Msvm_ComputerSystem", "Name": self.name, "ElementName": self.name, "Caption": "Hosting Computer System"}
 
-    def _new_reference_point(self, vm: dict, type_value: int, consistency: int, instance_id: str | None = None) -> dict:
-        disk_ids, rct_ids = [], []
-        for disk in vm["_disks"]:
-            disk_ids.append(disk["instance_id"])
+    def _new_reference_point(self, vm: dict, type_value: int, consistency: int, instance_id: str | None = None,
+                             disks: list[dict] | None = None) -> dict:
+        """A reference point of the VM's disks as they are, or as a checkpoint saw them (disks)."""
+        disk_ids, rct_ids, generations = [], [], {}
+        for disk in disks if disks is not None else vm["_disks"]:
+            live = next((d for d in vm["_disks"] if d["device"] == disk["device"]), disk)
+            disk_ids.append(disk_id(vm["Name"], disk))
+            generations[disk["device"]] = (disk["tracking_id"], disk["generation"])
             if disk["rct"]:
-                disk["counter"] += 1
-                rct_ids.append(f"rctX:{disk['tracking_id'].replace('-', ':')}:{disk['counter']:08d}")
+                live["counter"] += 1
+                rct_ids.append(f"rctX:{disk['tracking_id'].replace('-', ':')}:{live['counter']:08d}")
         return {
             "ClassName": "Msvm_VirtualSystemReferencePoint",
             "InstanceID": instance_id or f"Microsoft:{_guid().upper()}",
@@ -153,6 +166,7 @@ class SimHost:
             "VirtualDiskIdentifiers": disk_ids,
             "ResilientChangeTrackingIdentifiers": rct_ids,
             "HasAssociatedData": False,
+            "_generations": generations,
         }
 
     # ------------------------------------------------------------------ the CIM interface
@@ -171,7 +185,7 @@ class SimHost:
                               "Msvm_VirtualSystemManagementService", "Msvm_ImageManagementService"):
                 return [{"ClassName": class_name, "Name": "vmms", "SystemName": self.name}]
             if class_name == "Msvm_VirtualSystemReferencePoint":
-                return [dict(p) for p in self.reference_points]
+                return [_public(p) for p in self.reference_points]
             return []
 
     def associators(self, instance: dict, association: str, result_class: str) -> list[dict]:
@@ -181,7 +195,12 @@ class SimHost:
             self._require_class(association)
             self._require_class(result_class)
             if association == "Msvm_ReferencePointOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
-                return [dict(p) for p in self.reference_points if p["VirtualSystemIdentifier"] == instance["Name"]]
+                return [_public(p) for p in self.reference_points if p["VirtualSystemIdentifier"] == instance["Name"]]
+            if association == "Msvm_VirtualSystemSettingDataComponent" and instance["ClassName"] == "Msvm_VirtualSystemSettingData":
+                checkpoint = self._checkpoint(instance)
+                owner = checkpoint["InstanceID"].split(":", 1)[1] if checkpoint else ""
+                return [{"ClassName": "Msvm_StorageAllocationSettingData", "InstanceID": disk_id(owner, d), "HostResource": [d["path"]]}
+                        for d in (checkpoint or {}).get("_disks", [])]
             if association == "Msvm_SnapshotOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
                 return [_public(c) for c in self.checkpoints if c["VirtualSystemIdentifier"] == instance["Name"]]
             if association == "CIM_AffectedJobElement" and instance["ClassName"] == "Msvm_ConcreteJob":
@@ -325,6 +344,7 @@ class SimHost:
                 "VirtualSystemType": RECOVERY if snapshot_type == 32768 else "Microsoft:Hyper-V:Snapshot:Realized",
                 "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "_consistency": consistency,
+                "_disks": [dict(d, writes=list(d["writes"])) for d in live["_disks"]],
             }
             self.checkpoints.append(checkpoint)
             self.log("checkpoint_created", instance_id=checkpoint["InstanceID"], vm=live["ElementName"])
@@ -359,13 +379,89 @@ class SimHost:
         live = self._live_vm({"Name": target["VirtualSystemIdentifier"]})
 
         def complete() -> list[dict]:
-            point = self._new_reference_point(live, 2, target["_consistency"])
+            point = self._new_reference_point(live, 2, target["_consistency"], disks=target["_disks"])
             self.reference_points.append(point)
             self.checkpoints = [c for c in self.checkpoints if c is not target]
             self.log("converted", checkpoint=target["InstanceID"], instance_id=point["InstanceID"])
             return [point]
 
         return self._start_job("ConvertToReferencePoint", fault, complete)
+
+    def _m_ExportSystemDefinition(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        live = self._live_vm(arguments.get("ComputerSystem"))
+        settings = arguments.get("ExportSettingData", "")
+        checkpoint = self._checkpoint({"InstanceID": _path_key(_embedded_property(settings, "SnapshotVirtualSystem"))})
+        base_id = _path_key(_embedded_property(settings, "DifferentialBackupBase"))
+        base = next((p for p in self.reference_points if p["InstanceID"] == base_id), None)
+        directory = arguments.get("ExportDirectory") or ""
+        if live is None or checkpoint is None or checkpoint["VirtualSystemIdentifier"] != live["Name"] or not directory:
+            return {"ReturnValue": 4}
+        if base_id and base is None:
+            return {"ReturnValue": 4}
+        stale = [d for d in checkpoint["_disks"] if base and d["device"] in base["_generations"]
+                 and base["_generations"][d["device"]][0] != d["tracking_id"]]
+        if stale and "fail" not in fault.get("job", {}):
+            fault = {"job": {**fault.get("job", {}), "fail": {
+                "error_code": 32768,
+                "description": f"Failed to export '{live['ElementName']}': The change tracking identifier is not valid (0xC03A0029).",
+                "errors": [f"Could not export the differences of '{d['path']}' since the base: The change tracking identifier is not valid "
+                           "(0xC03A0029)." for d in stale]}}}
+
+        def complete() -> list[dict]:
+            folder = f"{directory.rstrip(chr(92))}\\{live['ElementName']}"
+            for disk in checkpoint["_disks"]:
+                name = disk["path"].rsplit(chr(92), 1)[-1]
+                since = base["_generations"].get(disk["device"]) if base else None
+                size = disk["size"] if since is None else _changed_bytes(disk["writes"], since[1])
+                self.blobs[f"{folder}\\Virtual Hard Disks\\{name}"] = size
+            self.blobs[f"{folder}\\Virtual Machines\\{live['Name'].upper()}.vmcx"] = 61440
+            self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
+            return []
+
+        return self._start_job("ExportSystemDefinition", fault, complete)
+
+    # ------------------------------------------------------------------ what happens to a VM between backups
+
+    def write(self, vm_name: str, disk: int, offset: int, length: int) -> None:
+        """The guest writes to a disk: RCT records the range."""
+        with self.lock:
+            target = self._vm_by_name(vm_name)["_disks"][disk]
+            target["generation"] += 1
+            target["writes"].append((target["generation"], offset, length))
+
+    def invalidate_rct(self, vm_name: str) -> None:
+        """Change tracking restarts (the VM moved, RCT files were lost): earlier RCT ids stop being valid."""
+        with self.lock:
+            for disk in self._vm_by_name(vm_name)["_disks"]:
+                disk["tracking_id"] = str(uuid.uuid4())
+                disk["counter"] = 0
+
+    def add_disk(self, vm_name: str, path: str, size_gb: float) -> None:
+        with self.lock:
+            vm = self._vm_by_name(vm_name)
+            vm["_disks"].append(self._new_disk(len(vm["_disks"]), {"path": path, "size_gb": size_gb}))
+
+    # ------------------------------------------------------------------ the host's files (not CIM)
+
+    def fs_files(self, directory: str) -> list[tuple[str, int]]:
+        prefix = directory.rstrip("\\").lower() + "\\"
+        found = [(p, len(t.encode())) for p, t in self.files.items() if p.lower().startswith(prefix)]
+        found += [(p, s) for p, s in self.blobs.items() if p.lower().startswith(prefix)]
+        return sorted(found)
+
+    def fs_exists(self, path: str) -> bool:
+        lowered = path.rstrip("\\").lower()
+        return (lowered in {p.lower() for p in [*self.files, *self.blobs]} or bool(self.fs_files(path))
+                or lowered in self.__dict__.setdefault("_dirs", set()))
+
+    def fs_mkdir(self, path: str) -> None:
+        self.__dict__.setdefault("_dirs", set()).add(path.rstrip("\\").lower())
+
+    def fs_clear(self, directory: str) -> None:
+        with self.lock:
+            for path, _size in self.fs_files(directory):
+                self.files.pop(path, None)
+                self.blobs.pop(path, None)
 
     def _m_GetErrorEx(self, job_instance: dict, _arguments: dict, _fault: dict) -> dict:
         job = self.jobs.get(job_instance["InstanceID"])
@@ -410,16 +506,42 @@ class SimHost:
         with self.lock:
             return {
                 "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"]} for v in self.vms],
-                "reference_points": copy.deepcopy(self.reference_points),
+                "reference_points": [_public(p) for p in self.reference_points],
                 "checkpoints": [_public(c) for c in self.checkpoints],
                 "jobs": {k: self.get_job(k) for k in list(self.jobs)},
                 "files": dict(self.files),
             }
 
 
+def disk_id(owner: str, disk: dict) -> str:
+    """A Msvm_StorageAllocationSettingData InstanceID: Microsoft:<owner GUID>\\<device part>."""
+    return f"Microsoft:{owner.upper()}\\{disk['device']}"
+
+
 def _public(instance: dict) -> dict:
     """An instance as a CIM client sees it: without the simulator's own bookkeeping."""
     return {k: v for k, v in instance.items() if not k.startswith("_")}
+
+
+def _path_key(path: str | None) -> str | None:
+    """The InstanceID in a WMI path (\\\\HOST\\root\\...:Class.InstanceID="..."), backslashes undoubled."""
+    if not path or 'InstanceID="' not in path:
+        return None
+    return path.split('InstanceID="', 1)[1].rstrip('"').replace("\\\\", "\\")
+
+
+def _changed_bytes(writes: list, since_generation: int) -> int:
+    """Bytes in the union of the ranges written after a generation."""
+    ranges = sorted((offset, offset + length) for generation, offset, length in writes if generation > since_generation)
+    total, end = 0, -1
+    for start, stop in ranges:
+        if start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
 
 
 def _msvm_error(message: str) -> str:

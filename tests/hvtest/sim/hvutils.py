@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ CONSISTENCY_VALUE = {"application": 1, "crash": 2}
 CONSISTENCY_NAME = {1: "application", 2: "crash"}
 RECOVERY_TYPE = "Microsoft:Hyper-V:Snapshot:Recovery"
 TAG_PREFIX = "hyperv.backup: "
+MARKER_NAME = "hyperv.backup-export.json"
 CATALOG_VERSION = 1
 DEFAULT_CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
 
@@ -281,6 +283,17 @@ class Hv:
             "AffectedSnapshot": checkpoint, "ReferencePointSettings": ""},
             f"Converting recovery checkpoint {checkpoint['InstanceID']} to a reference point")
 
+    def checkpoint_disks(self, checkpoint: dict) -> list[str]:
+        """Get-HvCheckpointDisk"""
+        found = self.host.associators(checkpoint, "Msvm_VirtualSystemSettingDataComponent", "Msvm_StorageAllocationSettingData")
+        return sorted(self.disk_device_part(d["InstanceID"]) for d in found)
+
+    @staticmethod
+    def disk_device_part(disk_id: str) -> str:
+        """Get-HvDiskDevicePart"""
+        at = disk_id.find("\\")
+        return disk_id if at < 0 else disk_id[at + 1:]
+
     def checkpoint_result(self, checkpoint: dict) -> dict:
         """ConvertTo-HvCheckpointResult"""
         owned = self.checkpoint_owned(checkpoint)
@@ -291,6 +304,61 @@ class Hv:
             "created": str(checkpoint.get("CreationTime") or ""),
             "owned": owned,
         }
+
+    # ---------------------------------------------------------- HvExport.psm1
+
+    def instance_path(self, class_name: str, instance_id: str) -> str:
+        """Get-HvInstancePath"""
+        key = instance_id.replace("\\", "\\\\")
+        return f'\\\\{self.host.name.upper()}\\root\\virtualization\\v2:{class_name}.InstanceID="{key}"'
+
+    def start_export(self, vm: dict, checkpoint: dict, destination: str, base_point: dict | None) -> dict:
+        """Start-HvExport"""
+        base = self.instance_path("Msvm_VirtualSystemReferencePoint", base_point["InstanceID"]) if base_point is not None else ""
+        settings = self.new_embedded_instance("Msvm_VirtualSystemExportSettingData", {
+            "SnapshotVirtualSystem": self.instance_path("Msvm_VirtualSystemSettingData", checkpoint["InstanceID"]),
+            "CopySnapshotConfiguration": 2,
+            "CopyVmStorage": True,
+            "CopyVmRuntimeInformation": False,
+            "CreateVmExportSubdirectory": True,
+            "BackupIntent": 1,
+            "DifferentialBackupBase": base,
+        })
+        service = self.host.enumerate("Msvm_VirtualSystemManagementService")[0]
+        return self.invoke_method(service, "ExportSystemDefinition", {
+            "ComputerSystem": vm, "ExportDirectory": destination, "ExportSettingData": settings,
+        }, f"Exporting VM '{vm['ElementName']}'")
+
+    @staticmethod
+    def rct_failure(job_result: dict) -> bool:
+        """Test-HvRctFailure"""
+        texts = [job_result["error_description"], *job_result["errors"]]
+        return any(re.search(r"0xC03A00(29|30|2A)", t or "", re.IGNORECASE) for t in texts)
+
+    @staticmethod
+    def export_marker_path(destination: str) -> str:
+        """Get-HvExportMarkerPath"""
+        return destination.rstrip("\\") + "\\" + MARKER_NAME
+
+    def read_export_marker(self, destination: str) -> dict | None:
+        """Read-HvExportMarker"""
+        text = self.host.files.get(self.export_marker_path(destination))
+        return json.loads(text) if text is not None else None
+
+    def export_files(self, destination: str) -> list[dict]:
+        """Get-HvExportFile"""
+        if not self.host.fs_exists(destination):
+            return []
+        return [{"path": path, "size": size} for path, size in self.host.fs_files(destination)
+                if path.rsplit("\\", 1)[-1] != MARKER_NAME]
+
+    def save_export_marker(self, destination: str, marker: dict) -> None:
+        """Save-HvExportMarker"""
+        self.host.files[self.export_marker_path(destination)] = json.dumps(marker)
+
+    def clear_export_destination(self, destination: str) -> None:
+        """Clear-HvExportDestination"""
+        self.host.fs_clear(destination)
 
     # ---------------------------------------------------------- HvCatalog.psm1
 

@@ -8,6 +8,7 @@ that may hold only keys the module's RETURN documents.
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -532,9 +533,131 @@ def recovery_checkpoint(module: Module, hv: Hv) -> None:  # noqa: C901  (follows
     module.exit_json()
 
 
+# ---------------------------------------------------------------------- vm_export.ps1
+
+def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    p = module.params
+    label, destination, base_name, wait_timeout = p["checkpoint"], p["destination"], p["base"], p["wait_timeout"]
+    catalog_path = hv.resolve_catalog_path(p["catalog_path"])
+    r = module.result
+    r.update({"changed": False, "pending": False, "vm": {"name": p["vm"], "id": p["vm_id"]}, "destination": destination,
+              "mode": "differential" if base_name else "full", "base": base_name, "full_reason": None, "files": [], "bytes": 0, "job": None})
+    if wait_timeout < 0:
+        module.fail_json(f"wait_timeout must be 0 or more seconds, got {wait_timeout}.")
+
+    def set_export_result(marker: dict) -> None:
+        r["mode"], r["base"], r["full_reason"] = marker["mode"], marker["base"], marker["full_reason"]
+        r["files"], r["bytes"] = list(marker["files"]), int(marker["bytes"])
+
+    try:
+        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        identity = hv.vm_identity(vm)
+        r["vm"] = identity
+    except HvError as error:
+        module.fail_json(f"Export of VM '{r['vm']['name'] or ''}{r['vm']['id'] or ''}': {error}")
+    action = f"Export of VM '{identity['name']}' to '{destination}'"
+
+    try:
+        marker = hv.read_export_marker(destination)
+        if marker is not None:
+            if marker["vm_id"] != identity["id"] or marker["checkpoint"] != label:
+                module.fail_json(f"{action} refused: the destination holds a complete export of VM '{marker['vm_name']}' checkpoint "
+                                 f"'{marker['checkpoint']}'. Choose another destination.")
+            set_export_result(marker)
+            module.exit_json()
+
+        partial = hv.export_files(destination)
+        if partial and not p["job_id"]:
+            if not p["overwrite_partial"]:
+                module.fail_json(f"{action} refused: the destination holds a partial export ({len(partial)} files, no completion marker), "
+                                 "probably from a run that failed. Set overwrite_partial=true to remove it and export again.")
+            module.warn(f"{action} removes a partial export ({len(partial)} files) before exporting again.")
+
+        checkpoint = next((c for c in hv.recovery_checkpoints(vm) if c["ElementName"] == hv.checkpoint_tag(label)), None)
+        if checkpoint is None:
+            module.fail_json(f"{action} needs the recovery checkpoint '{label}', which VM '{identity['name']}' does not have; create it with "
+                             "hyperv.backup.recovery_checkpoint first.")
+        base_point = None
+        why_full = None
+        if base_name:
+            catalog = hv.read_catalog(catalog_path)
+            entries = hv.find_entries(catalog, vm_id=identity["id"], name=base_name)
+            entry = entries[0] if entries else None
+            if entry is not None and entry.get("instance_id"):
+                base_point = next((pt for pt in hv.reference_points(vm) if pt["InstanceID"] == entry["instance_id"]), None)
+            if base_point is None:
+                why_full = f"the base reference point '{base_name}' no longer exists"
+            else:
+                before = sorted(hv.disk_device_part(d) for d in base_point["VirtualDiskIdentifiers"])
+                now = hv.checkpoint_disks(checkpoint)
+                added = [d for d in now if d not in before]
+                removed = [d for d in before if d not in now]
+                if added or removed:
+                    why_full = f"the VM's disk set changed since '{base_name}' ({len(added)} added, {len(removed)} removed)"
+            if why_full:
+                if not p["fallback_to_full"]:
+                    module.fail_json(f"{action} cannot be differential: {why_full}. Take a full export (no base), or set fallback_to_full=true.")
+                module.warn(f"{action} is full instead of differential: {why_full}.")
+                base_point = None
+        if why_full:
+            r["mode"] = "full"
+            r["full_reason"] = why_full
+
+        r["changed"] = True
+        if module.check_mode:
+            module.exit_json()
+
+        job_id = p["job_id"]
+        if not job_id:
+            if partial:
+                hv.clear_export_destination(destination)
+            elif not hv.host.fs_exists(destination):
+                hv.host.fs_mkdir(destination)
+            output = hv.start_export(vm, checkpoint, destination, base_point)
+            job_id = output["Job"]["InstanceID"]
+        job = hv.wait_job(job_id, wait_timeout)
+        if job is None:
+            module.fail_json(f"{action} lost track of job {job_id} (Hyper-V no longer has it) and the destination has no completion marker; "
+                             "export again with overwrite_partial=true.")
+        job_result = hv.job_result(job)
+        r["job"] = job_result
+        if not job_result["finished"]:
+            r["pending"] = True
+            module.exit_json()
+        if not job_result["succeeded"] and base_point is not None and p["fallback_to_full"] and hv.rct_failure(job_result):
+            why_full = f"the change tracking data of base '{base_name}' is no longer valid ({job_result['error_description']})"
+            module.warn(f"{action} is full instead of differential: {why_full}.")
+            r["mode"] = "full"
+            r["full_reason"] = why_full
+            hv.clear_export_destination(destination)
+            output = hv.start_export(vm, checkpoint, destination, None)
+            job = hv.wait_job(output["Job"]["InstanceID"], wait_timeout)
+            job_result = hv.job_result(job)
+            r["job"] = job_result
+            if not job_result["finished"]:
+                r["pending"] = True
+                module.exit_json()
+        if not job_result["succeeded"]:
+            module.fail_json(hv.format_job_failure(job_result, action))
+        files = hv.export_files(destination)
+        total = sum(int(f["size"]) for f in files)
+        marker = {
+            "vm_id": identity["id"], "vm_name": identity["name"], "checkpoint": label, "mode": r["mode"],
+            "base": None if r["mode"] == "full" else base_name, "full_reason": r["full_reason"],
+            "files": files, "bytes": total,
+            "completed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        hv.save_export_marker(destination, marker)
+        set_export_result(marker)
+    except HvError as error:
+        module.fail_json(f"{action} failed: {error}")
+    module.exit_json()
+
+
 RENDERINGS: dict[str, Callable[[Module, Hv], None]] = {
     "reference_point": reference_point,
     "reference_point_info": reference_point_info,
     "job_info": job_info,
     "recovery_checkpoint": recovery_checkpoint,
+    "vm_export": vm_export,
 }

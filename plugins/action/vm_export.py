@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Action of hyperv.backup.vm_export: run the module and follow the export job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.hyperv.backup.plugins.plugin_utils.job_action import JobAction
+
+# Options handled here, not by the PowerShell module (the static check reads this tuple).
+CONTROLLER_OPTIONS = ("job_timeout", "cancel_on_job_timeout", "connection_retries")
+
+
+class ActionModule(JobAction):
+    MODULE = "hyperv.backup.vm_export"
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        args, options = self.split_args()
+        if self._task.async_val:
+            result.update(self.run_async(args, task_vars))
+            return result
+        result.update(self.run_and_follow(args, options, task_vars))
+        return result
+
+    def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
+        vm = (module_result.get("vm") or {}).get("name")
+        label = f"Export of VM '{vm}' to '{args.get('destination')}'"
+        return label, label
+
+    def finish_args(self, args: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        return {**args, "job_id": job.get("id")}

@@ -1,0 +1,212 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Exporting a recovery checkpoint, full or differential against a reference point, and the
+# marker file that makes an export idempotent by its destination.
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+
+$script:HvNamespace = 'root/virtualization/v2'
+$script:HvMarkerName = 'hyperv.backup-export.json'
+
+Function Get-HvInstancePath {
+    <#
+    .SYNOPSIS
+    Returns the WMI path of an instance by InstanceID, as export settings want it.
+
+    .DESCRIPTION
+    \\HOST\root\virtualization\v2:Class.InstanceID="...", host name upper case and
+    backslashes in the key doubled (seen in recorded WMI calls).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $ClassName,
+
+        [Parameter(Mandatory)]
+        [string]
+        $InstanceId
+    )
+
+    $key = $InstanceId.Replace('\', '\\')
+    "\\$($env:COMPUTERNAME.ToUpper())\root\virtualization\v2:$ClassName.InstanceID=`"$key`""
+}
+
+Function Start-HvExport {
+    <#
+    .SYNOPSIS
+    Starts ExportSystemDefinition of a recovery checkpoint; returns the method output.
+
+    .DESCRIPTION
+    Without a base the export is full; with one, only what changed since that reference point
+    (DifferentialBackupBase). BackupIntent 1 (merge) makes each exported disk self-contained.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemManagementService.ExportSystemDefinition')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Destination,
+
+        [AllowNull()]
+        [object]
+        $BaseReferencePoint
+    )
+
+    $base = ''
+    if ($null -ne $BaseReferencePoint) {
+        $base = Get-HvInstancePath -ClassName Msvm_VirtualSystemReferencePoint -InstanceId $BaseReferencePoint.InstanceID
+    }
+    $settings = New-HvEmbeddedInstance -ClassName Msvm_VirtualSystemExportSettingData -Property @{
+        SnapshotVirtualSystem = Get-HvInstancePath -ClassName Msvm_VirtualSystemSettingData -InstanceId $Checkpoint.InstanceID
+        CopySnapshotConfiguration = [byte]2
+        CopyVmStorage = $true
+        CopyVmRuntimeInformation = $false
+        CreateVmExportSubdirectory = $true
+        BackupIntent = [byte]1
+        DifferentialBackupBase = $base
+    }
+    $service = Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemManagementService | Select-Object -First 1
+    Invoke-HvCimMethod -InputObject $service -MethodName ExportSystemDefinition -Action "Exporting VM '$($VirtualMachine.ElementName)'" -Arguments @{
+        ComputerSystem = $VirtualMachine
+        ExportDirectory = $Destination
+        ExportSettingData = $settings
+    }
+}
+
+Function Test-HvRctFailure {
+    <#
+    .SYNOPSIS
+    Returns whether a failed job failed because change tracking data is not valid.
+
+    .DESCRIPTION
+    VHD change tracking errors: 0xC03A0029 the identifier is not valid, 0xC03A0030 no change
+    tracking data for it (the log aged out), 0xC03A002A change tracking is disabled.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $JobResult
+    )
+
+    $texts = @($JobResult.error_description) + @($JobResult.errors)
+    [bool]($texts | Where-Object { $_ -match '0xC03A00(29|30|2A)' })
+}
+
+Function Get-HvExportMarkerPath {
+    <#
+    .SYNOPSIS
+    Returns the path of the file that marks a destination as a complete export.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination
+    )
+
+    Join-Path -Path $Destination -ChildPath $script:HvMarkerName
+}
+
+Function Read-HvExportMarker {
+    <#
+    .SYNOPSIS
+    Returns the marker of a complete export at a destination, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination
+    )
+
+    $path = Get-HvExportMarkerPath -Destination $Destination
+    if (Test-Path -LiteralPath $path -PathType Leaf) {
+        [Ansible.Basic.AnsibleModule]::FromJson([System.IO.File]::ReadAllText($path))
+    }
+}
+
+Function Get-HvExportFile {
+    <#
+    .SYNOPSIS
+    Returns the files under a destination (not the marker) as path and size in bytes.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination
+    )
+
+    if (-not (Test-Path -LiteralPath $Destination)) {
+        return
+    }
+    Get-ChildItem -LiteralPath $Destination -Recurse -File |
+        Where-Object { $_.Name -ne $script:HvMarkerName } |
+        Sort-Object -Property FullName |
+        ForEach-Object { @{ path = $_.FullName; size = [long]$_.Length } }
+}
+
+Function Save-HvExportMarker {
+    <#
+    .SYNOPSIS
+    Writes the marker that says the export at a destination is complete.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Marker
+    )
+
+    [System.IO.File]::WriteAllText((Get-HvExportMarkerPath -Destination $Destination), [Ansible.Basic.AnsibleModule]::ToJson($Marker))
+}
+
+Function Clear-HvExportDestination {
+    <#
+    .SYNOPSIS
+    Removes everything under a destination (a partial export about to be redone).
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination
+    )
+
+    Get-ChildItem -LiteralPath $Destination -Force | Remove-Item -Recurse -Force
+}
+
+Export-ModuleMember -Function @(
+    'Clear-HvExportDestination'
+    'Get-HvExportFile'
+    'Get-HvExportMarkerPath'
+    'Get-HvInstancePath'
+    'Read-HvExportMarker'
+    'Save-HvExportMarker'
+    'Start-HvExport'
+    'Test-HvRctFailure'
+)

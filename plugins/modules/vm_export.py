@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This file holds the documentation only; the module is vm_export.ps1.
+
+DOCUMENTATION = r"""
+---
+module: vm_export
+short_description: Export a VM's recovery checkpoint, full or differential, to a directory on the host
+version_added: 0.1.0
+description:
+  - Exports the recovery checkpoint O(checkpoint) (made by M(hyperv.backup.recovery_checkpoint)) with
+    C(ExportSystemDefinition) and C(Msvm_VirtualSystemExportSettingData) to O(destination) on the
+    Hyper-V host.
+  - Without O(base) the export is full; with O(base) (the catalog name of an earlier reference point
+    of the VM) it holds only what changed since then (C(DifferentialBackupBase)).
+  - Idempotent by destination - a complete export leaves a marker file
+    C(hyperv.backup-export.json) and is not redone. A destination with files but no marker is a
+    partial export (a run that failed) and is reported; it is removed and redone only with
+    O(overwrite_partial=true).
+  - Jobs that outlive O(wait_timeout) are followed from the controller (O(job_timeout)).
+options:
+  vm:
+    description:
+      - Display name of the virtual machine. Exactly one of O(vm) and O(vm_id) is required.
+    type: str
+  vm_id:
+    description:
+      - GUID of the virtual machine.
+    type: str
+  checkpoint:
+    description:
+      - The name of the recovery checkpoint to export (O(hyperv.backup.recovery_checkpoint#module:name)).
+    type: str
+    required: true
+  destination:
+    description:
+      - Directory on the Hyper-V host (local or UNC path) to export into; created when missing.
+      - One destination per export; a destination holding another complete export is refused.
+    type: path
+    required: true
+  base:
+    description:
+      - Catalog name of the reference point to export changes since. Fails when it no longer exists
+        (take a full export then).
+    type: str
+  fallback_to_full:
+    description:
+      - When a differential export is impossible, export in full instead, with a warning, and say why
+        in RV(full_reason). Impossible means the base reference point is gone, the VM's disk set changed
+        since it (a disk added, removed or replaced), or its change tracking data is no longer valid
+        (Hyper-V reports 0xC03A0029, 0xC03A0030 or 0xC03A002A; the VM moved, a disk was recreated, the
+        RCT log aged out).
+      - Without it such an export fails, saying why.
+    type: bool
+    default: false
+  overwrite_partial:
+    description:
+      - Remove a partial export found at O(destination) and export again.
+    type: bool
+    default: false
+  job_id:
+    description:
+      - Finish the export run by this Hyper-V job (the action plugin passes it after following the job).
+    type: str
+  wait_timeout:
+    description:
+      - Seconds the module waits on the host for the export job in its own round trip.
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - hyperv.backup.catalog
+  - hyperv.backup.job_wait
+notes:
+  - Supports C(check_mode).
+seealso:
+  - module: hyperv.backup.recovery_checkpoint
+author:
+  - hyperv.backup contributors (@hyperv-backup)
+"""
+
+EXAMPLES = r"""
+- name: Full export of tonight's checkpoint
+  hyperv.backup.vm_export:
+    vm: web01
+    checkpoint: nightly-2026-11-28
+    destination: '\\backup01\hyperv\web01\2026-11-28'
+    job_timeout: 14400
+
+- name: Differential export against the last reference point
+  hyperv.backup.vm_export:
+    vm: web01
+    checkpoint: nightly-2026-11-29
+    base: nightly-2026-11-28
+    destination: '\\backup01\hyperv\web01\2026-11-29'
+"""
+
+RETURN = r"""
+vm:
+  description: The virtual machine (filled before any work, also on failure).
+  returned: always
+  type: dict
+  sample: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}
+destination:
+  description: The export directory.
+  returned: always
+  type: str
+  sample: '\\backup01\hyperv\web01\2026-11-28'
+mode:
+  description: V(full) or V(differential).
+  returned: always
+  type: str
+  sample: full
+base:
+  description: The base reference point's name of a differential export.
+  returned: always
+  type: str
+  sample: null
+full_reason:
+  description: Why an export asked to be differential is full (see O(fallback_to_full)); V(null) otherwise.
+  returned: always
+  type: str
+  sample: "the VM's disk set changed since 'nightly-2026-11-27' (1 added, 0 removed)"
+files:
+  description: The exported files with their sizes in bytes (path and size).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: 'D:\Backup\web01\Virtual Hard Disks\os.vhdx', size: 4294967296}]
+bytes:
+  description: Total size of the exported files.
+  returned: always
+  type: int
+  sample: 4294967296
+job:
+  description: The export job (fields as in M(hyperv.backup.job_info)); V(null) when none ran.
+  returned: always
+  type: dict
+  sample: {id: 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4, state: completed, percent_complete: 100}
+pending:
+  description: Whether the job was still running when the task ended (only with O(job_timeout=0)).
+  returned: always
+  type: bool
+  sample: false
+"""
