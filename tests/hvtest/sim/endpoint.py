@@ -258,6 +258,12 @@ class Handler(BaseHTTPRequestHandler):
             endpoint.drop_receives = int(data.get("drop_receives", endpoint.drop_receives))
             endpoint.drop_module = data.get("drop_module", endpoint.drop_module)
             endpoint.latency = float(data.get("latency_ms", endpoint.latency * 1000)) / 1000
+        elif path == "/sim/write":
+            endpoint.host.write(data["vm"], int(data.get("disk", 0)), int(data.get("offset", 0)), int(data["length"]))
+        elif path == "/sim/invalidate_rct":
+            endpoint.host.invalidate_rct(data["vm"])
+        elif path == "/sim/add_disk":
+            endpoint.host.add_disk(data["vm"], data["path"], float(data.get("size_gb", 10)))
         elif path == "/sim/remove":
             endpoint.host.remove_reference_point(data["instance_id"])
         elif path == "/sim/calls/clear":

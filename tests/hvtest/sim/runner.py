@@ -76,6 +76,16 @@ class SimServer:
         """Destroys a reference point the way another tool would, without the catalog knowing."""
         self._call("/sim/remove", {"instance_id": instance_id})
 
+    def write(self, vm: str, length: int, disk: int = 0, offset: int = 0) -> None:
+        """The guest writes length bytes at offset of a disk (RCT records it)."""
+        self._call("/sim/write", {"vm": vm, "disk": disk, "offset": offset, "length": length})
+
+    def invalidate_rct(self, vm: str) -> None:
+        self._call("/sim/invalidate_rct", {"vm": vm})
+
+    def add_disk(self, vm: str, path: str, size_gb: float) -> None:
+        self._call("/sim/add_disk", {"vm": vm, "path": path, "size_gb": size_gb})
+
     def endpoint_faults(self, **settings: Any) -> None:
         self._call("/sim/endpoint", settings)
 

@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Filter hyperv.backup.summary_line: one line of the rct_backup role's summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DOCUMENTATION = r"""
+name: summary_line
+short_description: One line of the rct_backup summary table
+version_added: 0.1.0
+description:
+  - Formats one entry of C(rct_backup_summary) as a fixed-width line (VM, status, mode, bytes, seconds,
+    reference point, and the reason for a forced full backup or the error).
+options:
+  _input:
+    description: One entry of C(rct_backup_summary).
+    type: dict
+    required: true
+author:
+  - hyperv.backup contributors (@hyperv-backup)
+"""
+
+EXAMPLES = r"""
+- name: Print the summary
+  ansible.builtin.debug:
+    msg: "{{ rct_backup_summary | map('hyperv.backup.summary_line') | list }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The line.
+  type: str
+"""
+
+
+def _size(value: Any) -> str:
+    size = float(value or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+def summary_line(entry: dict[str, Any]) -> str:
+    line = (f"{str(entry.get('vm'))[:19]:<19} {str(entry.get('status')):<8} {str(entry.get('mode') or '-'):<12} "
+            f"{_size(entry.get('bytes')):>10} {float(entry.get('seconds') or 0):>8.1f}  {entry.get('reference_point') or '-'}")
+    note = entry.get("error") or (f"full because {entry['full_reason']}" if entry.get("full_reason") else "")
+    return f"{line}  {note}".rstrip()
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"summary_line": summary_line}

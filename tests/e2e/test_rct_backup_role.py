@@ -1,0 +1,111 @@
+"""The rct_backup role over WinRM against the simulator: chains, forced fulls, retention, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+GIB = 2**30
+VMCX = 61440
+CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
+
+
+def backup(server, tmp_path, label: str, **variables):
+    playbook = tmp_path / f"backup-{label}.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "nightly", "hosts": "hyperv", "gather_facts": False,
+        "tasks": [{"name": "Back up", "block": [{"ansible.builtin.include_role": {"name": "hyperv.backup.rct_backup"}, "vars": {
+            "rct_backup_vms": ["app01"], "rct_backup_destination": "E:\\Backup", "rct_backup_label": label, **variables}}],
+            "always": [{"name": "Keep the summary", "ansible.builtin.copy": {
+                "content": "{{ rct_backup_summary | default([]) | to_json }}", "dest": str(tmp_path / f"summary-{label}.json")},
+                "delegate_to": "localhost"}]}],
+    }]), encoding="utf-8")
+    done = server.playbook(playbook)
+    summary_file = tmp_path / f"summary-{label}.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    return done, summary
+
+
+def points(server) -> list[dict]:
+    entries = json.loads(server.state()["files"].get(CATALOG, '{"entries": []}'))["entries"]
+    live = {p["InstanceID"] for p in server.state()["reference_points"]}
+    return [e for e in entries if e["instance_id"] in live]
+
+
+@pytest.mark.scenario("backup")
+def test_full_then_incrementals_then_forced_full_after_a_disk_is_added_then_retention(server, tmp_path) -> None:
+    done, summary = backup(server, tmp_path, "run1")
+    assert done.returncode == 0, done.stdout
+    (run1,) = summary
+    assert run1["status"] == "ok" and run1["mode"] == "full" and run1["bytes"] == 140 * GIB + VMCX
+    assert run1["reference_point"] == "run1" and run1["full_reason"] is None
+
+    server.write("app01", 3 * 2**20, disk=0)
+    server.write("app01", 5 * 2**20, disk=1, offset=10 * 2**20)
+    done, (run2,) = backup(server, tmp_path, "run2")
+    assert done.returncode == 0 and run2["mode"] == "differential" and run2["bytes"] == 8 * 2**20 + VMCX
+
+    server.write("app01", 2**20, disk=1)
+    server.write("app01", 2**20, disk=1)  # the same range again counts once
+    done, (run3,) = backup(server, tmp_path, "run3")
+    assert run3["mode"] == "differential" and run3["bytes"] == 2**20 + VMCX
+    assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [
+        ("run1", "full", None), ("run2", "incremental", "run1"), ("run3", "incremental", "run2")]
+
+    server.add_disk("app01", "D:\\VMs\\app01\\logs.vhdx", 8)
+    done, (run4,) = backup(server, tmp_path, "run4", rct_backup_retention_keep=1)
+    assert done.returncode == 0, done.stdout
+    assert run4["mode"] == "full" and run4["full_reason"] == "the VM's disk set changed since 'run3' (1 added, 0 removed)"
+    assert run4["bytes"] == 148 * GIB + VMCX
+    # keep=1 chain: the whole first chain goes, newest first, and only run4 stays
+    assert [p["name"] for p in points(server)] == ["run4"]
+    assert server.state()["checkpoints"] == []
+    assert "full because the VM's disk set changed since 'run3'" in done.stdout
+    destroyed = [c["instance_id"] for c in server.calls()["calls"] if c["op"] == "destroyed"]
+    assert len(destroyed) == 3
+
+
+@pytest.mark.scenario("backup")
+def test_invalid_change_tracking_forces_a_full_backup_and_says_so(server, tmp_path) -> None:
+    backup(server, tmp_path, "run1")
+    server.invalidate_rct("app01")
+    done, (run2,) = backup(server, tmp_path, "run2")
+    assert done.returncode == 0 and run2["mode"] == "full"
+    assert run2["full_reason"].startswith("the change tracking data of base 'run1' is no longer valid")
+    assert "0xC03A0029" in run2["full_reason"]
+
+
+@pytest.mark.scenario("backup")
+def test_incremental_without_a_base_is_refused_and_leaves_nothing(server, tmp_path) -> None:
+    done, (result,) = backup(server, tmp_path, "run1", rct_backup_mode="incremental")
+    assert done.returncode != 0 and result["status"] == "failed"
+    assert "has no earlier backup of this collection to take an incremental against" in result["error"]
+    assert server.state()["checkpoints"] == [] and points(server) == []
+
+
+@pytest.mark.parametrize("step, fault", [
+    ("Recovery checkpoint", {"method": "CreateSnapshot", "times": 2,  # the crash-consistent fallback fails too
+                             "job": {"duration": 0.2, "fail": {"error_code": 32768, "description": "Checkpoint failed"}}}),
+    ("Export", {"method": "ExportSystemDefinition", "job": {"duration": 0.2, "fail": {"error_code": 32768, "description": "Disk full"}}}),
+    ("Close the backup with a reference point", {"method": "ConvertToReferencePoint", "return_value": 32775}),
+    ("Retention", {"method": "DestroyReferencePoint", "return_value": 32769}),
+])
+@pytest.mark.scenario("backup")
+def test_a_failure_at_any_step_leaves_no_checkpoint_and_keeps_earlier_reference_points(server, tmp_path, step, fault) -> None:
+    backup(server, tmp_path, "run1")
+    backup(server, tmp_path, "run2", rct_backup_mode="full")
+    before = {p["name"] for p in points(server)}
+    server.add_fault(**fault)
+    done, (result,) = backup(server, tmp_path, "run3", rct_backup_mode="full", rct_backup_retention_keep=1)
+    assert done.returncode != 0
+    assert result["status"] == "failed" and result["error"].startswith(f"app01 | {step}: ")
+    assert server.state()["checkpoints"] == [], "no recovery checkpoint is left behind"
+    after = {p["name"] for p in points(server)}
+    if step == "Retention":
+        # the backup itself closed; retention removed what it could and kept the one Hyper-V refused to destroy
+        assert after == {"run2", "run3"}
+    else:
+        assert before <= after, "no earlier reference point is lost"
+    assert "rct_backup failed for app01" in done.stdout
