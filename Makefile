@@ -38,7 +38,7 @@ units: venv
 	tests/ansible-test $(abspath $(VENV)) units --venv --python $(PYTHON_VERSION)
 
 e2e: venv
-	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q -n 2 tests/e2e
 
 test: static sanity units e2e
 

@@ -39,7 +39,7 @@ def test_check_mode_reports_change_and_calls_nothing(play, server) -> None:
     (result,) = play(rp(vm="web01", name="nightly"), check=True, diff=True)
     assert result["changed"] is True and result["reference_point"] is None
     # callbacks print the diff rather than keep it in the result
-    assert "--- before\n+++ after\n@@ -1 +1,12 @@\n-{}\n+{" in play.last_output and '+    "name": "nightly",' in play.last_output
+    assert "--- before\n+++ after\n@@ -1 +1,14 @@\n-{}\n+{" in play.last_output and '+    "name": "nightly",' in play.last_output
     assert invoked(server) == []
     assert CATALOG not in server.state()["files"]
 

@@ -18,10 +18,11 @@ from hvtest.sim import modules
 from hvtest.sim.host import SimHost
 
 SIM = collection.ROOT / "tests" / "hvtest" / "sim"
+JOB_METHODS = ("CreateReferencePoint", "DestroyReferencePoint", "CreateSnapshot", "DestroySnapshot", "ConvertToReferencePoint",
+               "ExportSystemDefinition")
 SCENARIO = {
     "host": "HV09",
-    "jobs": {method: {"duration": 0.05} for method in ("CreateReferencePoint", "DestroyReferencePoint", "CreateSnapshot",
-                                                        "DestroySnapshot", "ConvertToReferencePoint", "ExportSystemDefinition")},
+    "jobs": {method: {"duration": 0.05} for method in JOB_METHODS},
     "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001"}, {"name": "b", "id": "aaaaaaaa-0000-4000-8000-000000000002"}],
     "reference_points": [{"vm": "b", "instance_id": "Microsoft:FOREIGN"}],
 }
