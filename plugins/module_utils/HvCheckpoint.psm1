@@ -209,6 +209,24 @@ Function Get-HvCheckpointDisk {
         Sort-Object
 }
 
+Function Get-HvCheckpointDiskFile {
+    <#
+    .SYNOPSIS
+    Returns each virtual disk of a checkpoint as its device part and file path.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Checkpoint
+    )
+
+    Get-CimAssociatedInstance -InputObject $Checkpoint -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_StorageAllocationSettingData |
+        ForEach-Object { @{ device = Get-HvDiskDevicePart -DiskId $_.InstanceID; path = [string]@($_.HostResource)[0] } }
+}
+
 Function Get-HvDiskDevicePart {
     <#
     .SYNOPSIS
@@ -261,6 +279,7 @@ Export-ModuleMember -Function @(
     'Convert-HvRecoveryCheckpoint'
     'ConvertTo-HvCheckpointResult'
     'Get-HvCheckpointDisk'
+    'Get-HvCheckpointDiskFile'
     'Get-HvCheckpointTag'
     'Get-HvDiskDevicePart'
     'Get-HvRecoveryCheckpoint'

@@ -104,6 +104,9 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
     results.append(_run(host, "recovery_checkpoint", vm="a", name="c3"))
     results.append(_run(host, "vm_export", vm="a", checkpoint="c3", destination="E:\\x", base="c1", wait_timeout=5))
     results.append(_run(host, "vm_export", vm="a", checkpoint="c3", destination="E:\\x", base="c1"))
+    host.write("a", 0, 0, 4096)
+    results.append(_run(host, "recovery_checkpoint", vm="a", name="c4"))
+    results.append(_run(host, "disk_changes_info", vm="a", checkpoint="c4", base="c1", chunk_bytes=2**30))
     return host, results
 
 
@@ -119,7 +122,8 @@ def test_each_rendering_calls_only_what_its_module_can(name: str) -> None:
     host.calls.clear()
     args = {"reference_point": {"vm": "a", "name": "x"}, "job_info": {"job_id": "NO-SUCH-JOB"},
             "recovery_checkpoint": {"vm": "a", "name": "x"},
-            "vm_export": {"vm": "a", "checkpoint": "c3", "destination": "E:\\y"}}.get(name, {})
+            "vm_export": {"vm": "a", "checkpoint": "c3", "destination": "E:\\y"},
+            "disk_changes_info": {"vm": "a", "checkpoint": "c4", "base": "c1"}}.get(name, {})
     _run(host, name, **args)
     sources = [s.path for s in collection.module_sources(collection.ROOT / "plugins" / "modules" / f"{name}.ps1")]
     assert rendering_calls(host) <= powershell_calls(sources)
@@ -207,6 +211,9 @@ def test_successful_results_hold_every_documented_key() -> None:
     exported, again = results[14], results[15]
     assert set(modules.documented_keys("vm_export")) <= set(exported)
     assert exported["changed"] is True and exported["mode"] == "differential" and again["changed"] is False and again["bytes"] == exported["bytes"]
+    changes = results[17]
+    assert set(modules.documented_keys("disk_changes_info")) <= set(changes)
+    assert changes["changed_bytes"] == 4096 and changes["full_needed"] is False and changes["disks"][0]["ranges"] == [[0, 4096]]
 
 
 def test_undocumented_result_key_is_caught(monkeypatch) -> None:

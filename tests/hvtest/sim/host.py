@@ -420,6 +420,60 @@ class SimHost:
 
         return self._start_job("ExportSystemDefinition", fault, complete)
 
+    def _disk_by_path(self, path: str) -> tuple[dict, dict] | tuple[None, None]:
+        for vm in self.vms:
+            for disk in vm["_disks"]:
+                if disk["path"].lower() == (path or "").lower():
+                    return vm, disk
+        return None, None
+
+    def _m_GetVirtualHardDiskSettingData(self, _service: dict, arguments: dict, _fault: dict) -> dict:
+        _vm, disk = self._disk_by_path(arguments.get("Path"))
+        if disk is None:
+            return {"ReturnValue": 32779}
+        return {"ReturnValue": 0, "SettingData": (
+            '<INSTANCE CLASSNAME="Msvm_VirtualHardDiskSettingData">'
+            f'<PROPERTY NAME="Path" TYPE="string"><VALUE>{_xml_escape(disk["path"])}</VALUE></PROPERTY>'
+            f'<PROPERTY NAME="MaxInternalSize" TYPE="uint64"><VALUE>{disk["size"]}</VALUE></PROPERTY>'
+            '<PROPERTY NAME="Format" TYPE="uint16"><VALUE>3</VALUE></PROPERTY></INSTANCE>')}
+
+    def _m_GetVirtualDiskChanges(self, _service: dict, arguments: dict, _fault: dict) -> dict:
+        """Changes since the RCT id LimitId, up to the newest recovery checkpoint holding the disk.
+
+        Answers at most `changes_per_call` bytes of the range asked for (scenario knob), as Hyper-V
+        may process less than asked.
+        """
+        vm, disk = self._disk_by_path(arguments.get("Path"))
+        if disk is None:
+            return {"ReturnValue": 32779}
+        limit = str(arguments.get("LimitId") or "")
+        tracking = ":".join(limit.split(":")[1:6]).replace(":", "-")
+        if not disk["rct"]:
+            return {"ReturnValue": 32770}
+        if tracking != disk["tracking_id"]:
+            return {"ReturnValue": 32768}  # 0xC03A0029: the change tracking identifier is not valid
+        base = next((p for p in self.reference_points if limit in p["ResilientChangeTrackingIdentifiers"]), None)
+        if base is None or disk["device"] not in base["_generations"]:
+            return {"ReturnValue": 32768}
+        since = base["_generations"][disk["device"]][1]
+        checkpoint = next((c for c in reversed(self.checkpoints) if c["VirtualSystemIdentifier"] == vm["Name"]), None)
+        upto = next((d["generation"] for d in (checkpoint or {}).get("_disks", []) if d["device"] == disk["device"]), disk["generation"])
+        offset, length = int(arguments.get("ByteOffset") or 0), int(arguments.get("ByteLength") or 0)
+        step = int(self.scenario.get("changes_per_call") or 0)
+        processed = min(length, step) if step else length
+        window_end = offset + processed
+        merged: list[list[int]] = []
+        for start, stop in sorted((o, o + n) for g, o, n in disk["writes"] if since < g <= upto):
+            start, stop = max(start, offset), min(stop, window_end)
+            if start >= stop:
+                continue
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], stop)
+            else:
+                merged.append([start, stop])
+        return {"ReturnValue": 0, "ProcessedByteLength": processed,
+                "ChangedByteOffsets": [s for s, _e in merged], "ChangedByteLengths": [e - s for s, e in merged]}
+
     # ------------------------------------------------------------------ what happens to a VM between backups
 
     def write(self, vm_name: str, disk: int, offset: int, length: int) -> None:

@@ -288,6 +288,11 @@ class Hv:
         found = self.host.associators(checkpoint, "Msvm_VirtualSystemSettingDataComponent", "Msvm_StorageAllocationSettingData")
         return sorted(self.disk_device_part(d["InstanceID"]) for d in found)
 
+    def checkpoint_disk_files(self, checkpoint: dict) -> list[dict]:
+        """Get-HvCheckpointDiskFile"""
+        found = self.host.associators(checkpoint, "Msvm_VirtualSystemSettingDataComponent", "Msvm_StorageAllocationSettingData")
+        return [{"device": self.disk_device_part(d["InstanceID"]), "path": str((d.get("HostResource") or [""])[0])} for d in found]
+
     @staticmethod
     def disk_device_part(disk_id: str) -> str:
         """Get-HvDiskDevicePart"""
@@ -359,6 +364,37 @@ class Hv:
     def clear_export_destination(self, destination: str) -> None:
         """Clear-HvExportDestination"""
         self.host.fs_clear(destination)
+
+    # ---------------------------------------------------------- HvDiskChanges.psm1
+
+    def image_management_service(self) -> dict:
+        """Get-HvImageManagementService"""
+        return self.host.enumerate("Msvm_ImageManagementService")[0]
+
+    def virtual_disk_size(self, path: str) -> int:
+        """Get-HvVirtualDiskSize"""
+        output = self.invoke_method(self.image_management_service(), "GetVirtualHardDiskSettingData", {"Path": path},
+                                    f"Reading virtual disk '{path}'")
+        return int(embedded_properties(output["SettingData"]).get("MaxInternalSize") or 0)
+
+    def virtual_disk_changes(self, path: str, limit_id: str, size: int, chunk_bytes: int = 0) -> list[list[int]]:
+        """Get-HvVirtualDiskChange"""
+        service = self.image_management_service()
+        offset = 0
+        ranges: list[list[int]] = []
+        while offset < size:
+            length = size - offset
+            if 0 < chunk_bytes < length:
+                length = chunk_bytes
+            output = self.invoke_method(service, "GetVirtualDiskChanges", {
+                "Path": path, "LimitId": limit_id, "TargetSnapshotId": "", "ByteOffset": offset, "ByteLength": length,
+            }, f"Reading the changes of '{path}'")
+            processed = int(output["ProcessedByteLength"])
+            if processed <= 0:
+                raise HvError(f"GetVirtualDiskChanges processed nothing of '{path}' at offset {offset}; the disk cannot be walked.")
+            ranges += [[int(o), int(n)] for o, n in zip(output["ChangedByteOffsets"], output["ChangedByteLengths"])]
+            offset += processed
+        return ranges
 
     # ---------------------------------------------------------- HvCatalog.psm1
 

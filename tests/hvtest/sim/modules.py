@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -654,10 +655,92 @@ def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 
     module.exit_json()
 
 
+# ---------------------------------------------------------------------- disk_changes_info.ps1
+
+def disk_changes_info(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    p = module.params
+    label, base_name = p["checkpoint"], p["base"]
+    catalog_path = hv.resolve_catalog_path(p["catalog_path"])
+    ranges_dir = p["ranges_dir"] or "C:\\ProgramData\\hyperv.backup\\changes"
+    r = module.result
+    r.update({"changed": False, "vm": {"name": p["vm"], "id": p["vm_id"]}, "checkpoint": label, "base": base_name, "disks": [],
+              "changed_bytes": 0, "full_needed": False, "full_reasons": []})
+    if p["chunk_bytes"] < 0 or p["max_ranges_inline"] < 0:
+        module.fail_json("chunk_bytes and max_ranges_inline must be 0 or more.")
+    try:
+        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        identity = hv.vm_identity(vm)
+        r["vm"] = identity
+    except HvError as error:
+        module.fail_json(f"Changed blocks of VM '{r['vm']['name'] or ''}{r['vm']['id'] or ''}': {error}")
+    action = f"Changed blocks of VM '{identity['name']}' since '{base_name}'"
+
+    try:
+        checkpoint = next((c for c in hv.recovery_checkpoints(vm) if c["ElementName"] == hv.checkpoint_tag(label)), None)
+        if checkpoint is None:
+            module.fail_json(f"{action} need the recovery checkpoint '{label}', which the VM does not have; create it with "
+                             "hyperv.backup.recovery_checkpoint first.")
+        catalog = hv.read_catalog(catalog_path)
+        entries = hv.find_entries(catalog, vm_id=identity["id"], name=base_name)
+        entry = entries[0] if entries else None
+        base_point = None
+        if entry is not None and entry.get("instance_id"):
+            base_point = next((pt for pt in hv.reference_points(vm) if pt["InstanceID"] == entry["instance_id"]), None)
+        if base_point is None:
+            r["full_needed"] = True
+            r["full_reasons"] = [f"the base reference point '{base_name}' no longer exists"]
+            module.exit_json()
+
+        base_ids = list(base_point["VirtualDiskIdentifiers"] or [])
+        rct_ids = list(base_point["ResilientChangeTrackingIdentifiers"] or [])
+        rct_by_device = {hv.disk_device_part(base_ids[i]): rct_ids[i] for i in range(min(len(base_ids), len(rct_ids)))}
+        reasons: list[str] = []
+        disks: list[dict] = []
+        total = 0
+        seen = []
+        for disk in hv.checkpoint_disk_files(checkpoint):
+            seen.append(disk["device"])
+            result = {"path": disk["path"], "device": disk["device"], "rct_id": rct_by_device.get(disk["device"]), "size": None,
+                      "changed_bytes": None, "range_count": 0, "ranges": [], "ranges_file": None}
+            if not result["rct_id"]:
+                reasons.append(f"disk '{disk['path']}' is not in '{base_name}' (added since, or without change tracking)")
+                disks.append(result)
+                continue
+            result["size"] = hv.virtual_disk_size(disk["path"])
+            try:
+                ranges = hv.virtual_disk_changes(disk["path"], result["rct_id"], result["size"], p["chunk_bytes"])
+            except HvError as error:
+                reasons.append(f"the changes of '{disk['path']}' since '{base_name}' cannot be read: {error}")
+                disks.append(result)
+                continue
+            changed = sum(n for _o, n in ranges)
+            result["changed_bytes"] = changed
+            result["range_count"] = len(ranges)
+            total += changed
+            if len(ranges) > p["max_ranges_inline"] and not module.check_mode:
+                path = f"{ranges_dir}\\{identity['id']}-{label}-{len(disks)}.json"
+                hv.host.files[path] = json.dumps({"path": disk["path"], "base": base_name, "ranges": ranges})
+                result["ranges_file"] = path
+            else:
+                result["ranges"] = ranges
+            disks.append(result)
+        for device in rct_by_device:
+            if device not in seen:
+                reasons.append(f"a disk of '{base_name}' is no longer attached to the VM")
+        r["disks"] = disks
+        r["changed_bytes"] = total
+        r["full_reasons"] = reasons
+        r["full_needed"] = bool(reasons)
+    except HvError as error:
+        module.fail_json(f"{action} failed: {error}")
+    module.exit_json()
+
+
 RENDERINGS: dict[str, Callable[[Module, Hv], None]] = {
     "reference_point": reference_point,
     "reference_point_info": reference_point_info,
     "job_info": job_info,
     "recovery_checkpoint": recovery_checkpoint,
     "vm_export": vm_export,
+    "disk_changes_info": disk_changes_info,
 }

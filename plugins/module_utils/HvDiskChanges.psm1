@@ -1,0 +1,103 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Changed byte ranges of a virtual disk since an RCT id (GetVirtualDiskChanges). One call may
+# process less than it was asked for (ProcessedByteLength), so the disk is walked until the
+# whole of it is covered.
+
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+
+$script:HvNamespace = 'root/virtualization/v2'
+
+Function Get-HvImageManagementService {
+    <#
+    .SYNOPSIS
+    Returns the host's image management service.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ImageManagementService')]
+    param ()
+
+    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ImageManagementService | Select-Object -First 1
+}
+
+Function Get-HvVirtualDiskSize {
+    <#
+    .SYNOPSIS
+    Returns a virtual disk's size in bytes (MaxInternalSize of its setting data).
+    #>
+    [CmdletBinding()]
+    [OutputType([long])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path
+    )
+
+    $output = Invoke-HvCimMethod -InputObject (Get-HvImageManagementService) -MethodName GetVirtualHardDiskSettingData -Action "Reading virtual disk '$Path'" -Arguments @{
+        Path = $Path
+    }
+    $settings = ConvertFrom-HvEmbeddedInstance -Text $output.SettingData
+    [long]$settings.MaxInternalSize
+}
+
+Function Get-HvVirtualDiskChange {
+    <#
+    .SYNOPSIS
+    Returns the ranges of a disk changed since an RCT id, as (offset, length) pairs.
+
+    .DESCRIPTION
+    Walks the disk from 0 to Size, asking at most ChunkBytes per call (0: the rest of the disk),
+    and moves on by what each call says it processed. Throws when the disk cannot be read or
+    the RCT id is not valid any more, with the documented meaning of the return value.
+    #>
+    [CmdletBinding()]
+    [OutputType([long[]])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [string]
+        $LimitId,
+
+        [Parameter(Mandatory)]
+        [long]
+        $Size,
+
+        [long]
+        $ChunkBytes = 0
+    )
+
+    $service = Get-HvImageManagementService
+    $offset = [long]0
+    while ($offset -lt $Size) {
+        $length = $Size - $offset
+        if ($ChunkBytes -gt 0 -and $ChunkBytes -lt $length) {
+            $length = $ChunkBytes
+        }
+        $output = Invoke-HvCimMethod -InputObject $service -MethodName GetVirtualDiskChanges -Action "Reading the changes of '$Path'" -Arguments @{
+            Path = $Path
+            LimitId = $LimitId
+            TargetSnapshotId = ''
+            ByteOffset = [uint64]$offset
+            ByteLength = [uint64]$length
+        }
+        $processed = [long]$output.ProcessedByteLength
+        if ($processed -le 0) {
+            throw "GetVirtualDiskChanges processed nothing of '$Path' at offset $offset; the disk cannot be walked."
+        }
+        for ($index = 0; $index -lt @($output.ChangedByteOffsets).Count; $index++) {
+            , @([long]$output.ChangedByteOffsets[$index], [long]$output.ChangedByteLengths[$index])
+        }
+        $offset += $processed
+    }
+}
+
+Export-ModuleMember -Function @(
+    'Get-HvImageManagementService'
+    'Get-HvVirtualDiskChange'
+    'Get-HvVirtualDiskSize'
+)
