@@ -109,3 +109,17 @@ def test_a_failure_at_any_step_leaves_no_checkpoint_and_keeps_earlier_reference_
     else:
         assert before <= after, "no earlier reference point is lost"
     assert "rct_backup failed for app01" in done.stdout
+
+
+@pytest.mark.scenario("backup")
+def test_changed_blocks_method_lists_ranges_for_incrementals(server, tmp_path) -> None:
+    done, (run1,) = backup(server, tmp_path, "run1", rct_backup_method="changed_blocks")
+    assert done.returncode == 0 and run1["mode"] == "full", "no base: a full export"
+    server.write("app01", 65536, disk=1, offset=2**20)
+    done, (run2,) = backup(server, tmp_path, "run2", rct_backup_method="changed_blocks")
+    assert done.returncode == 0, done.stdout
+    assert run2["mode"] == "changed_blocks" and run2["bytes"] == 65536
+    files = {p: t for p, t in server.state()["files"].items() if p.startswith("E:\\Backup\\app01\\run2\\")}
+    ranges = [json.loads(t)["ranges"] for t in files.values()]
+    assert ranges == [[[2**20, 65536]]], "a file for each disk with changes"
+    assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [("run1", "full", None), ("run2", "incremental", "run1")]
