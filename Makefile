@@ -8,7 +8,7 @@ MODULE_PS1 := $(wildcard plugins/modules/*.ps1)
 # tests/static compares each $spec with its doc stub instead.
 VALIDATE_EXCLUDES := $(foreach f,$(MODULE_PS1),--exclude $(f))
 
-.PHONY: help venv test static sanity units e2e demo docs clean
+.PHONY: help venv test static sanity units e2e demo docs diagram clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -50,3 +50,6 @@ docs: venv
 
 clean:
 	rm -rf .build tests/output .pytest_cache
+
+diagram:
+	dot -Tsvg docs/images/backup-flow.dot -o docs/images/backup-flow.svg
