@@ -8,12 +8,13 @@ MODULE_PS1 := $(wildcard plugins/modules/*.ps1)
 # tests/static compares each $spec with its doc stub instead.
 VALIDATE_EXCLUDES := $(foreach f,$(MODULE_PS1),--exclude $(f))
 
-.PHONY: help venv test static sanity units e2e demo docs diagram clean
+.PHONY: help venv test static lint sanity units e2e demo docs diagram clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
 	@echo "make test    run every test: static PowerShell checks, docs, sanity, units, end-to-end"
 	@echo "make static  PowerShell checks and module docs only (fast)"
+	@echo "make lint    ansible-lint --profile production (offline)"
 	@echo "make sanity  ansible-test sanity (offline)"
 	@echo "make units   ansible-test units"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
@@ -27,6 +28,7 @@ $(VENV)/.installed: tests/requirements.txt
 venv: $(VENV)/.installed
 
 static: venv
+	PYTHONPATH=tests $(PY) -c "from hvtest import paths; paths.collections_path()"
 	PYTHONPATH=tests $(PY) -m hvtest.pscheck
 	$(PY) -m pytest -q tests/static
 
@@ -34,13 +36,16 @@ sanity: venv
 	tests/ansible-test $(abspath $(VENV)) sanity --venv --python $(PYTHON_VERSION) --skip-test validate-modules
 	tests/ansible-test $(abspath $(VENV)) sanity --venv --python $(PYTHON_VERSION) --test validate-modules $(VALIDATE_EXCLUDES)
 
+lint: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(abspath .build/collections)" $(VENV)/bin/ansible-lint
+
 units: venv
 	tests/ansible-test $(abspath $(VENV)) units --venv --python $(PYTHON_VERSION)
 
 e2e: venv
 	$(PY) -m pytest -q -n 2 tests/e2e
 
-test: static sanity units e2e
+test: static lint sanity units e2e
 
 demo: venv
 	PYTHONPATH=tests $(PY) -m hvtest.demo

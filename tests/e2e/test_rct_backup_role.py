@@ -100,7 +100,7 @@ def test_a_failure_at_any_step_leaves_no_checkpoint_and_keeps_earlier_reference_
     server.add_fault(**fault)
     done, (result,) = backup(server, tmp_path, "run3", rct_backup_mode="full", rct_backup_retention_keep=1)
     assert done.returncode != 0
-    assert result["status"] == "failed" and result["error"].startswith(f"app01 | {step}: ")
+    assert result["status"] == "failed" and result["error"].startswith(f"{step} | app01: ")
     assert server.state()["checkpoints"] == [], "no recovery checkpoint is left behind"
     after = {p["name"] for p in points(server)}
     if step == "Retention":

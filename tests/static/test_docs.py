@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from hvtest import collection, paths, pstree
+from hvtest import collection, paths, pstree, troubleshooting
 
 MODULES = collection.module_names()
 UTILS = collection.ROOT / "plugins" / "module_utils"
@@ -76,3 +76,9 @@ def test_job_fields_match_the_code(name: str) -> None:
 def test_stale_entry_fields_match_the_catalog_entry() -> None:
     documented = set(collection.module_docs("reference_point_info")["return"]["stale_entries"]["contains"])
     assert documented == _hashtable_keys("HvCatalog", "New-HvCatalogEntry")
+
+
+def test_troubleshooting_page_lists_every_message_as_the_code_says_it() -> None:
+    current = troubleshooting.PAGE.read_text(encoding="utf-8")
+    assert current == troubleshooting.render(), "run: PYTHONPATH=tests .venv/bin/python -m hvtest.troubleshooting"
+    assert "- `The name '<...>' matches <...> virtual machines on host <...>: <...>. Select one with vm_id.`" in current

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from hvtest import collection, pscheck, pstree
+from hvtest import collection, pscheck, pstree, troubleshooting
 from hvtest.sim import modules
 from hvtest.sim.host import SimHost
 
@@ -150,28 +150,12 @@ def test_every_module_util_function_has_one_rendering() -> None:
     assert set(_rendered_functions()) == defined - {"Get-HvCatalogSpec"}
 
 
-def _is_message(node) -> bool:
-    """Whether a string is (part of) what a throw, FailJson, Warn or a catalog problem says."""
-    current = node.parent
-    while current is not None and current.type not in ("function_statement", "script_block_expression", "program"):
-        if current.type == "flow_control_statement" and pstree.text(current).lower().startswith("throw"):
-            return True
-        if current.type == "invokation_expression":
-            member = next((c for c in current.named_children if c.type == "member_name"), None)
-            if member is not None and pstree.text(member) in ("FailJson", "Warn"):
-                return True
-        if current.type == "assignment_expression" and pstree.text(current).startswith("$problem ="):
-            return True
-        current = current.parent
-    return False
-
-
 def _message_fragments(path: pathlib.Path) -> list[str]:
     """Fixed text of the messages a file throws, fails or warns with (between interpolations)."""
     source = pstree.parse(path)
     fragments = []
     for node in pstree.walk(source.root):
-        if node.type not in ("expandable_string_literal", "verbatim_string_characters") or not _is_message(node):
+        if node.type not in ("expandable_string_literal", "verbatim_string_characters") or not troubleshooting.is_message(node):
             continue
         raw = pstree.text(node)[1:-1]
         if node.type == "verbatim_string_characters":
