@@ -8,7 +8,7 @@ MODULE_PS1 := $(wildcard plugins/modules/*.ps1)
 # tests/static compares each $spec with its doc stub instead.
 VALIDATE_EXCLUDES := $(foreach f,$(MODULE_PS1),--exclude $(f))
 
-.PHONY: help venv test static lint sanity units e2e demo docs diagram clean
+.PHONY: help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo docs diagram galaxy clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -16,6 +16,9 @@ help:
 	@echo "make static  PowerShell checks and module docs only (fast)"
 	@echo "make lint    ansible-lint --profile production (offline)"
 	@echo "make sanity  ansible-test sanity (offline)"
+	@echo "make sanity-oldest  ansible-test sanity on ansible-core 2.16 (Python 3.12)"
+	@echo "make sanity-matrix  ansible-test sanity on every ansible-core from 2.16 to 2.21"
+	@echo "make galaxy  build the collection and run galaxy-importer on the tarball"
 	@echo "make units   ansible-test units"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
 	@echo "make docs    render every module with ansible-doc"
@@ -39,13 +42,32 @@ sanity: venv
 lint: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(abspath .build/collections)" $(VENV)/bin/ansible-lint
 
+sanity-oldest:
+	tests/sanity-matrix 2.16 3.12
+
+sanity-matrix:
+	tests/sanity-matrix 2.16 3.12
+	tests/sanity-matrix 2.17 3.12
+	tests/sanity-matrix 2.18 3.13
+	tests/sanity-matrix 2.19 3.13
+	tests/sanity-matrix 2.20 3.13
+	tests/sanity-matrix 2.21 3.13
+
+galaxy: venv
+	@test -x .venv-release/bin/python || "$$(tests/find-python)" -m venv .venv-release
+	.venv-release/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-release.txt
+	rm -rf .build/galaxy && mkdir -p .build/galaxy
+	$(VENV)/bin/ansible-galaxy collection build --output-path .build/galaxy .
+	cd .build/galaxy && PATH="$(abspath .venv-release)/bin:$$PATH" ../../.venv-release/bin/python -m galaxy_importer.main hyperv-backup-*.tar.gz | tee importer.log
+	@! grep -E "ERROR|WARNING" .build/galaxy/importer.log
+
 units: venv
 	tests/ansible-test $(abspath $(VENV)) units --venv --python $(PYTHON_VERSION)
 
 e2e: venv
 	$(PY) -m pytest -q -n 2 tests/e2e
 
-test: static lint sanity units e2e
+test: static lint sanity sanity-oldest units e2e
 
 demo: venv
 	PYTHONPATH=tests $(PY) -m hvtest.demo

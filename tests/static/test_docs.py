@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 
 from hvtest import collection, paths, pstree, troubleshooting
 
@@ -82,3 +83,24 @@ def test_troubleshooting_page_lists_every_message_as_the_code_says_it() -> None:
     current = troubleshooting.PAGE.read_text(encoding="utf-8")
     assert current == troubleshooting.render(), "run: PYTHONPATH=tests .venv/bin/python -m hvtest.troubleshooting"
     assert "- `The name '<...>' matches <...> virtual machines on host <...>: <...>. Select one with vm_id.`" in current
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (collection.ROOT / "plugins" / "filter").glob("*.py")))
+def test_filter_docs_render(name: str) -> None:
+    done = subprocess.run([paths.tool("ansible-doc"), "-t", "filter", f"hyperv.backup.{name}"], env=paths.ansible_env(),
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and f"hyperv.backup.{name}" in done.stdout, done.stderr
+
+
+def test_role_argument_specs_document_every_default() -> None:
+    role = collection.ROOT / "roles" / "rct_backup"
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))["argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    assert set(specs) == set(defaults)
+    for name, spec in specs.items():
+        if "default" in spec:
+            assert spec["default"] == defaults[name], name
+        assert spec.get("description"), name
+    done = subprocess.run([paths.tool("ansible-doc"), "-t", "role", "hyperv.backup.rct_backup"], env=paths.ansible_env(),
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "rct_backup_retention_keep" in done.stdout, done.stderr
