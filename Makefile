@@ -8,7 +8,7 @@ MODULE_PS1 := $(wildcard plugins/modules/*.ps1)
 # tests/static compares each $spec with its doc stub instead.
 VALIDATE_EXCLUDES := $(foreach f,$(MODULE_PS1),--exclude $(f))
 
-.PHONY: help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo docs diagram galaxy clean
+.PHONY: changelog-lint help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo docs docs-site diagram galaxy clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -19,6 +19,7 @@ help:
 	@echo "make sanity-oldest  ansible-test sanity on ansible-core 2.16 (Python 3.12)"
 	@echo "make sanity-matrix  ansible-test sanity on every ansible-core from 2.16 to 2.21"
 	@echo "make galaxy  build the collection and run galaxy-importer on the tarball"
+	@echo "make docs-site  documentation site with antsibull-docs and Sphinx (.build/docs-site)"
 	@echo "make units   ansible-test units"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
 	@echo "make docs    render every module with ansible-doc"
@@ -53,11 +54,22 @@ sanity-matrix:
 	tests/sanity-matrix 2.20 3.13
 	tests/sanity-matrix 2.21 3.13
 
-galaxy: venv
+.venv-release/.installed: tests/requirements-release.txt docs/site/requirements.txt
 	@test -x .venv-release/bin/python || "$$(tests/find-python)" -m venv .venv-release
 	.venv-release/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-release.txt
+	@touch $@
+
+changelog-lint: .venv-release/.installed
+	.venv-release/bin/antsibull-changelog lint
+
+docs-site: venv .venv-release/.installed
+	PYTHONPATH=tests $(PY) -c "from hvtest import paths; paths.collections_path()"
+	tests/docs-site $(abspath .venv-release) $(abspath .build/collections)
+
+galaxy: venv .venv-release/.installed
 	rm -rf .build/galaxy && mkdir -p .build/galaxy
 	$(VENV)/bin/ansible-galaxy collection build --output-path .build/galaxy .
+	@! tar tzf .build/galaxy/hyperv-backup-*.tar.gz | grep -E '^(\.venv|\.build|tests/output)' || { echo "the tarball holds build or venv files" >&2; exit 1; }
 	cd .build/galaxy && PATH="$(abspath .venv-release)/bin:$$PATH" ../../.venv-release/bin/python -m galaxy_importer.main hyperv-backup-*.tar.gz | tee importer.log
 	@! grep -E "ERROR|WARNING" .build/galaxy/importer.log
 
@@ -67,7 +79,7 @@ units: venv
 e2e: venv
 	$(PY) -m pytest -q -n 2 tests/e2e
 
-test: static lint sanity sanity-oldest units e2e
+test: static lint sanity sanity-oldest units e2e changelog-lint galaxy docs-site
 
 demo: venv
 	PYTHONPATH=tests $(PY) -m hvtest.demo
