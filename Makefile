@@ -8,7 +8,7 @@ MODULE_PS1 := $(wildcard plugins/modules/*.ps1)
 # tests/static compares each $spec with its doc stub instead.
 VALIDATE_EXCLUDES := $(foreach f,$(MODULE_PS1),--exclude $(f))
 
-.PHONY: changelog-lint help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo docs docs-site diagram galaxy clean
+.PHONY: changelog-lint integration help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo docs docs-site diagram galaxy clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -21,6 +21,7 @@ help:
 	@echo "make galaxy  build the collection and run galaxy-importer on the tarball"
 	@echo "make docs-site  documentation site with antsibull-docs and Sphinx (.build/docs-site)"
 	@echo "make units   ansible-test units"
+	@echo "make integration  ansible-test windows-integration targets against the simulator"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
 	@echo "make docs    render every module with ansible-doc"
 
@@ -73,13 +74,16 @@ galaxy: venv .venv-release/.installed
 	cd .build/galaxy && PATH="$(abspath .venv-release)/bin:$$PATH" ../../.venv-release/bin/python -m galaxy_importer.main hyperv-backup-*.tar.gz | tee importer.log
 	@! grep -E "ERROR|WARNING" .build/galaxy/importer.log
 
+integration: venv
+	PYTHONPATH=tests $(PY) -m hvtest.integration $(abspath $(VENV))
+
 units: venv
 	tests/ansible-test $(abspath $(VENV)) units --venv --python $(PYTHON_VERSION)
 
 e2e: venv
 	$(PY) -m pytest -q -n 2 tests/e2e
 
-test: static lint sanity sanity-oldest units e2e changelog-lint galaxy docs-site
+test: static lint sanity sanity-oldest units e2e integration changelog-lint galaxy docs-site
 
 demo: venv
 	PYTHONPATH=tests $(PY) -m hvtest.demo

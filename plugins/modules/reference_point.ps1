@@ -373,7 +373,15 @@ if ($null -ne $entry -and $entry.status -eq 'removing' -and $entry.job_id) {
     $target = Select-ReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
 }
 if ($null -ne $entry -and $entry.status -eq 'pending') {
-    $module.FailJson("$action is still being created by job $($entry.job_id); wait for it (hyperv.backup.job_info with wait=true) before removing it.")
+    # Its creation was started by a run that did not see the end: finish that first.
+    $job = Get-HvCimJob -InstanceId $entry.job_id
+    if ($null -ne $job -and -not (Test-HvCimJobFinished -Job $job)) {
+        $module.FailJson("$action is still being created by job $($entry.job_id); wait for it (hyperv.backup.job_info with wait=true) before removing it.")
+    }
+    $target = Get-CreatedReferencePoint -Job $job
+    if (-not $module.CheckMode) {
+        $null = Complete-Entry -Entry $entry -Job $job
+    }
 }
 if ($null -eq $target -and $null -eq $entry) {
     $module.ExitJson()

@@ -277,8 +277,13 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
             module.exit_json()
         target = select_point(hv.reference_points(vm), entry["instance_id"])
     if entry is not None and entry["status"] == "pending":
-        module.fail_json(f"{action} is still being created by job {entry['job_id']}; wait for it (hyperv.backup.job_info with wait=true) "
-                         "before removing it.")
+        job = hv.get_job(entry["job_id"])
+        if job is not None and not hv.job_finished(job):
+            module.fail_json(f"{action} is still being created by job {entry['job_id']}; wait for it (hyperv.backup.job_info with wait=true) "
+                             "before removing it.")
+        target = created_point(job)
+        if not module.check_mode:
+            complete_entry(entry, job)
     if target is None and entry is None:
         module.exit_json()
 
