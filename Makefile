@@ -73,6 +73,8 @@ galaxy: venv .venv-release/.installed
 	@! tar tzf .build/galaxy/hyperv-backup-*.tar.gz | grep -E '^(\.venv|\.build|tests/output)' || { echo "the tarball holds build or venv files" >&2; exit 1; }
 	cd .build/galaxy && PATH="$(abspath .venv-release)/bin:$$PATH" ../../.venv-release/bin/python -m galaxy_importer.main hyperv-backup-*.tar.gz | tee importer.log
 	@! grep -E "ERROR|WARNING" .build/galaxy/importer.log
+	.venv-release/bin/ansible-builder introspect --sanitize .build/collections | tee .build/galaxy/ee-dependencies.yml
+	@grep -q "pywinrm" .build/galaxy/ee-dependencies.yml
 
 integration: venv
 	PYTHONPATH=tests $(PY) -m hvtest.integration $(abspath $(VENV))
