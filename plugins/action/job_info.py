@@ -20,24 +20,21 @@ class ActionModule(JobAction):
     MODULE = "hyperv.backup.job_info"
     CONTROLLER_ARGSPEC = {"wait": {"type": "bool", "default": False}, **JOB_WAIT_ARGSPEC}
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        args, options = self.split_args()
+    def run_and_follow(self, args: dict[str, Any], options: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """Reads the job; with wait=true follows it until it ends (a failed job is reported, not a failure)."""
         module_result = self.run_module(args, task_vars)
         job = module_result.get("job") or {}
-        if options["wait"] and options["job_timeout"] > 0 and not module_result.get("failed") and module_result.get("exists") \
-                and not job.get("finished"):
-            label = f"Job {job.get('id')}"
-            outcome = self.follow(job, options, label, task_vars)
-            module_result["job"] = outcome.job
-            module_result["exists"] = outcome.status != "gone"
-            if outcome.warnings:
-                module_result["warnings"] = list(module_result.get("warnings") or []) + outcome.warnings
-            if outcome.status != "finished":
-                module_result.update(self.outcome_failure(outcome, options, label, label) or {})
-            if outcome.status == "cancelled":
-                module_result["changed"] = True
-        result.update(module_result)
-        return result
+        if not (options["wait"] and options["job_timeout"] > 0 and not module_result.get("failed") and module_result.get("exists")
+                and not job.get("finished")):
+            return module_result
+        label = f"Job {job.get('id')}"
+        outcome = self.follow(job, options, label, task_vars)
+        module_result["job"] = outcome.job
+        module_result["exists"] = outcome.status != "gone"
+        if outcome.warnings:
+            module_result["warnings"] = list(module_result.get("warnings") or []) + outcome.warnings
+        if outcome.status != "finished":
+            module_result.update(self.outcome_failure(outcome, options, label, label) or {})
+        if outcome.status == "cancelled":
+            module_result["changed"] = True
+        return module_result

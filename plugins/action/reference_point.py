@@ -19,32 +19,15 @@ CONTROLLER_OPTIONS = ("job_timeout", "cancel_on_job_timeout", "connection_retrie
 class ActionModule(JobAction):
     MODULE = "hyperv.backup.reference_point"
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        args, options = self.split_args()
-        if self._task.async_val:
-            result.update(self.run_async(args, task_vars))
-            return result
-
-        module_result = self.run_and_follow(args, options, task_vars)
-        result.update(module_result)
-        self._set_fact(result, args, task_vars)
-        return result
-
     def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
         vm = (module_result.get("vm") or {}).get("name")
         label = f"Reference point '{args.get('name') or args.get('instance_id')}' of VM '{vm}'"
         return label, f"{'Creating' if args.get('state', 'present') == 'present' else 'Removing'} {label}"
 
-    def _set_fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> None:
-        if result.get("failed") or result.get("unreachable") or self._task.check_mode or result.get("pending"):
-            return
+    def fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any] | None:
         vm = (result.get("vm") or {}).get("name")
         point = result.get("reference_point")
         name = args.get("name") or (point or {}).get("name")
         if not vm or not name:
-            return
-        existing = task_vars.get(facts.FACT)
-        result["ansible_facts"] = {facts.FACT: facts.with_reference_point(existing, vm, name, point)}
+            return None
+        return facts.with_reference_point(task_vars.get(facts.FACT), vm, name, point)

@@ -18,17 +18,6 @@ CONTROLLER_OPTIONS = ("job_timeout", "cancel_on_job_timeout", "connection_retrie
 class ActionModule(JobAction):
     MODULE = "hyperv.backup.vm_export"
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        args, options = self.split_args()
-        if self._task.async_val:
-            result.update(self.run_async(args, task_vars))
-            return result
-        result.update(self.run_and_follow(args, options, task_vars))
-        return result
-
     def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
         vm = (module_result.get("vm") or {}).get("name")
         label = f"Export of VM '{vm}' to '{args.get('destination')}'"

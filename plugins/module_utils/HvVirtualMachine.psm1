@@ -144,9 +144,64 @@ Function Get-HvVirtualMachineIdentity {
     }
 }
 
+Function Get-HvSelectedVirtualMachine {
+    <#
+    .SYNOPSIS
+    Returns the VM a task selected with vm (display name) or vm_id (GUID), whichever is set.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+    param (
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $Name,
+
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $Id
+    )
+
+    if ($Id) {
+        Get-HvVirtualMachine -Id $Id
+    }
+    else {
+        Get-HvVirtualMachine -Name $Name
+    }
+}
+
+Function Get-HvVirtualMachineSpec {
+    <#
+    .SYNOPSIS
+    Returns the argument spec of the VM selection shared by the single-VM modules.
+
+    .DESCRIPTION
+    Documented by the doc fragment hyperv.backup.vm; the static check compares both.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param ()
+
+    @{
+        options = @{
+            vm = @{ type = 'str' }
+            vm_id = @{ type = 'str' }
+        }
+        mutually_exclusive = @(
+            , @('vm', 'vm_id')
+        )
+        required_one_of = @(
+            , @('vm', 'vm_id')
+        )
+    }
+}
+
 Export-ModuleMember -Function @(
+    'Get-HvSelectedVirtualMachine'
     'Get-HvVirtualMachine'
     'Get-HvVirtualMachineIdentity'
     'Get-HvVirtualMachineList'
+    'Get-HvVirtualMachineSpec'
     'Select-HvVirtualMachine'
 )

@@ -12,24 +12,16 @@
 
 $spec = @{
     options = @{
-        vm = @{ type = 'str' }
-        vm_id = @{ type = 'str' }
         checkpoint = @{ type = 'str'; required = $true }
         base = @{ type = 'str'; required = $true }
         chunk_bytes = @{ type = 'int'; default = 0 }
         max_ranges_inline = @{ type = 'int'; default = 1000 }
         ranges_dir = @{ type = 'path' }
     }
-    mutually_exclusive = @(
-        , @('vm', 'vm_id')
-    )
-    required_one_of = @(
-        , @('vm', 'vm_id')
-    )
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(Get-HvCatalogSpec))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvVirtualMachineSpec), (Get-HvCatalogSpec)))
 
 $label = $module.Params.checkpoint
 $baseName = $module.Params.base
@@ -50,12 +42,7 @@ if ($module.Params.chunk_bytes -lt 0 -or $module.Params.max_ranges_inline -lt 0)
 }
 
 try {
-    $vm = if ($module.Params.vm_id) {
-        Get-HvVirtualMachine -Id $module.Params.vm_id
-    }
-    else {
-        Get-HvVirtualMachine -Name $module.Params.vm
-    }
+    $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
     $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
     $module.Result.vm = $identity
 }

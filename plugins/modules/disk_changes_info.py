@@ -20,14 +20,6 @@ description:
     added or removed since it, or its change tracking data is no longer valid.
   - Lists longer than O(max_ranges_inline) are written to a JSON file on the host (RV(disks[].ranges_file)).
 options:
-  vm:
-    description:
-      - Display name of the virtual machine. Exactly one of O(vm) and O(vm_id) is required.
-    type: str
-  vm_id:
-    description:
-      - GUID of the virtual machine.
-    type: str
   checkpoint:
     description:
       - The name of the recovery checkpoint whose disks are read (made by M(hyperv.backup.recovery_checkpoint)).
@@ -53,6 +45,7 @@ options:
       - Directory on the host for range files. Defaults to C(%ProgramData%\\hyperv.backup\\changes).
     type: path
 extends_documentation_fragment:
+  - hyperv.backup.vm
   - hyperv.backup.catalog
 notes:
   - Supports C(check_mode); then range files are not written and every list is returned.

@@ -12,8 +12,6 @@
 
 $spec = @{
     options = @{
-        vm = @{ type = 'str' }
-        vm_id = @{ type = 'str' }
         name = @{ type = 'str'; required = $true }
         state = @{ type = 'str'; choices = @('absent', 'converted', 'present'); default = 'present' }
         consistency = @{ type = 'str'; choices = @('application', 'crash'); default = 'application' }
@@ -26,16 +24,10 @@ $spec = @{
         job_id = @{ type = 'str' }
         wait_timeout = @{ type = 'int'; default = 30 }
     }
-    mutually_exclusive = @(
-        , @('vm', 'vm_id')
-    )
-    required_one_of = @(
-        , @('vm', 'vm_id')
-    )
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(Get-HvCatalogSpec))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvVirtualMachineSpec), (Get-HvCatalogSpec)))
 
 $state = $module.Params.state
 $label = $module.Params.name
@@ -132,12 +124,7 @@ Function Set-CheckpointList {
 }
 
 try {
-    $vm = if ($module.Params.vm_id) {
-        Get-HvVirtualMachine -Id $module.Params.vm_id
-    }
-    else {
-        Get-HvVirtualMachine -Name $module.Params.vm
-    }
+    $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
     $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
     $module.Result.vm = $identity
     $existing = @(Get-HvRecoveryCheckpoint -VirtualMachine $vm)

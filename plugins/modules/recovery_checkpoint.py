@@ -21,15 +21,6 @@ description:
     backup. Hyper-V removes the checkpoint as it does so.
   - Jobs that outlive O(wait_timeout) are followed from the controller (O(job_timeout)).
 options:
-  vm:
-    description:
-      - Display name of the virtual machine; a name that matches no VM or several fails, listing them.
-      - Exactly one of O(vm) and O(vm_id) is required.
-    type: str
-  vm_id:
-    description:
-      - GUID of the virtual machine.
-    type: str
   name:
     description:
       - The label of the checkpoint (for example the backup run's label).
@@ -91,6 +82,7 @@ options:
     type: int
     default: 30
 extends_documentation_fragment:
+  - hyperv.backup.vm
   - hyperv.backup.catalog
   - hyperv.backup.job_wait
 notes:

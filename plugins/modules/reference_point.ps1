@@ -11,8 +11,6 @@
 
 $spec = @{
     options = @{
-        vm = @{ type = 'str' }
-        vm_id = @{ type = 'str' }
         name = @{ type = 'str' }
         instance_id = @{ type = 'str' }
         state = @{ type = 'str'; choices = @('absent', 'present'); default = 'present' }
@@ -23,17 +21,15 @@ $spec = @{
         wait_timeout = @{ type = 'int'; default = 30 }
     }
     mutually_exclusive = @(
-        @('vm', 'vm_id'),
-        @('name', 'instance_id')
+        , @('name', 'instance_id')
     )
     required_one_of = @(
-        @('vm', 'vm_id'),
-        @('name', 'instance_id')
+        , @('name', 'instance_id')
     )
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(Get-HvCatalogSpec))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvVirtualMachineSpec), (Get-HvCatalogSpec)))
 
 $state = $module.Params.state
 $label = $module.Params.name
@@ -232,12 +228,7 @@ Function Set-JobResult {
 }
 
 try {
-    $vm = if ($module.Params.vm_id) {
-        Get-HvVirtualMachine -Id $module.Params.vm_id
-    }
-    else {
-        Get-HvVirtualMachine -Name $module.Params.vm
-    }
+    $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
     $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
     $module.Result.vm = $identity
     $existing = @(Get-HvReferencePoint -VirtualMachine $vm)

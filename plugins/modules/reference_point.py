@@ -28,19 +28,6 @@ description:
   - Reference points the catalog does not know were made by other software (a backup product may
     depend on them) and are only removed with O(allow_foreign=true).
 options:
-  vm:
-    description:
-      - Display name of the virtual machine.
-      - Compared exactly (case-insensitively, as Hyper-V Manager does) after a fixed query, so
-        any character is safe. A name that matches no VM or several VMs fails before any change,
-        listing the VMs found.
-      - Exactly one of O(vm) and O(vm_id) is required.
-    type: str
-  vm_id:
-    description:
-      - GUID of the virtual machine (C(Get-VM).Id), the stable choice when names repeat.
-      - Exactly one of O(vm) and O(vm_id) is required.
-    type: str
   name:
     description:
       - The label of the reference point; what makes O(state=present) idempotent.
@@ -96,6 +83,7 @@ options:
     type: int
     default: 30
 extends_documentation_fragment:
+  - hyperv.backup.vm
   - hyperv.backup.catalog
   - hyperv.backup.job_wait
 notes:

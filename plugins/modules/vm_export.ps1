@@ -13,8 +13,6 @@
 
 $spec = @{
     options = @{
-        vm = @{ type = 'str' }
-        vm_id = @{ type = 'str' }
         checkpoint = @{ type = 'str'; required = $true }
         destination = @{ type = 'path'; required = $true }
         base = @{ type = 'str' }
@@ -23,16 +21,10 @@ $spec = @{
         job_id = @{ type = 'str' }
         wait_timeout = @{ type = 'int'; default = 30 }
     }
-    mutually_exclusive = @(
-        , @('vm', 'vm_id')
-    )
-    required_one_of = @(
-        , @('vm', 'vm_id')
-    )
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(Get-HvCatalogSpec))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvVirtualMachineSpec), (Get-HvCatalogSpec)))
 
 $label = $module.Params.checkpoint
 $destination = $module.Params.destination
@@ -75,12 +67,7 @@ Function Set-ExportResult {
 }
 
 try {
-    $vm = if ($module.Params.vm_id) {
-        Get-HvVirtualMachine -Id $module.Params.vm_id
-    }
-    else {
-        Get-HvVirtualMachine -Name $module.Params.vm
-    }
+    $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
     $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
     $module.Result.vm = $identity
 }

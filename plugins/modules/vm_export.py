@@ -22,14 +22,6 @@ description:
     O(overwrite_partial=true).
   - Jobs that outlive O(wait_timeout) are followed from the controller (O(job_timeout)).
 options:
-  vm:
-    description:
-      - Display name of the virtual machine. Exactly one of O(vm) and O(vm_id) is required.
-    type: str
-  vm_id:
-    description:
-      - GUID of the virtual machine.
-    type: str
   checkpoint:
     description:
       - The name of the recovery checkpoint to export (O(hyperv.backup.recovery_checkpoint#module:name)).
@@ -71,6 +63,7 @@ options:
     type: int
     default: 30
 extends_documentation_fragment:
+  - hyperv.backup.vm
   - hyperv.backup.catalog
   - hyperv.backup.job_wait
 notes:

@@ -15,6 +15,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.hyperv.backup.plugins.plugin_utils import facts
 from ansible_collections.hyperv.backup.plugins.plugin_utils.job_wait import (
     JOB_INFO,
     JOB_WAIT_ARGSPEC,
@@ -50,6 +51,25 @@ class JobAction(ActionBase):
     # Replaced in unit tests, which replay recorded polls without waiting.
     clock: Callable[[], float] | None = None
     sleep: Callable[[float], None] | None = None
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        args, options = self.split_args()
+        if self._task.async_val:
+            result.update(self.run_async(args, task_vars))
+            return result
+        result.update(self.run_and_follow(args, options, task_vars))
+        if not (result.get("failed") or result.get("unreachable") or result.get("pending") or self._task.check_mode):
+            fact = self.fact(result, args, task_vars)
+            if fact is not None:
+                result["ansible_facts"] = {facts.FACT: fact}
+        return result
+
+    def fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any] | None:
+        """The new value of the hyperv_backup fact after a successful task, or None to leave it."""
+        return None
 
     def split_args(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(module arguments, validated controller options) of the task."""

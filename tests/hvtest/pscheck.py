@@ -66,7 +66,8 @@ def _spec_function(name: str, sources: list[pstree.Source]) -> dict:
     raise LookupError(f"spec function {name} not found in the module_utils the module requires")
 
 
-CREATE_RE = re.compile(r"\[Ansible\.Basic\.AnsibleModule\]::Create\(\s*\$args\s*,\s*\$spec\s*(?:,\s*@\(([^)]*)\))?\s*\)", re.IGNORECASE)
+CREATE_RE = re.compile(r"\[Ansible\.Basic\.AnsibleModule\]::Create\(\s*\$args\s*,\s*\$spec\s*(?:,\s*@\((.*)\))?\s*\)\s*$",
+                       re.IGNORECASE | re.MULTILINE)
 
 
 def module_spec(path: pathlib.Path, root: pathlib.Path = collection.ROOT) -> dict:

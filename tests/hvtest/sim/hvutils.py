@@ -106,6 +106,10 @@ class Hv:
         """Get-HvVirtualMachine"""
         return self.select_vm(self.get_vm_list(), name=name, vm_id=vm_id)
 
+    def selected_vm(self, name: str | None, vm_id: str | None) -> dict:
+        """Get-HvSelectedVirtualMachine"""
+        return self.get_vm(vm_id=vm_id) if vm_id else self.get_vm(name=name)
+
     @staticmethod
     def vm_identity(vm: dict) -> dict:
         """Get-HvVirtualMachineIdentity"""

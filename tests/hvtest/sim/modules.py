@@ -169,7 +169,7 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
             module.fail_json(hv.format_job_failure(job_result, action_))
 
     try:
-        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        vm = hv.selected_vm(p["vm"], p["vm_id"])
         identity = hv.vm_identity(vm)
         r["vm"] = identity
         existing = hv.reference_points(vm)
@@ -418,7 +418,7 @@ def recovery_checkpoint(module: Module, hv: Hv) -> None:  # noqa: C901  (follows
         r["checkpoints"] = [hv.checkpoint_result(c) for c in hv.recovery_checkpoints(vm)]
 
     try:
-        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        vm = hv.selected_vm(p["vm"], p["vm_id"])
         identity = hv.vm_identity(vm)
         r["vm"] = identity
         existing = hv.recovery_checkpoints(vm)
@@ -556,7 +556,7 @@ def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 
         r["files"], r["bytes"] = list(marker["files"]), int(marker["bytes"])
 
     try:
-        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        vm = hv.selected_vm(p["vm"], p["vm_id"])
         identity = hv.vm_identity(vm)
         r["vm"] = identity
     except HvError as error:
@@ -673,7 +673,7 @@ def disk_changes_info(module: Module, hv: Hv) -> None:  # noqa: C901  (follows t
     if p["chunk_bytes"] < 0 or p["max_ranges_inline"] < 0:
         module.fail_json("chunk_bytes and max_ranges_inline must be 0 or more.")
     try:
-        vm = hv.get_vm(vm_id=p["vm_id"]) if p["vm_id"] else hv.get_vm(name=p["vm"])
+        vm = hv.selected_vm(p["vm"], p["vm_id"])
         identity = hv.vm_identity(vm)
         r["vm"] = identity
     except HvError as error:

@@ -1,0 +1,28 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """How the single-VM modules select their virtual machine."""
+
+    # Matches Get-HvVirtualMachineSpec in plugins/module_utils/HvVirtualMachine.psm1 (checked by tests/static).
+    DOCUMENTATION = r"""
+options:
+  vm:
+    description:
+      - Display name of the virtual machine.
+      - Compared exactly (case-insensitively, as Hyper-V Manager does) after a fixed query, so
+        any character is safe. A name that matches no VM or several VMs fails before any change,
+        listing the VMs found.
+      - Exactly one of O(vm) and O(vm_id) is required.
+    type: str
+  vm_id:
+    description:
+      - GUID of the virtual machine (C(Get-VM).Id), the stable choice when names repeat.
+      - Exactly one of O(vm) and O(vm_id) is required.
+    type: str
+"""
