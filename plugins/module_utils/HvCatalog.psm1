@@ -48,6 +48,30 @@ Function Lock-HvCatalog {
     }
 }
 
+Function ConvertTo-HvHashtable {
+    <#
+    .SYNOPSIS
+    Returns a copy of a dictionary as a hashtable (one level).
+
+    .DESCRIPTION
+    [Ansible.Basic.AnsibleModule]::FromJson returns Dictionary[string, object] objects, not
+    hashtables; the catalog's helpers work on hashtables (Clone, [hashtable] parameters).
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [System.Collections.IDictionary]
+        $Dictionary
+    )
+
+    $copy = @{}
+    foreach ($key in $Dictionary.Keys) {
+        $copy[$key] = $Dictionary[$key]
+    }
+    $copy
+}
+
 Function Read-HvCatalog {
     <#
     .SYNOPSIS
@@ -77,21 +101,27 @@ Function Read-HvCatalog {
         $problem = "it is not valid JSON ($($_.Exception.Message))"
     }
     if (-not $problem) {
-        if ($catalog -isnot [hashtable] -or -not $catalog.ContainsKey('version') -or -not $catalog.ContainsKey('entries')) {
+        if ($catalog -isnot [System.Collections.IDictionary] -or -not $catalog.Contains('version') -or -not $catalog.Contains('entries')) {
             $problem = 'it has no version and entries'
         }
-        elseif ($catalog.version -ne $script:HvCatalogVersion) {
-            $problem = "its version $($catalog.version) is not the supported version $script:HvCatalogVersion"
+        elseif ($catalog['version'] -ne $script:HvCatalogVersion) {
+            $problem = "its version $($catalog['version']) is not the supported version $script:HvCatalogVersion"
         }
-        elseif ($catalog.entries -isnot [System.Collections.IList]) {
+        elseif ($catalog['entries'] -isnot [System.Collections.IList]) {
             $problem = 'its entries are not a list'
+        }
+        elseif (@($catalog['entries'] | Where-Object { $_ -isnot [System.Collections.IDictionary] }).Count -gt 0) {
+            $problem = 'some entries are not objects'
         }
     }
     if ($problem) {
         throw "The reference point catalog '$Path' is corrupt: $problem. It was left unchanged; restore it from a backup or move it aside (Hyper-V's reference points are not affected, only their names)."
     }
-    $catalog.entries = [System.Collections.Generic.List[object]]@($catalog.entries)
-    $catalog
+    $entries = [System.Collections.Generic.List[object]]@()
+    foreach ($entry in $catalog['entries']) {
+        $entries.Add((ConvertTo-HvHashtable -Dictionary $entry))
+    }
+    @{ version = $script:HvCatalogVersion; entries = $entries }
 }
 
 Function Save-HvCatalog {
@@ -296,6 +326,7 @@ Function Resolve-HvCatalogPath {
 }
 
 Export-ModuleMember -Function @(
+    'ConvertTo-HvHashtable'
     'Find-HvCatalogEntry'
     'Get-HvCatalogSpec'
     'Resolve-HvCatalogPath'

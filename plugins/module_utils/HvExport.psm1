@@ -7,6 +7,7 @@
 #AnsibleRequires -CSharpUtil Ansible.Basic
 #AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
 #AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
 
 $script:HvNamespace = 'root/virtualization/v2'
 $script:HvMarkerName = 'hyperv.backup-export.json'
@@ -140,7 +141,7 @@ Function Read-HvExportMarker {
 
     $path = Get-HvExportMarkerPath -Destination $Destination
     if (Test-Path -LiteralPath $path -PathType Leaf) {
-        [Ansible.Basic.AnsibleModule]::FromJson([System.IO.File]::ReadAllText($path))
+        ConvertTo-HvHashtable -Dictionary ([Ansible.Basic.AnsibleModule]::FromJson([System.IO.File]::ReadAllText($path)))
     }
 }
 

@@ -352,7 +352,7 @@ class Hv:
     def read_export_marker(self, destination: str) -> dict | None:
         """Read-HvExportMarker"""
         text = self.host.files.get(self.export_marker_path(destination))
-        return json.loads(text) if text is not None else None
+        return self.to_hashtable(json.loads(text)) if text is not None else None
 
     def export_files(self, destination: str) -> list[dict]:
         """Get-HvExportFile"""
@@ -411,6 +411,11 @@ class Hv:
                           "Wait for the other play to finish, then retry.")
         return lock
 
+    @staticmethod
+    def to_hashtable(dictionary: dict) -> dict:
+        """ConvertTo-HvHashtable"""
+        return dict(dictionary)
+
     def read_catalog(self, path: str) -> dict:
         """Read-HvCatalog"""
         text = self.host.files.get(path)
@@ -429,10 +434,12 @@ class Hv:
                 problem = f"its version {catalog['version']} is not the supported version {CATALOG_VERSION}"
             elif not isinstance(catalog["entries"], list):
                 problem = "its entries are not a list"
+            elif any(not isinstance(e, dict) for e in catalog["entries"]):
+                problem = "some entries are not objects"
         if problem:
             raise HvError(f"The reference point catalog '{path}' is corrupt: {problem}. It was left unchanged; restore it from a backup "
                           "or move it aside (Hyper-V's reference points are not affected, only their names).")
-        return catalog
+        return {"version": CATALOG_VERSION, "entries": [self.to_hashtable(e) for e in catalog["entries"]]}
 
     def save_catalog(self, path: str, catalog: dict) -> None:
         """Save-HvCatalog"""
