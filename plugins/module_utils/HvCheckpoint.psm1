@@ -204,9 +204,7 @@ Function Get-HvCheckpointDisk {
         $Checkpoint
     )
 
-    Get-CimAssociatedInstance -InputObject $Checkpoint -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_StorageAllocationSettingData |
-        ForEach-Object { Get-HvDiskDevicePart -DiskId $_.InstanceID } |
-        Sort-Object
+    Get-HvCheckpointDiskFile -Checkpoint $Checkpoint | ForEach-Object { $_.device } | Sort-Object
 }
 
 Function Get-HvCheckpointDiskFile {

@@ -289,8 +289,7 @@ class Hv:
 
     def checkpoint_disks(self, checkpoint: dict) -> list[str]:
         """Get-HvCheckpointDisk"""
-        found = self.host.associators(checkpoint, "Msvm_VirtualSystemSettingDataComponent", "Msvm_StorageAllocationSettingData")
-        return sorted(self.disk_device_part(d["InstanceID"]) for d in found)
+        return sorted(d["device"] for d in self.checkpoint_disk_files(checkpoint))
 
     def checkpoint_disk_files(self, checkpoint: dict) -> list[dict]:
         """Get-HvCheckpointDiskFile"""
