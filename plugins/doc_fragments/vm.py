@@ -7,9 +7,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """How the single-VM modules select their virtual machine."""
+    """How the modules select their virtual machine."""
 
-    # Matches Get-HvVirtualMachineSpec in plugins/module_utils/HvVirtualMachine.psm1 (checked by tests/static).
+    # Matches Get-HvVirtualMachineSpec (HvVirtualMachine.psm1) and the vm/vm_id of Get-HvBatchSpec (HvBatch.psm1); checked by tests/static.
     DOCUMENTATION = r"""
 options:
   vm:
@@ -18,11 +18,11 @@ options:
       - Compared exactly (case-insensitively, as Hyper-V Manager does) after a fixed query, so
         any character is safe. A name that matches no VM or several VMs fails before any change,
         listing the VMs found.
-      - Exactly one of O(vm) and O(vm_id) is required.
+      - Exactly one of O(vm) and O(vm_id) is required (or O(vms), in the modules that take a list).
     type: str
   vm_id:
     description:
       - GUID of the virtual machine (C(Get-VM).Id), the stable choice when names repeat.
-      - Exactly one of O(vm) and O(vm_id) is required.
+      - Exactly one of O(vm) and O(vm_id) is required (or O(vms), in the modules that take a list).
     type: str
 """

@@ -181,6 +181,45 @@ Function Wait-HvCimJob {
     }
 }
 
+Function Wait-HvAnyCimJob {
+    <#
+    .SYNOPSIS
+    Returns the ids of the jobs of a set that have ended (or disappeared), once at least one has or the timeout passed.
+
+    .DESCRIPTION
+    The jobs of many VMs run side by side on the host; waiting on them together (same
+    growing interval as Wait-HvCimJob) lets each VM's work go on as soon as its own job ends.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string[]]
+        $InstanceId,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    $interval = 250
+    while ($true) {
+        $ended = @(foreach ($id in $InstanceId) {
+                $job = Get-HvCimJob -InstanceId $id
+                if ($null -eq $job -or (Test-HvCimJobFinished -Job $job)) {
+                    $id
+                }
+            })
+        $left = ($deadline - [DateTime]::UtcNow).TotalMilliseconds
+        if ($ended.Count -gt 0 -or $left -le 0) {
+            return $ended
+        }
+        Start-Sleep -Milliseconds ([Math]::Min($interval, [int]$left))
+        $interval = [Math]::Min($interval * 2, 2000)
+    }
+}
+
 Function Get-HvCimJobError {
     <#
     .SYNOPSIS
@@ -341,5 +380,6 @@ Export-ModuleMember -Function @(
     'Invoke-HvCimMethod'
     'Stop-HvCimJob'
     'Test-HvCimJobFinished'
+    'Wait-HvAnyCimJob'
     'Wait-HvCimJob'
 )

@@ -28,8 +28,8 @@ options:
   base:
     description:
       - The catalog name of the reference point to list changes since.
+      - Required, for the task or for each VM of O(vms).
     type: str
-    required: true
   chunk_bytes:
     description:
       - Ask for at most this many bytes per call (V(0) for the rest of the disk each time).
@@ -44,6 +44,35 @@ options:
     description:
       - Directory on the host for range files. Defaults to C(%ProgramData%\\hyperv.backup\\changes).
     type: path
+  vms:
+    description:
+      - Several VMs of the host in one task, instead of O(vm) or O(vm_id) - one round trip for all of them
+        rather than one task per VM.
+      - Each element selects one VM with C(vm) (display name) or C(vm_id) (GUID) and may set its own
+        values of the options listed below; the task's values apply where it does not.
+      - The work of every VM is started first, then the jobs run side by side on the host and are waited
+        on together (up to O(wait_timeout) on the host, then O(job_timeout) from the controller).
+      - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
+        task fails when any VM failed, with a message naming each.
+    type: list
+    elements: dict
+    suboptions:
+      vm:
+        description:
+          - Display name of the VM. Exactly one of C(vm) and C(vm_id) is required.
+        type: str
+      vm_id:
+        description:
+          - GUID of the VM.
+        type: str
+      base:
+        description:
+          - This VM's O(base).
+        type: str
+      ranges_dir:
+        description:
+          - This VM's O(ranges_dir).
+        type: path
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog
@@ -68,27 +97,34 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "Full backup needed: {{ changes.full_reasons | join('; ') }}"
   when: changes.full_needed
+
+- name: Changed blocks of two VMs in one task
+  hyperv.backup.disk_changes_info:
+    vms:
+      - {vm: web01, base: nightly-2026-11-28}
+      - {vm: web02, base: nightly-2026-11-27}
+    checkpoint: nightly-2026-11-29
 """
 
 RETURN = r"""
 vm:
   description: The virtual machine (filled before any work, also on failure).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   sample: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}
 checkpoint:
   description: The checkpoint read.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: nightly-2026-11-29
 base:
   description: The base reference point's name.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: nightly-2026-11-28
 disks:
   description: One entry per disk of the checkpoint.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: list
   elements: dict
   contains:
@@ -127,18 +163,29 @@ disks:
       sample: null
 changed_bytes:
   description: Total changed bytes of the disks that could be read.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: int
   sample: 8388608
 full_needed:
   description: Whether an incremental is impossible and a full backup is needed.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: bool
   sample: false
 full_reasons:
   description: Why a full backup is needed.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: list
   elements: str
   sample: []
+results:
+  description:
+    - With O(vms), one entry per VM in the order given, each with the keys this module returns for one VM
+      (RV(vm), RV(checkpoint), RV(base), RV(disks), RV(changed_bytes), RV(full_needed), RV(full_reasons)) and C(changed), C(failed) and, when it failed, C(msg).
+    - A VM whose job was still running at the end has C(pending=true) and its RV(job).
+  returned: when O(vms) is set
+  type: list
+  elements: dict
+  sample:
+    - {vm: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}, changed: true, failed: false, pending: false}
+    - {vm: {name: db01, id: 0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13}, changed: false, failed: true, msg: '...'}
 """

@@ -81,6 +81,41 @@ options:
       - Seconds the module waits on the host for a job in its own round trip.
     type: int
     default: 30
+  vms:
+    description:
+      - Several VMs of the host in one task, instead of O(vm) or O(vm_id) - one round trip for all of them
+        rather than one task per VM.
+      - Each element selects one VM with C(vm) (display name) or C(vm_id) (GUID) and may set its own
+        values of the options listed below; the task's values apply where it does not.
+      - The work of every VM is started first, then the jobs run side by side on the host and are waited
+        on together (up to O(wait_timeout) on the host, then O(job_timeout) from the controller).
+      - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
+        task fails when any VM failed, with a message naming each.
+    type: list
+    elements: dict
+    suboptions:
+      vm:
+        description:
+          - Display name of the VM. Exactly one of C(vm) and C(vm_id) is required.
+        type: str
+      vm_id:
+        description:
+          - GUID of the VM.
+        type: str
+      mode:
+        description:
+          - This VM's O(mode).
+        type: str
+        choices: [full, incremental]
+      base:
+        description:
+          - This VM's O(base).
+        type: str
+  job_ids:
+    description:
+      - With O(vms), the Hyper-V job each VM's work is waiting on, by VM id (GUID), to finish that work
+        (as O(job_id) does for one VM). The action plugin passes it after following the jobs.
+    type: dict
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog
@@ -117,12 +152,30 @@ EXAMPLES = r"""
     vm: web01
     name: nightly-2026-11-28
     state: absent
+
+- name: Recovery checkpoints of three VMs in one task, their jobs running side by side
+  hyperv.backup.recovery_checkpoint:
+    vms:
+      - vm: web01
+      - vm: web02
+      - vm_id: 0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13
+    name: nightly-2026-11-28
+    crash_fallback: true
+  register: checkpoints
+
+- name: Close the backups of both VMs, each against its own base
+  hyperv.backup.recovery_checkpoint:
+    vms:
+      - {vm: web01, mode: incremental, base: nightly-2026-11-27}
+      - {vm: web02, mode: full}
+    name: nightly-2026-11-28
+    state: converted
 """
 
 RETURN = r"""
 vm:
   description: The virtual machine (filled before any work, also on failure).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   contains:
     name:
@@ -135,7 +188,7 @@ vm:
       sample: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162
 checkpoint:
   description: The checkpoint with this name (O(state=present)); V(null) otherwise.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   contains:
     instance_id:
@@ -160,34 +213,45 @@ checkpoint:
       sample: true
 consistency:
   description: The consistency obtained by a creation (V(crash) after a fallback); V(null) when nothing was created.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: application
 reference_point:
   description: The reference point made by O(state=converted), as M(hyperv.backup.reference_point) returns it.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   sample: {instance_id: 'Microsoft:5B1F4A0C-3C1E-4C55-9C1B-7E0F7C3A9D11', name: nightly-2026-11-28, mode: full}
 removed_leftovers:
   description: Recovery checkpoints of earlier failed runs removed before creating.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: list
   elements: dict
   sample: []
 checkpoints:
   description: Every recovery checkpoint of the VM after the task (same fields as RV(checkpoint)).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: list
   elements: dict
   sample: []
 job:
   description: The last Hyper-V job the task ran or followed (fields as in M(hyperv.backup.job_info)); V(null) when none.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   sample: {id: 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4, state: completed, percent_complete: 100}
 pending:
   description: Whether that job was still running when the task ended (only with O(job_timeout=0)).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: bool
   sample: false
+results:
+  description:
+    - With O(vms), one entry per VM in the order given, each with the keys this module returns for one VM
+      (RV(vm), RV(checkpoint), RV(consistency), RV(reference_point), RV(removed_leftovers), RV(checkpoints), RV(job)) and C(changed), C(failed) and, when it failed, C(msg).
+    - A VM whose job was still running at the end has C(pending=true) and its RV(job).
+  returned: when O(vms) is set
+  type: list
+  elements: dict
+  sample:
+    - {vm: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}, changed: true, failed: false, pending: false}
+    - {vm: {name: db01, id: 0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13}, changed: false, failed: true, msg: '...'}
 """

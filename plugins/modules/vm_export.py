@@ -31,8 +31,8 @@ options:
     description:
       - Directory on the Hyper-V host (local or UNC path) to export into; created when missing.
       - One destination per export; a destination holding another complete export is refused.
+      - Required, for the task or for each VM of O(vms).
     type: path
-    required: true
   base:
     description:
       - Catalog name of the reference point to export changes since. Fails when it no longer exists
@@ -53,6 +53,12 @@ options:
       - Remove a partial export found at O(destination) and export again.
     type: bool
     default: false
+  full_reason:
+    description:
+      - Finish an export that already fell back to full, for this reason (kept in RV(full_reason) and the
+        completion marker). The action plugin passes it back with O(job_id) when such an export outlives
+        O(wait_timeout); there is no need to set it by hand.
+    type: str
   job_id:
     description:
       - Finish the export run by this Hyper-V job (the action plugin passes it after following the job).
@@ -62,6 +68,40 @@ options:
       - Seconds the module waits on the host for the export job in its own round trip.
     type: int
     default: 30
+  vms:
+    description:
+      - Several VMs of the host in one task, instead of O(vm) or O(vm_id) - one round trip for all of them
+        rather than one task per VM.
+      - Each element selects one VM with C(vm) (display name) or C(vm_id) (GUID) and may set its own
+        values of the options listed below; the task's values apply where it does not.
+      - The work of every VM is started first, then the jobs run side by side on the host and are waited
+        on together (up to O(wait_timeout) on the host, then O(job_timeout) from the controller).
+      - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
+        task fails when any VM failed, with a message naming each.
+    type: list
+    elements: dict
+    suboptions:
+      vm:
+        description:
+          - Display name of the VM. Exactly one of C(vm) and C(vm_id) is required.
+        type: str
+      vm_id:
+        description:
+          - GUID of the VM.
+        type: str
+      destination:
+        description:
+          - This VM's O(destination).
+        type: path
+      base:
+        description:
+          - This VM's O(base).
+        type: str
+  job_ids:
+    description:
+      - With O(vms), the Hyper-V job each VM's work is waiting on, by VM id (GUID), to finish that work
+        (as O(job_id) does for one VM). The action plugin passes it after following the jobs.
+    type: dict
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog
@@ -88,53 +128,76 @@ EXAMPLES = r"""
     checkpoint: nightly-2026-11-29
     base: nightly-2026-11-28
     destination: '\\backup01\hyperv\web01\2026-11-29'
+
+- name: Export two VMs in one task, each to its own directory and against its own base
+  hyperv.backup.vm_export:
+    vms:
+      - vm: web01
+        destination: '\\backup01\hyperv\web01\2026-11-29'
+        base: nightly-2026-11-28
+      - vm: web02
+        destination: '\\backup01\hyperv\web02\2026-11-29'
+    checkpoint: nightly-2026-11-29
+    fallback_to_full: true
+    job_timeout: 14400
 """
 
 RETURN = r"""
 vm:
   description: The virtual machine (filled before any work, also on failure).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   sample: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}
 destination:
   description: The export directory.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: '\\backup01\hyperv\web01\2026-11-28'
 mode:
   description: V(full) or V(differential).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: full
 base:
   description: The base reference point's name of a differential export.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: null
 full_reason:
   description: Why an export asked to be differential is full (see O(fallback_to_full)); V(null) otherwise.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: "the VM's disk set changed since 'nightly-2026-11-27' (1 added, 0 removed)"
 files:
   description: The exported files with their sizes in bytes (path and size).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: list
   elements: dict
   sample: [{path: 'D:\Backup\web01\Virtual Hard Disks\os.vhdx', size: 4294967296}]
 bytes:
   description: Total size of the exported files.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: int
   sample: 4294967296
 job:
   description: The export job (fields as in M(hyperv.backup.job_info)); V(null) when none ran.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   sample: {id: 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4, state: completed, percent_complete: 100}
 pending:
   description: Whether the job was still running when the task ended (only with O(job_timeout=0)).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: bool
   sample: false
+results:
+  description:
+    - With O(vms), one entry per VM in the order given, each with the keys this module returns for one VM
+      (RV(vm), RV(destination), RV(mode), RV(base), RV(full_reason), RV(files), RV(bytes), RV(job)) and C(changed), C(failed) and, when it failed, C(msg).
+    - A VM whose job was still running at the end has C(pending=true) and its RV(job).
+  returned: when O(vms) is set
+  type: list
+  elements: dict
+  sample:
+    - {vm: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}, changed: true, failed: false, pending: false}
+    - {vm: {name: db01, id: 0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13}, changed: false, failed: true, msg: '...'}
 """
