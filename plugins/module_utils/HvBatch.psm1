@@ -200,8 +200,9 @@ Function Invoke-HvVmBatch {
     step starts its job without waiting; the jobs are waited on together up to wait_timeout,
     and a VM's step runs again with its job id when its job ends. ResumeOption names result
     keys a pending step sets that the step needs back as parameters when it runs again (the
-    action plugin passes the same keys back). The module ends with results, and fails when
-    a VM failed, naming each.
+    action plugin passes the same keys back). CollectKey names list results that add up over
+    a VM's runs (what each run removed). The module ends with results, and fails when a VM
+    failed, naming each.
     #>
     [CmdletBinding()]
     param (
@@ -215,7 +216,11 @@ Function Invoke-HvVmBatch {
 
         [AllowEmptyCollection()]
         [string[]]
-        $ResumeOption = @()
+        $ResumeOption = @(),
+
+        [AllowEmptyCollection()]
+        [string[]]
+        $CollectKey = @()
     )
 
     if ($null -eq $Module.Params.vms) {
@@ -264,16 +269,22 @@ Function Invoke-HvVmBatch {
             foreach ($key in $ResumeOption) {
                 $params[$key] = $results[$index][$key]
             }
-            $changed = [bool]$results[$index].changed
+            $before = $results[$index]
             $results[$index] = Invoke-HvVmStep -Module $Module -Step $Step -Params $params
-            $results[$index].changed = $changed -or [bool]$results[$index].changed
+            $results[$index].changed = [bool]$before.changed -or [bool]$results[$index].changed
+            foreach ($key in $CollectKey) {
+                $results[$index][$key] = @($before[$key]) + @($results[$index][$key]) | Where-Object { $null -ne $_ }
+            }
         }
     }
 
     $ordered = @(for ($index = 0; $index -lt $entries.Count; $index++) { $results[$index] })
     $Module.Result.results = $ordered
     $Module.Result.changed = @($ordered | Where-Object { $_.changed }).Count -gt 0
-    $Module.Result.pending = @($ordered | Where-Object { $_.pending }).Count -gt 0
+    if (@($ordered | Where-Object { $_.ContainsKey('pending') }).Count -gt 0) {
+        # Only modules whose steps wait on jobs report pending.
+        $Module.Result.pending = @($ordered | Where-Object { $_.pending }).Count -gt 0
+    }
     $failed = @($ordered | Where-Object { $_.failed })
     if ($failed.Count -gt 0) {
         $Module.FailJson("$($failed.Count) of $($ordered.Count) VMs failed: $(($failed | ForEach-Object { $_.msg }) -join ' | ')")

@@ -223,10 +223,10 @@ Function Invoke-CheckpointStep {
                     foreach ($leftover in $leftovers) {
                         # Left by an earlier run that failed half-way: it blocks merges and grows.
                         $output = Remove-HvRecoveryCheckpoint -Checkpoint $leftover
+                        $module.Result.removed_leftovers += ConvertTo-HvCheckpointResult -Checkpoint $leftover
                         if ($null -ne $output.Job) {
                             $null = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $output.Job.InstanceID -Action "Removing leftover recovery checkpoint '$($leftover.ElementName)' of VM '$($identity.name)'"
                         }
-                        $module.Result.removed_leftovers += ConvertTo-HvCheckpointResult -Checkpoint $leftover
                     }
                 }
                 $output = New-HvRecoveryCheckpoint -VirtualMachine $vm -Consistency $consistency
@@ -338,4 +338,4 @@ Function Invoke-CheckpointStep {
     $module.ExitJson()
 }
 
-Invoke-HvVmBatch -Module $module -Step ${function:Invoke-CheckpointStep} -ResumeOption @('consistency')
+Invoke-HvVmBatch -Module $module -Step ${function:Invoke-CheckpointStep} -ResumeOption @('consistency') -CollectKey @('removed_leftovers')

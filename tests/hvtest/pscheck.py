@@ -101,7 +101,10 @@ def module_spec(path: pathlib.Path, root: pathlib.Path = collection.ROOT) -> dic
 def _normal_option(option: dict) -> dict:
     choices = option.get("choices")
     default = option.get("default")
+    # $spec nests options of list/dict elements under 'options', the docs under 'suboptions'.
+    nested = option.get("options", option.get("suboptions"))
     return {
+        "suboptions": {k: _doc_option(v) for k, v in sorted(nested.items())} if nested else None,
         "type": option.get("type", "str"),
         "elements": option.get("elements"),
         "required": bool(option.get("required", False)),

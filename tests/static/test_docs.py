@@ -41,6 +41,9 @@ def _result_keys(name: str) -> set[str]:
     for node in pstree.walk(source.root):
         if node.type == "member_access" and pstree.text(node).startswith("$module.Result."):
             keys.add(pstree.text(node).split(".")[2])
+    if "Invoke-HvVmBatch" in source.text.decode("utf-8"):
+        # With vms, HvBatch returns the per-VM results (and pending, which the steps set too).
+        keys.add("results")
     return keys
 
 

@@ -107,6 +107,12 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
     host.write("a", 0, 0, 4096)
     results.append(_run(host, "recovery_checkpoint", vm="a", name="c4"))
     results.append(_run(host, "disk_changes_info", vm="a", checkpoint="c4", base="c1", chunk_bytes=2**30))
+    # Many VMs per call: steps started side by side, a failed application checkpoint falling back
+    # after the module's own wait, an unknown VM failing alone.
+    host.add_fault({"method": "CreateSnapshot", "job": {"duration": 0.05, "fail": {"error_code": 32768, "description": "VSS failed"}}})
+    results.append(_run(host, "recovery_checkpoint", vms=[{"vm": "a"}, {"vm": "b"}], name="m1", crash_fallback=True))
+    results.append(_run(host, "recovery_checkpoint", vms=[{"vm": "a"}, {"vm_id": "aaaaaaaa-0000-4000-8000-000000000002"}, {"vm": "nope"}], name="m1"))
+    results.append(_run(host, "vm_export", vms=[{"vm": "a", "destination": "E:\\m\\a"}, {"vm": "b", "destination": "E:\\m\\b"}], checkpoint="m1"))
     return host, results
 
 
@@ -147,7 +153,7 @@ def _rendered_functions() -> dict[str, str]:
 def test_every_module_util_function_has_one_rendering() -> None:
     defined = {f.name for p in (collection.ROOT / "plugins" / "module_utils").glob("*.psm1") for f in pstree.functions(pstree.parse(p).root)}
     # The spec functions feed $spec, which the renderings read from the .ps1 itself.
-    assert set(_rendered_functions()) == defined - {"Get-HvCatalogSpec", "Get-HvVirtualMachineSpec"}
+    assert set(_rendered_functions()) == defined - {"Get-HvCatalogSpec", "Get-HvVirtualMachineSpec", "Get-HvBatchSpec"}
 
 
 def _message_fragments(path: pathlib.Path) -> list[str]:
@@ -189,15 +195,31 @@ def test_successful_results_hold_every_documented_key() -> None:
     assert set(modules.documented_keys("job_info")) <= set(job)
     assert job["job"]["state"] == "running" and cancelled["changed"] is True and cancelled["job"]["state"] == "terminated"
     made, converted = results[9], results[10]
-    assert set(modules.documented_keys("recovery_checkpoint")) <= set(made)
+    assert set(modules.documented_keys("recovery_checkpoint")) - {"results"} <= set(made)
     assert [c["label"] for c in made["removed_leftovers"]] == ["left-behind"], "the earlier run's checkpoint is cleaned up"
     assert converted["reference_point"]["mode"] == "full" and converted["checkpoints"] == []
     exported, again = results[14], results[15]
-    assert set(modules.documented_keys("vm_export")) <= set(exported)
+    assert set(modules.documented_keys("vm_export")) - {"results"} <= set(exported)
     assert exported["changed"] is True and exported["mode"] == "differential" and again["changed"] is False and again["bytes"] == exported["bytes"]
     changes = results[17]
-    assert set(modules.documented_keys("disk_changes_info")) <= set(changes)
+    assert set(modules.documented_keys("disk_changes_info")) - {"results"} <= set(changes)
     assert changes["changed_bytes"] == 4096 and changes["full_needed"] is False and changes["disks"][0]["ranges"] == [[0, 4096]]
+
+
+def test_many_vms_in_one_call_have_a_result_each() -> None:
+    made, again, exported = exercised_host()[1][18:21]
+    for result, name in ((made, "recovery_checkpoint"), (exported, "vm_export")):
+        assert result["failed"] is False and result["changed"] is True and result["pending"] is False
+        for element in result["results"]:
+            assert set(modules.documented_keys(name)) - {"results"} <= set(element), "each VM has the one-VM keys"
+            assert element["failed"] is False and element["changed"] is True
+    assert [r["vm"]["name"] for r in made["results"]] == ["a", "b"]
+    assert sorted(r["consistency"] for r in made["results"]) == ["application", "crash"], "the failed application job fell back after the wait"
+    assert [c["label"] for c in made["results"][0]["removed_leftovers"]] == ["c4"], "a's leftover removed through its job first, and reported"
+    assert any("Falling back to a crash-consistent checkpoint" in w for w in made["warnings"])
+    assert again["failed"] is True and again["changed"] is False and "1 of 3 VMs failed: No virtual machine named 'nope'" in again["msg"]
+    assert [r["failed"] for r in again["results"]] == [False, False, True]
+    assert [r["destination"] for r in exported["results"]] == ["E:\\m\\a", "E:\\m\\b"] and all(r["bytes"] > 0 for r in exported["results"])
 
 
 def test_undocumented_result_key_is_caught(monkeypatch) -> None:

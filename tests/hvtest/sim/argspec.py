@@ -68,6 +68,14 @@ def validate(module_name: str, spec: dict, args: dict) -> dict:
                 raise ArgumentError(f"value of {name} must be one of: {', '.join(map(str, option['choices']))}, got: {bad[0]}")
         if option.get("required") and value is None:
             raise ArgumentError(f"missing required arguments: {name}")
+        if option.get("options") and value is not None:
+            # Elements are validated against the nested spec, as Ansible.Basic does ("... found in vms").
+            items = value if isinstance(value, list) else [value]
+            try:
+                checked = [validate(module_name, option, item if isinstance(item, dict) else {}) for item in items]
+            except ArgumentError as error:
+                raise ArgumentError(f"{error} found in {name}") from None
+            value = checked if isinstance(value, list) else checked[0]
         params[name] = value
 
     def present(name: str) -> bool:

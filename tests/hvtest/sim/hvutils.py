@@ -7,6 +7,8 @@ tests/static/test_sim_contract.py compare the two.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import datetime
 import json
 import re
@@ -53,6 +55,10 @@ DEFAULT_CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
 
 class HvError(Exception):
     """A PowerShell `throw` in a module_util."""
+
+
+class StepExit(Exception):
+    """ExitJson / FailJson: ends the module, or (of a stand-in module) one VM's step of a list."""
 
 
 class Hv:
@@ -153,6 +159,22 @@ class Hv:
             left = deadline - time.monotonic()
             if left <= 0:
                 return job
+            time.sleep(min(interval, left))
+            interval = min(interval * 2, 2.0)
+
+    def wait_any_job(self, instance_ids: list[str], timeout: int) -> list[str]:
+        """Wait-HvAnyCimJob"""
+        deadline = time.monotonic() + timeout
+        interval = 0.25
+        while True:
+            ended = []
+            for instance_id in instance_ids:
+                job = self.get_job(instance_id)
+                if job is None or self.job_finished(job):
+                    ended.append(instance_id)
+            left = deadline - time.monotonic()
+            if ended or left <= 0:
+                return ended
             time.sleep(min(interval, left))
             interval = min(interval * 2, 2.0)
 
@@ -553,3 +575,105 @@ def embedded_properties(text: str) -> dict:
 
 
 __all__ = ["Hv", "HvError", "CimError", "FINAL_STATES", "embedded_properties"]
+
+
+# ---------------------------------------------------------- HvBatch.psm1
+
+def test_step_exit(error: BaseException) -> bool:
+    """Test-HvStepExit"""
+    return isinstance(error, StepExit)
+
+
+def new_step_module(module: Any, params: dict) -> Any:
+    """New-HvStepModule"""
+    stand = type(module)(module.name, params, module.check_mode, module.diff_mode)
+    stand.warn = module.warn
+    return stand
+
+
+def invoke_vm_step(module: Any, step: Callable[[Any, Hv], None], params: dict, hv: Hv) -> dict:
+    """Invoke-HvVmStep"""
+    stand = new_step_module(module, params)
+    try:
+        step(stand, hv)
+    except (StepExit, HvError) as error:
+        if not test_step_exit(error):
+            stand.failed = True
+            stand.result["msg"] = f"VM '{params.get('vm') or ''}{params.get('vm_id') or ''}': {error}"
+    result = dict(stand.result)
+    result["failed"] = stand.failed
+    return result
+
+
+def get_batch_params(module: Any, hv: Hv) -> list[dict]:
+    """Get-HvBatchParams"""
+    everything = hv.get_vm_list()
+    seen: set[str] = set()
+    entries = []
+    for item in module.params["vms"]:
+        params = {k: v for k, v in module.params.items() if k not in ("vms", "job_ids")}
+        params.update({k: v for k, v in item.items() if v is not None})
+        try:
+            vm = hv.select_vm(everything, vm_id=item["vm_id"]) if item.get("vm_id") else hv.select_vm(everything, name=item.get("vm"))
+        except HvError as error:
+            entries.append({"params": params, "error": str(error)})
+            continue
+        identity = hv.vm_identity(vm)
+        if identity["id"] in seen:
+            entries.append({"params": params, "error": f"VM '{identity['name']}' ({identity['id']}) is listed more than once in vms."})
+            continue
+        seen.add(identity["id"])
+        job_ids = module.params.get("job_ids") or {}
+        params.update({"vm": None, "vm_id": identity["id"], "job_id": str(job_ids[identity["id"]]) if identity["id"] in job_ids else None})
+        entries.append({"params": params, "identity": identity, "error": None})
+    return entries
+
+
+def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume_options: tuple[str, ...] = (),
+                    collect_keys: tuple[str, ...] = ()) -> None:
+    """Invoke-HvVmBatch"""
+    if module.params.get("vms") is None:
+        if module.params.get("job_ids"):
+            module.fail_json("job_ids maps the VMs of vms to their jobs; for one VM use job_id.")
+        step(module, hv)
+        module.exit_json()
+    if module.params.get("job_id"):
+        module.fail_json("job_id is the job of one VM; with vms use job_ids (VM id to job id).")
+    deadline = time.monotonic() + (module.params.get("wait_timeout") or 0)
+    entries = get_batch_params(module, hv)
+    results: dict[int, dict] = {}
+    for index, entry in enumerate(entries):
+        if entry["error"]:
+            results[index] = {"changed": False, "failed": True, "vm": {"name": entry["params"].get("vm"), "id": entry["params"].get("vm_id")},
+                              "msg": entry["error"]}
+            continue
+        entry["params"]["wait_timeout"] = 0
+        results[index] = invoke_vm_step(module, step, entry["params"], hv)
+    while True:
+        waiting = {str(r["job"]["id"]): i for i, r in results.items() if r.get("pending") and r.get("job") is not None}
+        left = int(deadline - time.monotonic())
+        if not waiting or left <= 0:
+            break
+        ended = hv.wait_any_job(list(waiting), left)
+        if not ended:
+            break
+        for job_id in ended:
+            index = waiting[job_id]
+            params = dict(entries[index]["params"], job_id=job_id)
+            for key in resume_options:
+                if results[index].get(key) is not None:
+                    params[key] = results[index][key]
+            before = results[index]
+            results[index] = invoke_vm_step(module, step, params, hv)
+            results[index]["changed"] = bool(before.get("changed")) or bool(results[index].get("changed"))
+            for key in collect_keys:
+                results[index][key] = [v for v in list(before.get(key) or []) + list(results[index].get(key) or []) if v is not None]
+    ordered = [results[i] for i in range(len(entries))]
+    module.result["results"] = ordered
+    module.result["changed"] = any(r.get("changed") for r in ordered)
+    if any("pending" in r for r in ordered):
+        module.result["pending"] = any(r.get("pending") for r in ordered)
+    failed = [r for r in ordered if r.get("failed")]
+    if failed:
+        module.fail_json(f"{len(failed)} of {len(ordered)} VMs failed: {' | '.join(r['msg'] for r in failed)}")
+    module.exit_json()

@@ -17,13 +17,13 @@ from typing import Any
 from .. import collection, pscheck
 from . import argspec
 from .host import SimHost
-from .hvutils import Hv, HvError
+from .hvutils import Hv, HvError, StepExit, invoke_vm_batch
 
 COMMON_KEYS = frozenset({"changed", "failed", "msg", "warnings", "deprecations", "diff", "invocation", "exception"})
 
 
-class _Exit(Exception):
-    """ExitJson / FailJson: stops the module like Ansible.Basic's exit."""
+class _Exit(StepExit):
+    """ExitJson / FailJson: stops the module like Ansible.Basic's exit (or, of a stand-in, one VM's step)."""
 
 
 class UndocumentedKey(AssertionError):
@@ -99,6 +99,9 @@ def run_module(name: str, args: dict, host: SimHost) -> dict:
         module.result["msg"] = f"Unhandled error in {name}: {error}"
     result = module.output()
     extra = set(result) - COMMON_KEYS - documented_keys(name)
+    for element in result.get("results") or []:
+        # Each VM's entry holds the keys the module returns for one VM.
+        extra |= set(element) - COMMON_KEYS - documented_keys(name)
     if extra:
         raise UndocumentedKey(f"{name} returned {sorted(extra)}, which its RETURN does not document")
     return result
@@ -385,7 +388,8 @@ def job_info(module: Module, hv: Hv) -> None:
 
 # ---------------------------------------------------------------------- recovery_checkpoint.ps1
 
-def recovery_checkpoint(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+def recovery_checkpoint_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    """Invoke-CheckpointStep"""
     p = module.params
     state, label, wait_timeout = p["state"], p["name"], p["wait_timeout"]
     point_name = p["reference_point_name"] or label
@@ -429,50 +433,54 @@ def recovery_checkpoint(module: Module, hv: Hv) -> None:  # noqa: C901  (follows
 
     try:
         if state == "present":
+            consistency = p["consistency"]
+            job = None
             if mine is None and p["job_id"]:
-                job = wait_job(p["job_id"], f"Creating {action}")
-                if job is not None:
+                job = wait_job(p["job_id"], f"Creating {action}", allow_failure=True)
+                if job is not None and hv.job_result(job)["succeeded"]:
                     made = hv.job_product(job, "Msvm_VirtualSystemSettingData")
                     mine = made[0] if made else None
                     if mine is not None:
                         r["changed"] = True
+                        r["consistency"] = consistency
                         hv.set_checkpoint_tag(mine, label)
+                    job = None
             if mine is not None:
                 r["checkpoint"] = hv.checkpoint_result(mine)
                 set_checkpoint_list()
                 module.exit_json()
 
-            leftovers = [c for c in existing if hv.checkpoint_owned(c)]
-            foreign = [c for c in existing if not hv.checkpoint_owned(c)]
-            for other in foreign:
-                module.warn(f"VM '{identity['name']}' has a recovery checkpoint '{other['ElementName']}' ({other['InstanceID']}) made by other "
-                            "software; it is left alone.")
             r["changed"] = True
-            if module.check_mode:
-                module.exit_json()
-            if p["cleanup_leftovers"]:
-                for leftover in leftovers:
-                    output = hv.remove_recovery_checkpoint(leftover)
-                    if output.get("Job") is not None:
-                        wait_job(output["Job"]["InstanceID"], f"Removing leftover recovery checkpoint '{leftover['ElementName']}' of VM '{identity['name']}'")
-                    r["removed_leftovers"].append(hv.checkpoint_result(leftover))
-
-            consistency = p["consistency"]
-            output = hv.new_recovery_checkpoint(vm, consistency)
-            job = wait_job(output["Job"]["InstanceID"], f"Creating {action}", allow_failure=True)
+            r["consistency"] = consistency
+            if job is None:
+                leftovers = [c for c in existing if hv.checkpoint_owned(c)]
+                foreign = [c for c in existing if not hv.checkpoint_owned(c)]
+                for other in foreign:
+                    module.warn(f"VM '{identity['name']}' has a recovery checkpoint '{other['ElementName']}' ({other['InstanceID']}) made by other "
+                                "software; it is left alone.")
+                if module.check_mode:
+                    module.exit_json()
+                if p["cleanup_leftovers"]:
+                    for leftover in leftovers:
+                        output = hv.remove_recovery_checkpoint(leftover)
+                        r["removed_leftovers"].append(hv.checkpoint_result(leftover))
+                        if output.get("Job") is not None:
+                            wait_job(output["Job"]["InstanceID"], f"Removing leftover recovery checkpoint '{leftover['ElementName']}' of VM '{identity['name']}'")
+                output = hv.new_recovery_checkpoint(vm, consistency)
+                job = wait_job(output["Job"]["InstanceID"], f"Creating {action}", allow_failure=True)
             if job is not None and not hv.job_result(job)["succeeded"]:
                 failure = hv.format_job_failure(hv.job_result(job), f"Creating {action}")
                 if consistency != "application" or not p["crash_fallback"]:
                     module.fail_json(failure)
                 module.warn(f"{failure} Falling back to a crash-consistent checkpoint (crash_fallback=true).")
                 consistency = "crash"
+                r["consistency"] = consistency
                 output = hv.new_recovery_checkpoint(vm, consistency)
                 job = wait_job(output["Job"]["InstanceID"], f"Creating {action} (crash consistent)")
             made = hv.job_product(job, "Msvm_VirtualSystemSettingData") if job is not None else []
             if not made:
                 module.fail_json(f"Creating {action} finished but Hyper-V reported no checkpoint; check the VM in Hyper-V Manager.")
             hv.set_checkpoint_tag(made[0], label)
-            r["consistency"] = consistency
             r["checkpoint"] = hv.checkpoint_result(made[0])
             set_checkpoint_list()
             module.exit_json()
@@ -539,9 +547,14 @@ def recovery_checkpoint(module: Module, hv: Hv) -> None:  # noqa: C901  (follows
     module.exit_json()
 
 
+def recovery_checkpoint(module: Module, hv: Hv) -> None:
+    invoke_vm_batch(module, recovery_checkpoint_step, hv, ("consistency",), ("removed_leftovers",))
+
+
 # ---------------------------------------------------------------------- vm_export.ps1
 
-def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+def vm_export_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    """Invoke-ExportStep"""
     p = module.params
     label, destination, base_name, wait_timeout = p["checkpoint"], p["destination"], p["base"], p["wait_timeout"]
     catalog_path = hv.resolve_catalog_path(p["catalog_path"])
@@ -550,6 +563,8 @@ def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 
               "mode": "differential" if base_name else "full", "base": base_name, "full_reason": None, "files": [], "bytes": 0, "job": None})
     if wait_timeout < 0:
         module.fail_json(f"wait_timeout must be 0 or more seconds, got {wait_timeout}.")
+    if not destination:
+        module.fail_json(f"Export of VM '{p['vm'] or ''}{p['vm_id'] or ''}' needs a destination: set destination for the task or for the VM in vms.")
 
     def set_export_result(marker: dict) -> None:
         r["mode"], r["base"], r["full_reason"] = marker["mode"], marker["base"], marker["full_reason"]
@@ -585,7 +600,9 @@ def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 
                              "hyperv.backup.recovery_checkpoint first.")
         base_point = None
         why_full = None
-        if base_name:
+        if p["full_reason"]:
+            why_full = p["full_reason"]
+        elif base_name:
             catalog = hv.read_catalog(catalog_path)
             entries = hv.find_entries(catalog, vm_id=identity["id"], name=base_name)
             entry = entries[0] if entries else None
@@ -660,9 +677,14 @@ def vm_export(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 
     module.exit_json()
 
 
+def vm_export(module: Module, hv: Hv) -> None:
+    invoke_vm_batch(module, vm_export_step, hv, ("full_reason",))
+
+
 # ---------------------------------------------------------------------- disk_changes_info.ps1
 
-def disk_changes_info(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+def disk_changes_info_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    """Invoke-DiskChangesStep"""
     p = module.params
     label, base_name = p["checkpoint"], p["base"]
     catalog_path = hv.resolve_catalog_path(p["catalog_path"])
@@ -672,6 +694,8 @@ def disk_changes_info(module: Module, hv: Hv) -> None:  # noqa: C901  (follows t
               "changed_bytes": 0, "full_needed": False, "full_reasons": []})
     if p["chunk_bytes"] < 0 or p["max_ranges_inline"] < 0:
         module.fail_json("chunk_bytes and max_ranges_inline must be 0 or more.")
+    if not base_name:
+        module.fail_json(f"Changed blocks of VM '{p['vm'] or ''}{p['vm_id'] or ''}' need a base reference point: set base for the task or for the VM in vms.")
     try:
         vm = hv.selected_vm(p["vm"], p["vm_id"])
         identity = hv.vm_identity(vm)
@@ -739,6 +763,10 @@ def disk_changes_info(module: Module, hv: Hv) -> None:  # noqa: C901  (follows t
     except HvError as error:
         module.fail_json(f"{action} failed: {error}")
     module.exit_json()
+
+
+def disk_changes_info(module: Module, hv: Hv) -> None:
+    invoke_vm_batch(module, disk_changes_info_step, hv)
 
 
 RENDERINGS: dict[str, Callable[[Module, Hv], None]] = {
