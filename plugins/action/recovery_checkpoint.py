@@ -20,19 +20,24 @@ VERBS = {"present": "Creating", "absent": "Removing", "converted": "Converting"}
 
 class ActionModule(JobAction):
     MODULE = "hyperv.backup.recovery_checkpoint"
+    RESUME_OPTIONS = ("consistency",)
+    COLLECT_KEYS = ("removed_leftovers",)
+
+    def reruns_failed_jobs(self, args: dict[str, Any]) -> bool:
+        # A failed creation may fall back to crash consistency; a failed removal is reported as is.
+        return args.get("state", "present") != "absent"
 
     def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
         vm = (module_result.get("vm") or {}).get("name")
         label = f"Recovery checkpoint '{args.get('name')}' of VM '{vm}'"
         return label, f"{VERBS.get(args.get('state', 'present'), 'Creating')} {label}"
 
-    def finish_args(self, args: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-        # The module adopts what the job made (a checkpoint to name, or a reference point to record).
-        return {**args, "job_id": job.get("id")}
-
     def fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any] | None:
-        point = result.get("reference_point")
-        if not point:
-            return None
-        vm = (result.get("vm") or {}).get("name")
-        return facts.with_reference_point(task_vars.get(facts.FACT), vm, point["name"], point)
+        fact = task_vars.get(facts.FACT)
+        made = False
+        for vm_result in result.get("results") or [result]:
+            point = vm_result.get("reference_point")
+            if point and not vm_result.get("failed"):
+                fact = facts.with_reference_point(fact, (vm_result.get("vm") or {}).get("name"), point["name"], point)
+                made = True
+        return fact if made else None

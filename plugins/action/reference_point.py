@@ -24,6 +24,10 @@ class ActionModule(JobAction):
         label = f"Reference point '{args.get('name') or args.get('instance_id')}' of VM '{vm}'"
         return label, f"{'Creating' if args.get('state', 'present') == 'present' else 'Removing'} {label}"
 
+    def finish_args(self, args: dict[str, Any], job: dict[str, Any], module_result: dict[str, Any]) -> dict[str, Any]:
+        # The catalog's pending entry holds the job id: the module finds the job there.
+        return args
+
     def fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any] | None:
         vm = (result.get("vm") or {}).get("name")
         point = result.get("reference_point")

@@ -17,11 +17,13 @@ CONTROLLER_OPTIONS = ("job_timeout", "cancel_on_job_timeout", "connection_retrie
 
 class ActionModule(JobAction):
     MODULE = "hyperv.backup.vm_export"
+    RESUME_OPTIONS = ("full_reason",)
+
+    def reruns_failed_jobs(self, args: dict[str, Any]) -> bool:
+        # A differential export whose base lost its change tracking may go full (fallback_to_full).
+        return True
 
     def describe(self, args: dict[str, Any], module_result: dict[str, Any]) -> tuple[str, str]:
         vm = (module_result.get("vm") or {}).get("name")
-        label = f"Export of VM '{vm}' to '{args.get('destination')}'"
+        label = f"Export of VM '{vm}' to '{module_result.get('destination') or args.get('destination')}'"
         return label, label
-
-    def finish_args(self, args: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-        return {**args, "job_id": job.get("id")}

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,10 +41,32 @@ def format_job_failure(job: dict[str, Any], action: str) -> str:
     return text
 
 
+# A job can end in another job (a crash-consistent checkpoint after an application-consistent one
+# failed, a full export after a differential one found its base invalid): follow that many at most.
+MAX_ROUNDS = 4
+
+
+def batch_failure(results: list[dict[str, Any]]) -> str | None:
+    """The message of a many-VM task with failed VMs (worded as HvBatch words it), or None."""
+    failed = [r for r in results if r.get("failed")]
+    if not failed:
+        return None
+    return f"{len(failed)} of {len(results)} VMs failed: {' | '.join(str(r.get('msg')) for r in failed)}"
+
+
 class JobAction(ActionBase):
-    """Runs MODULE; when it returns a pending job, follows the job from the controller."""
+    """Runs MODULE; when it returns a pending job, follows the job from the controller.
+
+    With vms the module returns a result per VM; the pending jobs among them are followed one
+    after the other (they run side by side on the host, so the later ones have mostly ended by
+    then) and the module runs once more for the VMs whose jobs ended, to finish their work.
+    """
 
     MODULE = ""
+    # Result keys a pending result sets that the module needs back as options to finish (HvBatch -ResumeOption).
+    RESUME_OPTIONS: tuple[str, ...] = ()
+    # List results that add up over the module's runs for one VM (HvBatch -CollectKey).
+    COLLECT_KEYS: tuple[str, ...] = ()
     CONTROLLER_ARGSPEC: dict[str, dict[str, Any]] = JOB_WAIT_ARGSPEC
     TRANSFERS_FILES = False
     _supports_async = True
@@ -60,8 +83,13 @@ class JobAction(ActionBase):
         if self._task.async_val:
             result.update(self.run_async(args, task_vars))
             return result
-        result.update(self.run_and_follow(args, options, task_vars))
-        if not (result.get("failed") or result.get("unreachable") or result.get("pending") or self._task.check_mode):
+        if args.get("vms") is not None:
+            result.update(self.run_batch(args, options, task_vars))
+        else:
+            result.update(self.run_and_follow(args, options, task_vars))
+        # A many-VM task that failed for some VMs still records what the others made.
+        failed = result.get("failed") and "results" not in result
+        if not (failed or result.get("unreachable") or result.get("pending") or self._task.check_mode):
             fact = self.fact(result, args, task_vars)
             if fact is not None:
                 result["ansible_facts"] = {facts.FACT: fact}
@@ -114,32 +142,125 @@ class JobAction(ActionBase):
         """(label, action) naming what the job does, for progress and messages."""
         raise NotImplementedError
 
-    def finish_args(self, args: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    def resume_values(self, module_result: dict[str, Any]) -> dict[str, Any]:
+        """The options a pending result hands back to the module that finishes its work."""
+        return {key: module_result[key] for key in self.RESUME_OPTIONS if module_result.get(key) is not None}
+
+    def finish_args(self, args: dict[str, Any], job: dict[str, Any], module_result: dict[str, Any]) -> dict[str, Any]:
         """The module arguments that finish the work once the job has ended."""
-        return args
+        return {**args, **self.resume_values(module_result), "job_id": job.get("id")}
+
+    def merge_runs(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+        """The result of a VM's work done over two module runs: changed and collected keys add up."""
+        after["changed"] = bool(after.get("changed")) or bool(before.get("changed"))
+        for key in self.COLLECT_KEYS:
+            after[key] = list(before.get(key) or []) + list(after.get(key) or [])
+        return after
+
+    def deadline_options(self, options: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """The controller options with job_timeout cut to what is left until the task's deadline."""
+        return {**options, "job_timeout": max(0.0, deadline - (self.clock or time.monotonic)())}
+
+    def reruns_failed_jobs(self, args: dict[str, Any]) -> bool:
+        """Whether a failed job goes back to the module, which may fall back (another consistency, a
+        full export) or words the failure itself; otherwise the controller reports it."""
+        return False
+
+    def wait_failure(self, args: dict[str, Any], outcome: WaitOutcome, options: dict[str, Any], label: str, action: str) -> dict[str, Any] | None:
+        """outcome_failure, except for a failed job the module is to handle."""
+        if outcome.status == "finished" and self.reruns_failed_jobs(args):
+            return None
+        return self.outcome_failure(outcome, options, label, action)
 
     def run_and_follow(self, args: dict[str, Any], options: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         """Runs the module; follows a job it left running; reruns it to finish the work."""
         module_result = self.run_module(args, task_vars)
-        job = module_result.get("job")
-        if not (module_result.get("pending") and job and not module_result.get("failed") and options["job_timeout"] > 0):
-            return module_result
-        label, action = self.describe(args, module_result)
-        outcome = self.follow(job, options, label, task_vars)
-        failure = self.outcome_failure(outcome, options, label, action)
-        warnings = list(module_result.get("warnings") or []) + outcome.warnings
-        if failure is None:
+        deadline = (self.clock or time.monotonic)() + options["job_timeout"]
+        warnings = list(module_result.get("warnings") or [])
+        for _round in range(MAX_ROUNDS):
+            job = module_result.get("job")
+            if not (module_result.get("pending") and job and not module_result.get("failed") and options["job_timeout"] > 0):
+                break
+            label, action = self.describe(args, module_result)
+            outcome = self.follow(job, self.deadline_options(options, deadline), label, task_vars)
+            failure = self.wait_failure(args, outcome, options, label, action)
+            warnings += outcome.warnings
+            if failure is not None:
+                module_result.update(failure)
+                module_result["job"] = outcome.job
+                break
             # The job ended well: the module reads what it made and records it.
-            changed = bool(module_result.get("changed"))
-            module_result = self.run_module(self.finish_args(args, outcome.job), task_vars)
-            module_result["changed"] = bool(module_result.get("changed")) or changed
-        else:
-            module_result.update(failure)
-            module_result["job"] = outcome.job
-        warnings += [w for w in module_result.get("warnings") or [] if w not in warnings]
+            module_result = self.merge_runs(module_result, self.run_module(self.finish_args(args, outcome.job, module_result), task_vars))
+            warnings += [w for w in module_result.get("warnings") or [] if w not in warnings]
         if warnings:
             module_result["warnings"] = warnings
         return module_result
+
+    def run_batch(self, args: dict[str, Any], options: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """Runs the module for many VMs; follows each VM's pending job; finishes those VMs in one more run."""
+        module_result = self.run_module(args, task_vars)
+        results = module_result.get("results")
+        if not isinstance(results, list) or options["job_timeout"] <= 0:
+            return module_result
+        deadline = (self.clock or time.monotonic)() + options["job_timeout"]
+        warnings = list(module_result.get("warnings") or [])
+        for _round in range(MAX_ROUNDS):
+            ended: dict[int, dict[str, Any]] = {}
+            for index, vm_result in enumerate(results):
+                job = vm_result.get("job")
+                if not (vm_result.get("pending") and job and not vm_result.get("failed")):
+                    continue
+                label, action = self.describe(args, vm_result)
+                outcome = self.follow(job, self.deadline_options(options, deadline), label, task_vars)
+                warnings += outcome.warnings
+                failure = self.wait_failure(args, outcome, options, label, action)
+                if failure is not None and failure.get("unreachable"):
+                    module_result.update(failure, results=results, warnings=warnings)
+                    return module_result
+                if failure is not None:
+                    results[index] = {**vm_result, **failure, "job": outcome.job, "pending": False}
+                else:
+                    ended[index] = outcome.job
+            if not ended:
+                break
+            # VMs needing the same options back are finished together (usually all of them).
+            groups: dict[str, list[int]] = {}
+            for index in ended:
+                groups.setdefault(repr(sorted(self.resume_values(results[index]).items())), []).append(index)
+            for indexes in groups.values():
+                rerun = self.run_module(self.finish_batch_args(args, indexes, results, ended), task_vars)
+                warnings += [w for w in rerun.get("warnings") or [] if w not in warnings]
+                finished = rerun.get("results")
+                for position, index in enumerate(indexes):
+                    if isinstance(finished, list) and position < len(finished):
+                        results[index] = self.merge_runs(results[index], finished[position])
+                    else:
+                        results[index] = {**results[index], "failed": True, "pending": False, "msg": rerun.get("msg") or "the module returned no result"}
+        module_result["results"] = results
+        module_result["changed"] = any(r.get("changed") for r in results)
+        if "pending" in module_result:
+            module_result["pending"] = any(r.get("pending") for r in results)
+        message = batch_failure(results)
+        module_result["failed"] = message is not None
+        if message is not None:
+            module_result["msg"] = message
+        else:
+            module_result.pop("msg", None)
+        if warnings:
+            module_result["warnings"] = warnings
+        return module_result
+
+    def finish_batch_args(self, args: dict[str, Any], indexes: list[int], results: list[dict[str, Any]],
+                          ended: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        """The module arguments that finish the work of some VMs of vms whose jobs have ended."""
+        vms = []
+        job_ids = {}
+        for index in indexes:
+            vm_id = (results[index].get("vm") or {}).get("id")
+            element = {k: v for k, v in dict(args["vms"][index]).items() if k not in ("vm", "vm_id")}
+            vms.append({**element, "vm_id": vm_id})
+            job_ids[vm_id] = ended[index].get("id")
+        return {**args, **self.resume_values(results[indexes[0]]), "vms": vms, "job_ids": job_ids}
 
     def outcome_failure(self, outcome: WaitOutcome, options: dict[str, Any], label: str, action: str) -> dict[str, Any] | None:
         """The result keys that report a wait which did not end in success, or None."""

@@ -38,10 +38,18 @@ def _strip(result: dict) -> dict:
     return result
 
 
+BATCH_SCENARIO = {
+    "host": "HV01",
+    "jobs": {"CreateSnapshot": {"duration": 10}},
+    "vms": [{"name": "web01", "id": "6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162"}, {"name": "web02", "id": "7c5b6d3f-1e9d-4a8b-8b68-2e3f40516273"},
+            {"name": "db01", "id": "0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13"}],
+}
+
+
 class Recorder:
-    def __init__(self, faults: list[dict] | None = None) -> None:
+    def __init__(self, faults: list[dict] | None = None, scenario: dict | None = None) -> None:
         self.clock = Clock()
-        scenario = dict(SCENARIO, faults=faults or [])
+        scenario = dict(scenario or SCENARIO, faults=faults or [])
         self.host = SimHost(scenario, clock=self.clock)
         self.lines: list[dict] = []
 
@@ -112,11 +120,40 @@ def hung_create() -> None:
     recorder.save("hung_create")
 
 
+def follow(recorder: Recorder, job_id: str) -> dict:
+    """Polls as the controller's back-off does (1 s growing by 1.5) until the job has ended."""
+    intervals = [min(15.0, 1.5 ** n) for n in range(200)]
+    while True:
+        host_wait = max(1, int(-(-intervals.pop(0) // 1)))
+        job = recorder.host.get_job(job_id)
+        ended = job is None or int(job["JobState"]) >= 7
+        answer = recorder.poll(job_id, host_wait, 0 if ended else host_wait)
+        if answer["job"]["finished"]:
+            return answer["job"]
+
+
+def batch_checkpoints() -> None:
+    """Four VMs in one task: two 10 s checkpoints, one whose application-consistent job fails
+    after 3 s (crash fallback, a second 10 s job), one unknown VM."""
+    recorder = Recorder([{"method": "CreateSnapshot", "vm": "db01", "job": {"duration": 3, "fail": {
+        "error_code": 32768, "description": "Could not create the checkpoint: the guest's VSS writers failed."}}}], BATCH_SCENARIO)
+    task = {"vms": [{"vm": "web01"}, {"vm": "web02"}, {"vm": "db01"}, {"vm": "nope"}], "name": "nightly", "crash_fallback": True, "wait_timeout": 0}
+    first = recorder.call("hyperv.backup.recovery_checkpoint", **task)
+    ids = [r["vm"]["id"] for r in first["results"][:3]]
+    jobs = {vm_id: follow(recorder, r["job"]["id"]) for vm_id, r in zip(ids, first["results"][:3])}
+    second = recorder.call("hyperv.backup.recovery_checkpoint", **dict(task, consistency="application", vms=[{"vm_id": i} for i in ids],
+                                                                        job_ids={i: jobs[i]["id"] for i in ids}))
+    crash = follow(recorder, second["results"][2]["job"]["id"])
+    recorder.call("hyperv.backup.recovery_checkpoint", **dict(task, consistency="crash", vms=[{"vm_id": ids[2]}], job_ids={ids[2]: crash["id"]}))
+    recorder.save("batch_checkpoints")
+
+
 def main() -> None:
     slow_create("slow_create")
     slow_create("slow_create_two_drops", drops=2)
     failed_create()
     hung_create()
+    batch_checkpoints()
     for path in sorted(OUT.glob("*.jsonl")):
         print(f"{path.relative_to(ROOT)}: {len(path.read_text(encoding='utf-8').splitlines())} module calls")
 
