@@ -30,6 +30,7 @@ $spec = @{
             options = @{
                 vm = @{ type = 'str' }
                 vm_id = @{ type = 'str' }
+                consistency = @{ type = 'str'; choices = @('application', 'crash') }
                 mode = @{ type = 'str'; choices = @('full', 'incremental') }
                 base = @{ type = 'str' }
             }

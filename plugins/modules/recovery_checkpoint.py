@@ -102,6 +102,11 @@ options:
         description:
           - GUID of the VM.
         type: str
+      consistency:
+        description:
+          - This VM's O(consistency) (for O(state=converted), the consistency its checkpoint obtained).
+        type: str
+        choices: [application, crash]
       mode:
         description:
           - This VM's O(mode).

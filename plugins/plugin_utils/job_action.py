@@ -257,7 +257,8 @@ class JobAction(ActionBase):
         job_ids = {}
         for index in indexes:
             vm_id = (results[index].get("vm") or {}).get("id")
-            element = {k: v for k, v in dict(args["vms"][index]).items() if k not in ("vm", "vm_id")}
+            # The VM's own values stay, except where its pending result says what to finish with.
+            element = {k: v for k, v in dict(args["vms"][index]).items() if k not in ("vm", "vm_id", *self.RESUME_OPTIONS)}
             vms.append({**element, "vm_id": vm_id})
             job_ids[vm_id] = ended[index].get("id")
         return {**args, **self.resume_values(results[indexes[0]]), "vms": vms, "job_ids": job_ids}
