@@ -139,6 +139,10 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
             vm = state[element.get("vm") or element.get("vm_id")]
         else:
             vm = by_id[element["vm_id"]]
+        if step == "checkpoint":
+            # Known even when it failed, so the clean-up looks for a checkpoint made before the failure.
+            identity = outcome.get("vm") or {}
+            vm["name"], vm["id"] = identity.get("name") or vm["name"], identity.get("id")
         if outcome.get("failed"):
             if step == "cleanup":
                 vm["cleanup_error"] = f"{TITLES[step]} | {vm['vm']}: {outcome.get('msg')}"
@@ -146,8 +150,6 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
                 _fail(vm, step, str(outcome.get("msg")))
             continue
         if step == "checkpoint":
-            identity = outcome.get("vm") or {}
-            vm["name"], vm["id"] = identity.get("name") or vm["name"], identity.get("id")
             vm["consistency"] = outcome.get("consistency")
         elif step == "changes":
             vm["changes"] = {"full_needed": bool(outcome.get("full_needed")), "full_reasons": list(outcome.get("full_reasons") or [])}

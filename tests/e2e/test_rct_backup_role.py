@@ -123,3 +123,30 @@ def test_changed_blocks_method_lists_ranges_for_incrementals(server, tmp_path) -
     ranges = [json.loads(t)["ranges"] for t in files.values()]
     assert ranges == [[[2**20, 65536]]], "a file for each disk with changes"
     assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [("run1", "full", None), ("run2", "incremental", "run1")]
+
+
+@pytest.mark.scenario("backup")
+def test_three_vms_are_backed_up_together_one_module_run_per_step(server, tmp_path) -> None:
+    vms = ["app01", "legacy01", "locked01"]
+    server.clear_calls()
+    done, summary = backup(server, tmp_path, "run1", rct_backup_vms=vms)
+    by_vm = {entry["vm"]: entry for entry in summary}
+    assert done.returncode != 0, "locked01 cannot be checkpointed: the role fails at the end, naming it"
+    assert "rct_backup failed for locked01" in done.stdout
+    assert [entry["vm"] for entry in summary] == vms
+    assert by_vm["app01"]["status"] == "ok" and by_vm["app01"]["consistency"] == "application" and by_vm["app01"]["mode"] == "full"
+    assert by_vm["legacy01"]["status"] == "ok" and by_vm["legacy01"]["consistency"] == "crash", "no integration services: crash fallback"
+    assert by_vm["locked01"]["status"] == "failed" and by_vm["locked01"]["error"].startswith("Recovery checkpoint | locked01: ")
+    assert {p["vm_name"] for p in points(server)} == {"app01", "legacy01"}
+    assert server.state()["checkpoints"] == [], "no recovery checkpoint is left behind"
+    runs = [r["module"] for r in server.calls()["module_runs"]]
+    # one run per step for all three VMs: checkpoints, bases, exports, conversions, retention list, clean-up
+    assert runs.count("recovery_checkpoint") == 3 and runs.count("vm_export") == 1 and runs.count("reference_point_info") == 2
+    exports = [c for c in server.calls()["calls"] if c["op"] == "invoke" and c["method"] == "ExportSystemDefinition"]
+    assert len(exports) == 2
+
+    server.clear_calls()
+    done, summary = backup(server, tmp_path, "run2", rct_backup_vms=vms[:2])
+    assert done.returncode == 0, done.stdout
+    assert [(e["vm"], e["status"], e["mode"]) for e in summary] == [("app01", "ok", "differential"), ("legacy01", "ok", "differential")]
+    assert [r["module"] for r in server.calls()["module_runs"]].count("vm_export") == 1
