@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The rct_backup role's per-VM bookkeeping: which VMs each step gets, and how results are filed."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.hyperv.backup.plugins.filter.rct_backup import rct_record, rct_summary, rct_vms
+
+WEB = "6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162"
+DB = "0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13"
+
+
+def started() -> dict:
+    """web01 by name and db01 by GUID, both checkpointed."""
+    state = rct_record({}, "start", ["web01", DB.upper()])
+    asked = rct_vms(state, "checkpoint")
+    assert asked == [{"vm": "web01"}, {"vm_id": DB.upper()}], "a GUID selects by id, anything else by name"
+    result = {"results": [{"vm": {"name": "web01", "id": WEB}, "consistency": "application", "failed": False},
+                          {"vm": {"name": "db01", "id": DB}, "consistency": "crash", "failed": False}]}
+    return rct_record(state, "checkpoint", result, asked)
+
+
+def point(vm_id: str, name: str, day: int, mode: str = "full", base: str | None = None, foreign: bool = False) -> dict:
+    return {"vm_id": vm_id, "name": name, "instance_id": f"ID-{name}", "created": f"2026-11-{day:02d}T01:00:00Z", "mode": mode,
+            "base": base, "foreign": foreign}
+
+
+def test_checkpoint_results_give_each_vm_its_identity_and_consistency() -> None:
+    state = started()
+    assert [(v["name"], v["id"], v["consistency"]) for v in state.values()] == [("web01", WEB, "application"), ("db01", DB, "crash")]
+    assert rct_vms(state, "ids") == [WEB, DB]
+
+
+def test_a_failed_vm_gets_the_step_in_its_error_and_leaves_the_later_steps() -> None:
+    state = rct_record({}, "start", ["web01", "locked01"])
+    asked = rct_vms(state, "checkpoint")
+    result = {"failed": False, "results": [{"vm": {"name": "web01", "id": WEB}, "failed": False},
+                                           {"vm": {"name": "locked01", "id": DB}, "failed": True, "msg": "checkpoints are disabled"}]}
+    state = rct_record(state, "checkpoint", result, asked)
+    assert state["locked01"]["error"] == "Recovery checkpoint | locked01: checkpoints are disabled"
+    assert rct_vms(state, "ids") == [WEB]
+    assert rct_vms(state, "cleanup") == [{"vm_id": DB}], "known by id although it failed: its checkpoint is looked for"
+
+
+def test_a_task_without_per_vm_results_fails_every_vm_it_was_given() -> None:
+    state = started()
+    asked = rct_vms(state, "export", destination="E:\\B", label="run2")
+    state = rct_record(state, "export", {"failed": False, "msg": "Unsupported parameters for (vm_export) module: x"}, asked)
+    assert [v["error"] for v in state.values()] == [
+        "Export | web01: Unsupported parameters for (vm_export) module: x", f"Export | {DB.upper()}: Unsupported parameters for (vm_export) module: x"]
+
+
+def test_base_is_the_newest_own_backup_and_incremental_without_one_fails() -> None:
+    points = [point(WEB, "run1", 1), point(WEB, "run2", 2, "incremental", "run1"), point(WEB, "manual", 3, mode=None),
+              point(WEB, "other", 4, foreign=True), point(DB, "x", 1, foreign=True)]
+    state = rct_record(started(), "base", {"reference_points": points}, mode="incremental")
+    assert state["web01"]["base"]["name"] == "run2", "neither a manual nor a foreign point is a base"
+    assert state[DB.upper()]["error"].startswith(f"Find the previous backup | {DB.upper()}: VM 'db01' has no earlier backup")
+
+
+def test_export_asks_for_a_differential_only_with_a_base_and_closes_with_the_mode_it_got() -> None:
+    state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1)]})
+    asked = rct_vms(state, "export", mode="auto", method="export", destination="E:\\B", label="run2")
+    assert asked == [{"vm_id": WEB, "destination": "E:\\B\\web01\\run2", "base": "run1"}, {"vm_id": DB, "destination": "E:\\B\\db01\\run2"}]
+    assert rct_vms(state, "export", mode="full", destination="E:\\B", label="run2")[0] == {"vm_id": WEB, "destination": "E:\\B\\web01\\run2"}
+    result = {"results": [{"mode": "differential", "base": "run1", "bytes": 10, "full_reason": None, "destination": "E:\\B\\web01\\run2"},
+                          {"mode": "full", "base": None, "bytes": 99, "full_reason": None, "destination": "E:\\B\\db01\\run2"}]}
+    state = rct_record(state, "export", result, asked)
+    assert rct_vms(state, "convert") == [{"vm_id": WEB, "mode": "incremental", "consistency": "application", "base": "run1"},
+                                         {"vm_id": DB, "mode": "full", "consistency": "crash"}]
+
+
+def test_changed_blocks_replace_the_export_unless_a_full_copy_is_needed() -> None:
+    state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1), point(DB, "run1", 1)]})
+    asked = rct_vms(state, "changes", method="changed_blocks", destination="E:\\B", label="run2")
+    assert [a["base"] for a in asked] == ["run1", "run1"] and asked[0]["ranges_dir"] == "E:\\B\\web01\\run2"
+    assert rct_vms(state, "changes", method="export") == [] and rct_vms(state, "changes", method="changed_blocks", mode="full") == []
+    result = {"results": [{"full_needed": False, "changed_bytes": 65536}, {"full_needed": True, "full_reasons": ["a disk was added"]}]}
+    state = rct_record(state, "changes", result, asked)
+    assert [a["vm_id"] for a in rct_vms(state, "export", method="changed_blocks", destination="E:\\B", label="run2")] == [DB]
+    state = rct_record(state, "export", {"results": [{"mode": "full", "bytes": 5, "destination": "d"}]}, [{"vm_id": DB}])
+    summary = {s["vm"]: s for s in rct_summary(state, 12.34)}
+    assert summary["web01"]["mode"] == "changed_blocks" and summary["web01"]["bytes"] == 65536
+    assert summary["db01"]["full_reason"] == "a disk was added" and summary["db01"]["seconds"] == 12.3
+
+
+def test_an_impossible_incremental_fails_the_vm() -> None:
+    state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1), point(DB, "run1", 1)]})
+    asked = rct_vms(state, "changes", mode="incremental", method="changed_blocks", destination="E:\\B", label="run2")
+    result = {"results": [{"full_needed": False, "changed_bytes": 1}, {"full_needed": True, "full_reasons": ["rct invalid"]}]}
+    state = rct_record(state, "changes", result, asked, mode="incremental")
+    assert state[DB.upper()]["error"] == f"Changed blocks | {DB.upper()}: An incremental of VM 'db01' is impossible: rct invalid. " \
+                                         "Run with rct_backup_mode=auto or full."
+
+
+def test_retention_plans_per_vm_and_a_failed_removal_is_that_vms_error() -> None:
+    points = [point(WEB, "run1", 1), point(WEB, "run2", 2), point(DB, "run1", 1), point(DB, "run2", 2), point(DB, "other", 3, foreign=True)]
+    state = started()
+    asked = rct_vms(state, "retention", points=points, keep=1)
+    assert [(a["vm_id"], a["name"]) for a in asked] == [(WEB, "run1"), (DB, "run1")], "the newest kept for each VM, foreign left alone"
+    state = rct_record(state, "retention", {"results": [{"failed": False}, {"failed": True, "msg": "access denied"}]}, asked)
+    summary = rct_summary(state)
+    assert [s["status"] for s in summary] == ["ok", "failed"] and summary[1]["error"] == f"Retention | {DB.upper()}: access denied"
+
+
+def test_an_unexpected_failure_fails_every_vm_still_going_and_a_failed_cleanup_is_added() -> None:
+    state = rct_record(started(), "abort", "Close the backups with reference points: template error")
+    assert {v["error"] for v in state.values()} == {"Close the backups with reference points: template error"}
+    state = rct_record(state, "cleanup", {"results": [{"failed": True, "msg": "job failed"}, {"failed": False}]}, rct_vms(state, "cleanup"))
+    assert rct_summary(state)[0]["error"] == ("Close the backups with reference points: template error | "
+                                              "Remove this run's recovery checkpoint | web01: job failed")
+
+
+def test_unknown_steps_and_states_are_refused() -> None:
+    with pytest.raises(AnsibleFilterError, match="does not know step 'copy'"):
+        rct_vms({}, "copy")
+    with pytest.raises(AnsibleFilterError, match="expects the state"):
+        rct_record(None, "export", {}, [])
