@@ -55,6 +55,7 @@ options:
       - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
         task fails when any VM failed, with a message naming each.
     type: list
+    version_added: 0.2.0
     elements: dict
     suboptions:
       vm:

@@ -92,6 +92,7 @@ options:
       - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
         task fails when any VM failed, with a message naming each.
     type: list
+    version_added: 0.2.0
     elements: dict
     suboptions:
       vm:
@@ -121,6 +122,7 @@ options:
       - With O(vms), the Hyper-V job each VM's work is waiting on, by VM id (GUID), to finish that work
         (as O(job_id) does for one VM). The action plugin passes it after following the jobs.
     type: dict
+    version_added: 0.2.0
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog

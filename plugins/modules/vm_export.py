@@ -59,6 +59,7 @@ options:
         completion marker). The action plugin passes it back with O(job_id) when such an export outlives
         O(wait_timeout); there is no need to set it by hand.
     type: str
+    version_added: 0.2.0
   job_id:
     description:
       - Finish the export run by this Hyper-V job (the action plugin passes it after following the job).
@@ -79,6 +80,7 @@ options:
       - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
         task fails when any VM failed, with a message naming each.
     type: list
+    version_added: 0.2.0
     elements: dict
     suboptions:
       vm:
@@ -102,6 +104,7 @@ options:
       - With O(vms), the Hyper-V job each VM's work is waiting on, by VM id (GUID), to finish that work
         (as O(job_id) does for one VM). The action plugin passes it after following the jobs.
     type: dict
+    version_added: 0.2.0
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog
