@@ -18,11 +18,11 @@ options:
       - Compared exactly (case-insensitively, as Hyper-V Manager does) after a fixed query, so
         any character is safe. A name that matches no VM or several VMs fails before any change,
         listing the VMs found.
-      - Exactly one of O(vm) and O(vm_id) is required (or O(vms), in the modules that take a list).
+      - Exactly one of O(vm) and O(vm_id) is required (or C(vms), in the modules that take a list).
     type: str
   vm_id:
     description:
       - GUID of the virtual machine (C(Get-VM).Id), the stable choice when names repeat.
-      - Exactly one of O(vm) and O(vm_id) is required (or O(vms), in the modules that take a list).
+      - Exactly one of O(vm) and O(vm_id) is required (or C(vms), in the modules that take a list).
     type: str
 """

@@ -98,7 +98,7 @@ def _per_vm(result: dict[str, Any], asked: list[Any]) -> list[dict[str, Any]]:
         return results
     # No result per VM: the task itself failed (bad arguments, a module error) - for every VM.
     message = result.get("msg") if isinstance(result, dict) else None
-    return [{"failed": True, "msg": message or "the task returned no result per VM"} for _ in asked]
+    return [{"failed": True, "msg": message or "the task returned no result per VM"} for _vm in asked]
 
 
 def _fail(vm: dict[str, Any], step: str, message: str) -> None:

@@ -50,8 +50,7 @@ options:
         rather than one task per VM.
       - Each element selects one VM with C(vm) (display name) or C(vm_id) (GUID) and may set its own
         values of the options listed below; the task's values apply where it does not.
-      - The work of every VM is started first, then the jobs run side by side on the host and are waited
-        on together (up to O(wait_timeout) on the host, then O(job_timeout) from the controller).
+      - The changes of every VM are read in the same module run on the host.
       - One VM's failure does not stop the others. The result has one entry per VM in RV(results); the
         task fails when any VM failed, with a message naming each.
     type: list
@@ -182,7 +181,6 @@ results:
   description:
     - With O(vms), one entry per VM in the order given, each with the keys this module returns for one VM
       (RV(vm), RV(checkpoint), RV(base), RV(disks), RV(changed_bytes), RV(full_needed), RV(full_reasons)) and C(changed), C(failed) and, when it failed, C(msg).
-    - A VM whose job was still running at the end has C(pending=true) and its RV(job).
   returned: when O(vms) is set
   type: list
   elements: dict

@@ -253,7 +253,8 @@ pending:
 results:
   description:
     - With O(vms), one entry per VM in the order given, each with the keys this module returns for one VM
-      (RV(vm), RV(checkpoint), RV(consistency), RV(reference_point), RV(removed_leftovers), RV(checkpoints), RV(job)) and C(changed), C(failed) and, when it failed, C(msg).
+      (RV(vm), RV(checkpoint), RV(consistency), RV(reference_point), RV(removed_leftovers), RV(checkpoints),
+      RV(job)) and C(changed), C(failed) and, when it failed, C(msg).
     - A VM whose job was still running at the end has C(pending=true) and its RV(job).
   returned: when O(vms) is set
   type: list

@@ -141,10 +141,11 @@ def batch_checkpoints() -> None:
     first = recorder.call("hyperv.backup.recovery_checkpoint", **task)
     ids = [r["vm"]["id"] for r in first["results"][:3]]
     jobs = {vm_id: follow(recorder, r["job"]["id"]) for vm_id, r in zip(ids, first["results"][:3])}
-    second = recorder.call("hyperv.backup.recovery_checkpoint", **dict(task, consistency="application", vms=[{"vm_id": i} for i in ids],
-                                                                        job_ids={i: jobs[i]["id"] for i in ids}))
+    finish = {**task, "consistency": "application", "vms": [{"vm_id": i} for i in ids], "job_ids": {i: jobs[i]["id"] for i in ids}}
+    second = recorder.call("hyperv.backup.recovery_checkpoint", **finish)
     crash = follow(recorder, second["results"][2]["job"]["id"])
-    recorder.call("hyperv.backup.recovery_checkpoint", **dict(task, consistency="crash", vms=[{"vm_id": ids[2]}], job_ids={ids[2]: crash["id"]}))
+    fallback = {**task, "consistency": "crash", "vms": [{"vm_id": ids[2]}], "job_ids": {ids[2]: crash["id"]}}
+    recorder.call("hyperv.backup.recovery_checkpoint", **fallback)
     recorder.save("batch_checkpoints")
 
 

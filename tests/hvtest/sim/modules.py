@@ -465,7 +465,8 @@ def recovery_checkpoint_step(module: Module, hv: Hv) -> None:  # noqa: C901  (fo
                         output = hv.remove_recovery_checkpoint(leftover)
                         r["removed_leftovers"].append(hv.checkpoint_result(leftover))
                         if output.get("Job") is not None:
-                            wait_job(output["Job"]["InstanceID"], f"Removing leftover recovery checkpoint '{leftover['ElementName']}' of VM '{identity['name']}'")
+                            wait_job(output["Job"]["InstanceID"],
+                                     f"Removing leftover recovery checkpoint '{leftover['ElementName']}' of VM '{identity['name']}'")
                 output = hv.new_recovery_checkpoint(vm, consistency)
                 job = wait_job(output["Job"]["InstanceID"], f"Creating {action}", allow_failure=True)
             if job is not None and not hv.job_result(job)["succeeded"]:
