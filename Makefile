@@ -8,7 +8,7 @@ MODULE_PS1 := $(wildcard plugins/modules/*.ps1)
 # tests/static compares each $spec with its doc stub instead.
 VALIDATE_EXCLUDES := $(foreach f,$(MODULE_PS1),--exclude $(f))
 
-.PHONY: changelog-lint integration help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo docs docs-site diagram galaxy clean
+.PHONY: changelog-lint integration help venv test static lint sanity sanity-oldest sanity-matrix units e2e demo bench docs docs-site diagram galaxy clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -23,6 +23,7 @@ help:
 	@echo "make units   ansible-test units"
 	@echo "make integration  ansible-test windows-integration targets against the simulator"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
+	@echo "make bench   time and round trips of backing up many VMs (BENCH_VMS='5 20')"
 	@echo "make docs    render every module with ansible-doc"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -89,6 +90,9 @@ test: static lint sanity sanity-oldest units e2e integration changelog-lint gala
 
 demo: venv
 	PYTHONPATH=tests $(PY) -m hvtest.demo
+
+bench: venv
+	PYTHONPATH=tests $(PY) -m hvtest.bench $(BENCH_VMS)
 
 docs: venv
 	$(PY) -m pytest -q tests/static/test_docs.py
