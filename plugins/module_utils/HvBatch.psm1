@@ -267,13 +267,16 @@ Function Invoke-HvVmBatch {
             $params = $entries[$index].params.Clone()
             $params.job_id = $jobId
             foreach ($key in $ResumeOption) {
-                $params[$key] = $results[$index][$key]
+                if ($null -ne $results[$index][$key]) {
+                    $params[$key] = $results[$index][$key]
+                }
             }
             $before = $results[$index]
             $results[$index] = Invoke-HvVmStep -Module $Module -Step $Step -Params $params
             $results[$index].changed = [bool]$before.changed -or [bool]$results[$index].changed
             foreach ($key in $CollectKey) {
-                $results[$index][$key] = @($before[$key]) + @($results[$index][$key]) | Where-Object { $null -ne $_ }
+                # @() around the pipeline: one item must stay a list in the result.
+                $results[$index][$key] = @(@($before[$key]) + @($results[$index][$key]) | Where-Object { $null -ne $_ })
             }
         }
     }
