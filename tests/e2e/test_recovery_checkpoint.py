@@ -73,3 +73,20 @@ def test_absent_removes_only_our_checkpoint(play, server) -> None:
     made, removed, again = play(rc(vm="app01", name="b1"), rc(vm="app01", name="b1", state="absent"), rc(vm="app01", name="b1", state="absent"))
     assert made["changed"] and removed["changed"] is True and again["changed"] is False
     assert server.state()["checkpoints"] == []
+
+
+@pytest.mark.scenario("backup")
+def test_many_vms_with_jobs_beyond_the_wait_are_followed_and_finished_together(play, server) -> None:
+    server.add_fault(method="CreateSnapshot", times=-1, job={"duration": 4})
+    server.clear_calls()
+    (made,) = play(rc(vms=[{"vm": "app01"}, {"vm_id": "7a7a7a7a-0000-4000-8000-000000000002"}, {"vm": "locked01"}],
+                      name="many", consistency="crash", wait_timeout=0))
+    assert made["_status"] == "FAILED" and made["msg"].startswith("1 of 3 VMs failed: "), play.last_output
+    app01, legacy01, locked01 = made["results"]
+    assert app01["changed"] and app01["checkpoint"]["label"] == "many" and not app01["pending"]
+    assert legacy01["vm"]["name"] == "legacy01" and legacy01["checkpoint"]["label"] == "many"
+    assert locked01["failed"] and "locked01" in locked01["msg"]
+    runs = [r["module"] for r in server.calls()["module_runs"]]
+    assert runs.count("recovery_checkpoint") == 2, "one run to start both jobs, one to finish both"
+    assert runs.count("job_info") <= 8, "the second job had ended by the time the first one did"
+    assert invoked(server).count("Msvm_VirtualSystemSnapshotService.CreateSnapshot") == 3, "once per VM (locked01 refused its call)"
