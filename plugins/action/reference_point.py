@@ -28,10 +28,24 @@ class ActionModule(JobAction):
         # The catalog's pending entry holds the job id: the module finds the job there.
         return args
 
+    def finish_batch_args(self, args: dict[str, Any], indexes: list[int], results: list[dict[str, Any]],
+                          ended: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        # The catalog holds each entry's job, and a VM may be listed once per reference point.
+        finish = super().finish_batch_args(args, indexes, results, ended)
+        finish.pop("job_ids", None)
+        return finish
+
     def fact(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any] | None:
-        vm = (result.get("vm") or {}).get("name")
-        point = result.get("reference_point")
-        name = args.get("name") or (point or {}).get("name")
-        if not vm or not name:
-            return None
-        return facts.with_reference_point(task_vars.get(facts.FACT), vm, name, point)
+        fact = task_vars.get(facts.FACT)
+        changed = False
+        entries = result.get("results")
+        pairs = zip(entries, args.get("vms") or []) if isinstance(entries, list) else [(result, {})]
+        for vm_result, element in pairs:
+            vm = (vm_result.get("vm") or {}).get("name")
+            point = vm_result.get("reference_point")
+            name = element.get("name") or args.get("name") or (point or {}).get("name")
+            if not vm or not name or vm_result.get("failed"):
+                continue
+            fact = facts.with_reference_point(fact, vm, name, point)
+            changed = True
+        return fact if changed else None

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """How the modules select their virtual machine."""
+    """How the modules select their virtual machine (or machines, with vms)."""
 
-    # Matches Get-HvVirtualMachineSpec (HvVirtualMachine.psm1) and the vm/vm_id of Get-HvBatchSpec (HvBatch.psm1); checked by tests/static.
+    # Matches the vm/vm_id of Get-HvBatchSpec (HvBatch.psm1); checked by tests/static.
     DOCUMENTATION = r"""
 options:
   vm:
@@ -18,11 +18,11 @@ options:
       - Compared exactly (case-insensitively, as Hyper-V Manager does) after a fixed query, so
         any character is safe. A name that matches no VM or several VMs fails before any change,
         listing the VMs found.
-      - Exactly one of O(vm) and O(vm_id) is required (or C(vms), in the modules that take a list).
+      - Exactly one of O(vm) and O(vm_id) is required (or O(vms)).
     type: str
   vm_id:
     description:
       - GUID of the virtual machine (C(Get-VM).Id), the stable choice when names repeat.
-      - Exactly one of O(vm) and O(vm_id) is required (or C(vms), in the modules that take a list).
+      - Exactly one of O(vm) and O(vm_id) is required (or O(vms)).
     type: str
 """

@@ -84,8 +84,8 @@ def rct_vms(state: dict[str, dict[str, Any]], step: str, mode: str = "auto", met
         plan = []
         for vm in ok:
             own = [p for p in points or [] if p.get("vm_id") == vm["id"]]
-            plan += [{"vm_id": vm["id"], "instance_id": p["instance_id"], "name": p.get("name"), "reason": p["reason"]}
-                     for p in retention_plan(own, keep=keep, unit=unit, include_foreign=include_foreign)]
+            # All removed in one call, side by side: a plan never holds the base of a point it keeps.
+            plan += [{"vm_id": vm["id"], "instance_id": p["instance_id"]} for p in retention_plan(own, keep=keep, unit=unit, include_foreign=include_foreign)]
         return plan
     # cleanup: every VM that failed after its identity was known (it may hold this run's checkpoint)
     return [{"vm_id": vm["id"]} for vm in state.values() if vm.get("error") and vm.get("id")]

@@ -48,7 +48,7 @@ Function New-HvStepModule {
     Returns a stand-in for the module object that runs one VM's step of a list.
 
     .DESCRIPTION
-    It has the members a step uses: Params, Result, CheckMode, Warn, ExitJson and FailJson.
+    It has the members a step uses: Params, Result, CheckMode, Diff, Warn, ExitJson and FailJson.
     Warnings go to the real module; ExitJson and FailJson throw a signal that
     Invoke-HvVmStep catches, so only this VM's step ends.
     #>
@@ -68,6 +68,7 @@ Function New-HvStepModule {
         Params = $Params
         Result = @{ changed = $false }
         CheckMode = $Module.CheckMode
+        Diff = @{}
         Parent = $Module
     }
     $stand | Add-Member -MemberType ScriptMethod -Name Warn -Value {
@@ -138,14 +139,19 @@ Function Get-HvBatchParams {
 
     .DESCRIPTION
     Each VM is looked up once, by GUID or name, so a step always selects it by vm_id. A VM
-    that cannot be found, or is listed twice, gets an entry with the error instead.
+    that cannot be found, or is listed twice, gets an entry with the error instead; DistinctBy
+    names the options that let one VM be listed more than once (one entry per reference point).
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
     param (
         [Parameter(Mandatory)]
         [object]
-        $Module
+        $Module,
+
+        [AllowEmptyCollection()]
+        [string[]]
+        $DistinctBy = @()
     )
 
     $all = @(Get-HvVirtualMachineList)
@@ -175,11 +181,12 @@ Function Get-HvBatchParams {
             continue
         }
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
-        if ($seen.ContainsKey($identity.id)) {
+        $key = (@($identity.id) + @($DistinctBy | ForEach-Object { [string]$params[$_] })) -join '|'
+        if ($seen.ContainsKey($key)) {
             @{ params = $params; error = "VM '$($identity.name)' ($($identity.id)) is listed more than once in vms." }
             continue
         }
-        $seen[$identity.id] = $true
+        $seen[$key] = $true
         $params.vm = $null
         $params.vm_id = $identity.id
         $params.job_id = $null
@@ -201,7 +208,7 @@ Function Invoke-HvVmBatch {
     and a VM's step runs again with its job id when its job ends. ResumeOption names result
     keys a pending step sets that the step needs back as parameters when it runs again (the
     action plugin passes the same keys back). CollectKey names list results that add up over
-    a VM's runs (what each run removed). The module ends with results, and fails when a VM
+    a VM's runs (what each run removed). DistinctBy: see Get-HvBatchParams. The module ends with results, and fails when a VM
     failed, naming each.
     #>
     [CmdletBinding()]
@@ -220,7 +227,11 @@ Function Invoke-HvVmBatch {
 
         [AllowEmptyCollection()]
         [string[]]
-        $CollectKey = @()
+        $CollectKey = @(),
+
+        [AllowEmptyCollection()]
+        [string[]]
+        $DistinctBy = @()
     )
 
     if ($null -eq $Module.Params.vms) {
@@ -235,7 +246,7 @@ Function Invoke-HvVmBatch {
         $Module.FailJson('job_id is the job of one VM; with vms use job_ids (VM id to job id).')
     }
     $deadline = [DateTime]::UtcNow.AddSeconds($Module.Params.wait_timeout)
-    $entries = @(Get-HvBatchParams -Module $Module)
+    $entries = @(Get-HvBatchParams -Module $Module -DistinctBy $DistinctBy)
     $results = @{}
     for ($index = 0; $index -lt $entries.Count; $index++) {
         $entry = $entries[$index]

@@ -171,37 +171,10 @@ Function Get-HvSelectedVirtualMachine {
     }
 }
 
-Function Get-HvVirtualMachineSpec {
-    <#
-    .SYNOPSIS
-    Returns the argument spec of the VM selection shared by the single-VM modules.
-
-    .DESCRIPTION
-    Documented by the doc fragment hyperv.backup.vm; the static check compares both.
-    #>
-    [CmdletBinding()]
-    [OutputType([hashtable])]
-    param ()
-
-    @{
-        options = @{
-            vm = @{ type = 'str' }
-            vm_id = @{ type = 'str' }
-        }
-        mutually_exclusive = @(
-            , @('vm', 'vm_id')
-        )
-        required_one_of = @(
-            , @('vm', 'vm_id')
-        )
-    }
-}
-
 Export-ModuleMember -Function @(
     'Get-HvSelectedVirtualMachine'
     'Get-HvVirtualMachine'
     'Get-HvVirtualMachineIdentity'
     'Get-HvVirtualMachineList'
-    'Get-HvVirtualMachineSpec'
     'Select-HvVirtualMachine'
 )

@@ -32,7 +32,8 @@ options:
     description:
       - The label of the reference point; what makes O(state=present) idempotent.
       - Unique per VM in the catalog.
-      - Exactly one of O(name) and O(instance_id) is required; O(state=present) needs O(name).
+      - Exactly one of O(name) and O(instance_id) is required, for the task or for each entry of O(vms);
+        O(state=present) needs O(name).
     type: str
   instance_id:
     description:
@@ -82,6 +83,43 @@ options:
       - V(0) returns at once after starting the job.
     type: int
     default: 30
+  job_id:
+    description:
+      - The Hyper-V job this task's work was waiting on; the module passes it to itself when it finishes
+        the entries of O(vms) whose jobs ended, so that a failed job is reported rather than started again.
+        The catalog holds the job of every creation and removal, so there is no need to set it by hand.
+    type: str
+    version_added: 0.2.0
+  vms:
+    description:
+      - Several reference points in one task, instead of O(vm) or O(vm_id) - one round trip for all of them
+        rather than one task each (for example every reference point that retention removes on a host).
+      - Each element selects a VM with C(vm) (display name) or C(vm_id) (GUID) and may give its own C(name)
+        or C(instance_id); the task's values apply where it does not. A VM may be listed once per reference point.
+      - Every creation or removal is started first, then the jobs run side by side on the host and are waited
+        on together (up to O(wait_timeout) on the host, then O(job_timeout) from the controller).
+      - One entry's failure does not stop the others. The result has one entry per element in RV(results); the
+        task fails when any failed, with a message naming each.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      vm:
+        description:
+          - Display name of the VM. Exactly one of C(vm) and C(vm_id) is required.
+        type: str
+      vm_id:
+        description:
+          - GUID of the VM.
+        type: str
+      name:
+        description:
+          - This entry's O(name).
+        type: str
+      instance_id:
+        description:
+          - This entry's O(instance_id).
+        type: str
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog
@@ -136,12 +174,20 @@ EXAMPLES = r"""
     instance_id: "{{ foreign_id }}"
     allow_foreign: true
     state: absent
+
+- name: Remove the reference points of two VMs in one task (as retention does)
+  hyperv.backup.reference_point:
+    vms:
+      - {vm: web01, instance_id: 'Microsoft:5B1F4A0C-3C1E-4C55-9C1B-7E0F7C3A9D11'}
+      - {vm: web01, instance_id: 'Microsoft:0C4E7D11-2A6B-4F0E-8F3D-1B2C3D4E5F60'}
+      - {vm: db01, name: nightly-2026-11-20}
+    state: absent
 """
 
 RETURN = r"""
 vm:
   description: The virtual machine the task was about (filled before any work, also on failure).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   contains:
     name:
@@ -156,7 +202,7 @@ reference_point:
   description:
     - The reference point that exists after the task, with its catalog name.
     - V(null) after O(state=absent), in check mode before a creation, and while the creation job runs.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   contains:
     instance_id:
@@ -223,7 +269,7 @@ reference_point:
 job:
   description:
     - The Hyper-V job the task started or followed; V(null) when none ran.
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   contains:
     id:
@@ -273,7 +319,18 @@ job:
       sample: []
 pending:
   description: Whether the job was still running when the task ended (only with O(job_timeout=0)).
-  returned: always
+  returned: always (with O(vms), in each element of RV(results) instead)
   type: bool
   sample: false
+results:
+  description:
+    - With O(vms), one entry per element in the order given, each with the keys this module returns for one
+      reference point (RV(vm), RV(reference_point), RV(job)) and C(changed), C(failed) and, when it
+      failed, C(msg).
+    - An entry whose job was still running at the end has C(pending=true) and its RV(job).
+  returned: when O(vms) is set
+  type: list
+  elements: dict
+  sample:
+    - {vm: {name: web01, id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162}, changed: true, failed: false, pending: false}
 """

@@ -210,7 +210,8 @@ class JobAction(ActionBase):
                 job = vm_result.get("job")
                 if not (vm_result.get("pending") and job and not vm_result.get("failed")):
                     continue
-                label, action = self.describe(args, vm_result)
+                # The VM's own options (its name, instance_id or destination) name its job.
+                label, action = self.describe({**args, **dict(args["vms"][index])}, vm_result)
                 outcome = self.follow(job, self.deadline_options(options, deadline), label, task_vars)
                 warnings += outcome.warnings
                 failure = self.wait_failure(args, outcome, options, label, action)

@@ -150,3 +150,12 @@ def test_three_vms_are_backed_up_together_one_module_run_per_step(server, tmp_pa
     assert done.returncode == 0, done.stdout
     assert [(e["vm"], e["status"], e["mode"]) for e in summary] == [("app01", "ok", "differential"), ("legacy01", "ok", "differential")]
     assert [r["module"] for r in server.calls()["module_runs"]].count("vm_export") == 1
+
+    server.clear_calls()
+    done, summary = backup(server, tmp_path, "run3", rct_backup_vms=vms[:2], rct_backup_mode="full", rct_backup_retention_keep=1)
+    assert done.returncode == 0, done.stdout
+    assert sorted((p["vm_name"], p["name"]) for p in points(server)) == [("app01", "run3"), ("legacy01", "run3")]
+    runs = [r["module"] for r in server.calls()["module_runs"]]
+    assert runs.count("reference_point") == 1, "the four reference points retention drops go in one module run"
+    destroyed = [c for c in server.calls()["calls"] if c["op"] == "invoke" and c["method"] == "DestroyReferencePoint"]
+    assert len(destroyed) == 4

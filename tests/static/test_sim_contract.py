@@ -8,6 +8,7 @@ without a counterpart, or results holding keys the docs do not describe.
 from __future__ import annotations
 
 import ast
+import json
 import pathlib
 import re
 
@@ -113,6 +114,10 @@ def exercised_host() -> tuple[SimHost, list[dict]]:
     results.append(_run(host, "recovery_checkpoint", vms=[{"vm": "a"}, {"vm": "b"}], name="m1", crash_fallback=True))
     results.append(_run(host, "recovery_checkpoint", vms=[{"vm": "a"}, {"vm_id": "aaaaaaaa-0000-4000-8000-000000000002"}, {"vm": "nope"}], name="m1"))
     results.append(_run(host, "vm_export", vms=[{"vm": "a", "destination": "E:\\m\\a"}, {"vm": "b", "destination": "E:\\m\\b"}], checkpoint="m1"))
+    # Reference points of several VMs, one VM twice, created then removed (one of them foreign) in one call each.
+    results.append(_run(host, "reference_point", vms=[{"vm": "a", "name": "p1"}, {"vm": "a", "name": "p2"}, {"vm": "b", "name": "p1"}]))
+    results.append(_run(host, "reference_point", state="absent", allow_foreign=True,
+                        vms=[{"vm": "a", "name": "p1"}, {"vm": "a", "name": "p2"}, {"vm": "b", "instance_id": "Microsoft:FOREIGN"}]))
     return host, results
 
 
@@ -153,7 +158,7 @@ def _rendered_functions() -> dict[str, str]:
 def test_every_module_util_function_has_one_rendering() -> None:
     defined = {f.name for p in (collection.ROOT / "plugins" / "module_utils").glob("*.psm1") for f in pstree.functions(pstree.parse(p).root)}
     # The spec functions feed $spec, which the renderings read from the .ps1 itself.
-    assert set(_rendered_functions()) == defined - {"Get-HvCatalogSpec", "Get-HvVirtualMachineSpec", "Get-HvBatchSpec"}
+    assert set(_rendered_functions()) == defined - {"Get-HvCatalogSpec", "Get-HvBatchSpec"}
 
 
 def _message_fragments(path: pathlib.Path) -> list[str]:
@@ -190,7 +195,7 @@ def test_message_fragments_are_found() -> None:
 def test_successful_results_hold_every_documented_key() -> None:
     results = exercised_host()[1]
     created, listing, job, cancelled = results[0], results[3], results[6], results[7]
-    assert set(modules.documented_keys("reference_point")) <= set(created)
+    assert set(modules.documented_keys("reference_point")) - {"results"} <= set(created)
     assert set(modules.documented_keys("reference_point_info")) <= set(listing)
     assert set(modules.documented_keys("job_info")) <= set(job)
     assert job["job"]["state"] == "running" and cancelled["changed"] is True and cancelled["job"]["state"] == "terminated"
@@ -219,6 +224,10 @@ def test_many_vms_in_one_call_have_a_result_each() -> None:
     assert any("Falling back to a crash-consistent checkpoint" in w for w in made["warnings"])
     assert again["failed"] is True and again["changed"] is False and "1 of 3 VMs failed: No virtual machine named 'nope'" in again["msg"]
     assert [r["failed"] for r in again["results"]] == [False, False, True]
+    created, removed = exercised_host()[1][21:23]
+    assert [(r["vm"]["name"], r["reference_point"]["name"]) for r in created["results"]] == [("a", "p1"), ("a", "p2"), ("b", "p1")]
+    assert removed["failed"] is False and [r["changed"] for r in removed["results"]] == [True, True, True]
+    assert [r["failed"] for r in removed["results"]] == [False, False, False]
     assert [r["destination"] for r in exported["results"]] == ["E:\\m\\a", "E:\\m\\b"] and all(r["bytes"] > 0 for r in exported["results"])
 
 
@@ -238,3 +247,16 @@ def test_rendering_argument_spec_is_the_modules_own() -> None:
     spec = modules.module_spec("reference_point")
     assert spec == pscheck.module_spec(collection.ROOT / "plugins" / "modules" / "reference_point.ps1")
     assert "catalog_path" in spec["options"]  # merged from Get-HvCatalogSpec as Ansible.Basic does
+
+
+def test_a_removal_job_failing_in_a_many_vm_call_is_reported_once_and_retried_next_time() -> None:
+    host = SimHost(SCENARIO)
+    _run(host, "reference_point", vms=[{"vm": "a", "name": "p1"}, {"vm": "b", "name": "p1"}])
+    host.add_fault({"method": "DestroyReferencePoint", "job": {"duration": 0.05, "fail": {"error_code": 32768, "description": "in use"}}})
+    failed = _run(host, "reference_point", state="absent", vms=[{"vm": "a", "name": "p1"}, {"vm": "b", "name": "p1"}])
+    assert failed["failed"] is True and failed["msg"].startswith("1 of 2 VMs failed: Removing Reference point 'p1' of VM 'a' failed: job ")
+    assert [r["failed"] for r in failed["results"]] == [True, False]
+    catalog = json.loads(host.files[modules.Hv(host).resolve_catalog_path(None)])
+    assert [(e["vm_name"], e["status"], e["job_id"]) for e in catalog["entries"]] == [("a", "ready", None)], "ready again, for the next run"
+    again = _run(host, "reference_point", state="absent", vm="a", name="p1")
+    assert again["changed"] is True and again["failed"] is False

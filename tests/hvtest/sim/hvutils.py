@@ -605,7 +605,7 @@ def invoke_vm_step(module: Any, step: Callable[[Any, Hv], None], params: dict, h
     return result
 
 
-def get_batch_params(module: Any, hv: Hv) -> list[dict]:
+def get_batch_params(module: Any, hv: Hv, distinct_by: tuple[str, ...] = ()) -> list[dict]:
     """Get-HvBatchParams"""
     everything = hv.get_vm_list()
     seen: set[str] = set()
@@ -619,10 +619,11 @@ def get_batch_params(module: Any, hv: Hv) -> list[dict]:
             entries.append({"params": params, "error": str(error)})
             continue
         identity = hv.vm_identity(vm)
-        if identity["id"] in seen:
+        key = "|".join([identity["id"], *(str(params.get(k) or "") for k in distinct_by)])
+        if key in seen:
             entries.append({"params": params, "error": f"VM '{identity['name']}' ({identity['id']}) is listed more than once in vms."})
             continue
-        seen.add(identity["id"])
+        seen.add(key)
         job_ids = module.params.get("job_ids") or {}
         params.update({"vm": None, "vm_id": identity["id"], "job_id": str(job_ids[identity["id"]]) if identity["id"] in job_ids else None})
         entries.append({"params": params, "identity": identity, "error": None})
@@ -630,7 +631,7 @@ def get_batch_params(module: Any, hv: Hv) -> list[dict]:
 
 
 def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume_options: tuple[str, ...] = (),
-                    collect_keys: tuple[str, ...] = ()) -> None:
+                    collect_keys: tuple[str, ...] = (), distinct_by: tuple[str, ...] = ()) -> None:
     """Invoke-HvVmBatch"""
     if module.params.get("vms") is None:
         if module.params.get("job_ids"):
@@ -640,7 +641,7 @@ def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume
     if module.params.get("job_id"):
         module.fail_json("job_id is the job of one VM; with vms use job_ids (VM id to job id).")
     deadline = time.monotonic() + (module.params.get("wait_timeout") or 0)
-    entries = get_batch_params(module, hv)
+    entries = get_batch_params(module, hv, distinct_by)
     results: dict[int, dict] = {}
     for index, entry in enumerate(entries):
         if entry["error"]:

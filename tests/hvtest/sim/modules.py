@@ -109,7 +109,8 @@ def run_module(name: str, args: dict, host: SimHost) -> dict:
 
 # ---------------------------------------------------------------------- reference_point.ps1
 
-def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the .ps1 step by step)
+    """Invoke-ReferencePointStep"""
     p = module.params
     state, label, instance_id, wait_timeout = p["state"], p["name"], p["instance_id"], p["wait_timeout"]
     catalog_path = hv.resolve_catalog_path(p["catalog_path"])
@@ -119,6 +120,10 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
 
     if wait_timeout < 0:
         module.fail_json(f"wait_timeout must be 0 or more seconds, got {wait_timeout}.")
+    if not label and not instance_id:
+        module.fail_json(f"Reference point of VM '{p['vm'] or ''}{p['vm_id'] or ''}' needs name or instance_id, for the task or for the VM in vms.")
+    if label and instance_id:
+        module.fail_json("name and instance_id are mutually exclusive: name selects by catalog name, instance_id by InstanceID.")
     if state == "present" and instance_id:
         module.fail_json("instance_id selects a reference point to remove (state=absent); give name with state=present.")
 
@@ -211,6 +216,9 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
                 set_job(job, entry["job_id"], f"Creating {action}")
                 module.diff["after"] = entry_view(entry)
                 module.exit_json()
+            if p.get("job_id") and p["job_id"] == entry["job_id"] and not module.check_mode:
+                complete_entry(entry, job)
+                set_job(job, entry["job_id"], f"Creating {action}")
             module.warn(f"{action} was being created by job {entry['job_id']}, which ended without a reference point; a new one is made.")
 
         r["changed"] = True
@@ -278,7 +286,17 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
             r["changed"] = True
             set_job(job, entry["job_id"], f"Removing {action}")
             module.exit_json()
+        if job is not None and p.get("job_id") == entry["job_id"] and not hv.job_result(job)["succeeded"] and not module.check_mode:
+            failed_job_id = entry["job_id"]
+            entry["status"] = "ready"
+            entry["job_id"] = None
+            update_catalog(lambda catalog_: hv.set_entry(catalog_, entry))
+            set_job(job, failed_job_id, f"Removing {action}")
         target = select_point(hv.reference_points(vm), entry["instance_id"])
+    if entry is None and p.get("job_id"):
+        job = hv.get_job(p["job_id"])
+        if job is not None and hv.job_finished(job) and not hv.job_result(job)["succeeded"]:
+            set_job(job, p["job_id"], f"Removing {action}")
     if entry is not None and entry["status"] == "pending":
         job = hv.get_job(entry["job_id"])
         if job is not None and not hv.job_finished(job):
@@ -312,6 +330,10 @@ def reference_point(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the
     except HvError as error:
         module.fail_json(f"Removing {action} failed: {error}")
     module.exit_json()
+
+
+def reference_point(module: Module, hv: Hv) -> None:
+    invoke_vm_batch(module, reference_point_step, hv, distinct_by=("name", "instance_id"))
 
 
 # ---------------------------------------------------------------------- reference_point_info.ps1

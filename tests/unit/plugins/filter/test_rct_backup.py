@@ -103,7 +103,7 @@ def test_retention_plans_per_vm_and_a_failed_removal_is_that_vms_error() -> None
     points = [point(WEB, "run1", 1), point(WEB, "run2", 2), point(DB, "run1", 1), point(DB, "run2", 2), point(DB, "other", 3, foreign=True)]
     state = started()
     asked = rct_vms(state, "retention", points=points, keep=1)
-    assert [(a["vm_id"], a["name"]) for a in asked] == [(WEB, "run1"), (DB, "run1")], "the newest kept for each VM, foreign left alone"
+    assert asked == [{"vm_id": WEB, "instance_id": "ID-run1"}, {"vm_id": DB, "instance_id": "ID-run1"}], "the newest kept for each VM, foreign left alone"
     state = rct_record(state, "retention", {"results": [{"failed": False}, {"failed": True, "msg": "access denied"}]}, asked)
     summary = rct_summary(state)
     assert [s["status"] for s in summary] == ["ok", "failed"] and summary[1]["error"] == f"Retention | {DB.upper()}: access denied"
