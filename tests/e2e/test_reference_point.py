@@ -196,3 +196,21 @@ def test_raw_commands_get_a_clear_error(play, server) -> None:
     play({"ansible.builtin.raw": "Get-VM", "ignore_errors": True})
     assert ("hv01 | FAILED | rc=1 >>\nThe Hyper-V simulator runs hyperv.backup modules only; raw commands and scripts are not supported: "
             "Get-VM\n") in play.last_output
+
+
+def test_many_reference_points_in_one_task_with_jobs_followed_from_the_controller(play, server) -> None:
+    server.add_fault(method="CreateReferencePoint", times=-1, job={"duration": 3})
+    server.add_fault(method="DestroyReferencePoint", times=-1, job={"duration": 3})
+    server.clear_calls()
+    made, removed = play(rp(vms=[{"vm": "web01", "name": "a"}, {"vm": "web01", "name": "b"}, {"vm": "db01", "name": "a"}], wait_timeout=0),
+                         rp(vms=[{"vm": "web01", "name": "a"}, {"vm": "web01", "name": "b"}, {"vm": "db01", "name": "a"}], wait_timeout=0,
+                            state="absent"))
+    assert made["_status"] == "CHANGED", play.last_output
+    assert [(r["vm"]["name"], r["reference_point"]["name"], r["pending"]) for r in made["results"]] == [
+        ("web01", "a", False), ("web01", "b", False), ("db01", "a", False)]
+    assert set(made["ansible_facts"]["hyperv_backup"]["reference_points"]["web01"]) == {"a", "b"}
+    assert removed["_status"] == "CHANGED" and [r["changed"] for r in removed["results"]] == [True, True, True]
+    runs = [r["module"] for r in server.calls()["module_runs"]]
+    assert runs.count("reference_point") == 4, "per task: one run starting the three jobs, one finishing them"
+    assert invoked(server).count("Msvm_VirtualSystemReferencePointService.CreateReferencePoint") == 3
+    assert json.loads(server.state()["files"][CATALOG])["entries"] == []
