@@ -88,7 +88,7 @@ def test_bad_input_is_refused_before_any_call(play, server) -> None:
     )
     assert "vm_id 'not-a-guid' is not a GUID" in bad_guid["msg"]
     assert negative["msg"] == "wait_timeout must be 0 or more seconds, got -1."
-    assert both["msg"] == "parameters are mutually exclusive: vm, vm_id"
+    assert both["msg"] == "parameters are mutually exclusive: vm, vm_id, vms"
     assert unknown_choice["msg"] == "value of type must be one of: log, rct, got: snapshot"
     assert extra["msg"].startswith("Unsupported parameters for (reference_point) module: label.")
     assert invoked(server) == []
