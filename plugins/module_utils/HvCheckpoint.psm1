@@ -72,6 +72,28 @@ Function Get-HvCheckpointTag {
     "$script:HvTagPrefix$Label"
 }
 
+Function Select-HvRecoveryCheckpoint {
+    <#
+    .SYNOPSIS
+    Returns the recovery checkpoint of the list tagged with a label, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $Checkpoint,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Label
+    )
+
+    $tag = Get-HvCheckpointTag -Label $Label
+    $Checkpoint | Where-Object { $_.ElementName -ceq $tag } | Select-Object -First 1
+}
+
 Function Test-HvCheckpointOwned {
     <#
     .SYNOPSIS
@@ -283,6 +305,7 @@ Export-ModuleMember -Function @(
     'Get-HvRecoveryCheckpoint'
     'New-HvRecoveryCheckpoint'
     'Remove-HvRecoveryCheckpoint'
+    'Select-HvRecoveryCheckpoint'
     'Set-HvCheckpointTag'
     'Test-HvCheckpointOwned'
 )

@@ -161,10 +161,35 @@ Function ConvertTo-HvReferencePointResult {
     }
 }
 
+Function Select-HvReferencePoint {
+    <#
+    .SYNOPSIS
+    Returns the reference point of the list with the given InstanceID, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $ReferencePoint,
+
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $InstanceId
+    )
+
+    if ($InstanceId) {
+        $ReferencePoint | Where-Object { $_.InstanceID -ceq $InstanceId } | Select-Object -First 1
+    }
+}
+
 Export-ModuleMember -Function @(
     'ConvertTo-HvReferencePointResult'
     'Get-HvReferencePoint'
     'Get-HvReferencePointService'
     'New-HvReferencePoint'
     'Remove-HvReferencePoint'
+    'Select-HvReferencePoint'
 )

@@ -84,15 +84,15 @@ Function Invoke-DiskChangesStep {
     $action = "Changed blocks of VM '$($identity.name)' since '$baseName'"
 
     try {
-        $checkpoint = @(Get-HvRecoveryCheckpoint -VirtualMachine $vm) | Where-Object { $_.ElementName -ceq (Get-HvCheckpointTag -Label $label) } | Select-Object -First 1
+        $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $vm) -Label $label
         if ($null -eq $checkpoint) {
             $module.FailJson("$action need the recovery checkpoint '$label', which the VM does not have; create it with hyperv.backup.recovery_checkpoint first.")
         }
         $catalog = Read-HvCatalog -Path $catalogPath
         $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $baseName | Select-Object -First 1
         $basePoint = $null
-        if ($null -ne $entry -and $entry.instance_id) {
-            $basePoint = @(Get-HvReferencePoint -VirtualMachine $vm) | Where-Object { $_.InstanceID -ceq $entry.instance_id } | Select-Object -First 1
+        if ($null -ne $entry) {
+            $basePoint = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
         }
         if ($null -eq $basePoint) {
             $module.Result.full_needed = $true

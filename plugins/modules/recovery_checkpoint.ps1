@@ -44,28 +44,6 @@ $spec = @{
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec)))
 
-Function Select-Checkpoint {
-    <#
-    .SYNOPSIS
-    Returns the recovery checkpoint of the list tagged with a label, or nothing.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
-    param (
-        [Parameter(Mandatory)]
-        [AllowEmptyCollection()]
-        [object[]]
-        $Checkpoint,
-
-        [Parameter(Mandatory)]
-        [string]
-        $Label
-    )
-
-    $tag = Get-HvCheckpointTag -Label $Label
-    $Checkpoint | Where-Object { $_.ElementName -ceq $tag } | Select-Object -First 1
-}
-
 Function Wait-Job {
     <#
     .SYNOPSIS
@@ -182,7 +160,7 @@ Function Invoke-CheckpointStep {
         $module.FailJson("Recovery checkpoint '$label' of VM '$($module.Result.vm.name)$($module.Result.vm.id)': $($_.Exception.Message)", $_)
     }
     $action = "Recovery checkpoint '$label' of VM '$($identity.name)'"
-    $mine = Select-Checkpoint -Checkpoint $existing -Label $label
+    $mine = Select-HvRecoveryCheckpoint -Checkpoint $existing -Label $label
 
     try {
         if ($state -eq 'present') {
@@ -277,8 +255,8 @@ Function Invoke-CheckpointStep {
             $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $pointName | Select-Object -First 1
             $points = @(Get-HvReferencePoint -VirtualMachine $vm)
             $point = $null
-            if ($null -ne $entry -and $entry.instance_id) {
-                $point = $points | Where-Object { $_.InstanceID -ceq $entry.instance_id } | Select-Object -First 1
+            if ($null -ne $entry) {
+                $point = Select-HvReferencePoint -ReferencePoint $points -InstanceId $entry.instance_id
             }
             # A conversion started earlier (by this task before the controller took over, or by a
             # run that died) is followed through its job, never started twice.

@@ -64,30 +64,6 @@ Function Get-EntryView {
     $Entry.Clone()
 }
 
-Function Select-ReferencePoint {
-    <#
-    .SYNOPSIS
-    Returns the reference point of the list with the given InstanceID, or nothing.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
-    param (
-        [Parameter(Mandatory)]
-        [AllowEmptyCollection()]
-        [object[]]
-        $ReferencePoint,
-
-        [AllowNull()]
-        [AllowEmptyString()]
-        [string]
-        $InstanceId
-    )
-
-    if ($InstanceId) {
-        $ReferencePoint | Where-Object { $_.InstanceID -ceq $InstanceId } | Select-Object -First 1
-    }
-}
-
 Function Update-Catalog {
     <#
     .SYNOPSIS
@@ -300,7 +276,7 @@ Function Invoke-ReferencePointStep {
         $module.Diff.before = Get-EntryView -Entry $entry
 
         if ($null -ne $entry -and $entry.status -eq 'ready') {
-            $found = Select-ReferencePoint -ReferencePoint $existing -InstanceId $entry.instance_id
+            $found = Select-HvReferencePoint -ReferencePoint $existing -InstanceId $entry.instance_id
             if ($null -ne $found) {
                 Set-ReferencePointResult -Module $module -Identity $identity -ReferencePoint $found -Entry $entry
                 $module.Diff.after = Get-EntryView -Entry $entry
@@ -375,7 +351,7 @@ Function Invoke-ReferencePointStep {
 
         $made = $null
         if ($newEntry.status -eq 'ready') {
-            $made = Select-ReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $newEntry.instance_id
+            $made = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $newEntry.instance_id
         }
         else {
             $job = Wait-HvCimJob -InstanceId $newEntry.job_id -TimeoutSeconds $waitTimeout
@@ -398,7 +374,7 @@ Function Invoke-ReferencePointStep {
     # state=absent
     if ($instanceId) {
         $entry = Find-HvCatalogEntry -Catalog $catalog -InstanceId $instanceId | Select-Object -First 1
-        $target = Select-ReferencePoint -ReferencePoint $existing -InstanceId $instanceId
+        $target = Select-HvReferencePoint -ReferencePoint $existing -InstanceId $instanceId
         $action = "Reference point $instanceId of VM '$($identity.name)'"
         if ($null -ne $target -and $null -eq $entry -and -not $module.Params.allow_foreign) {
             $module.FailJson("$action was not made by this collection (it is not in the catalog '$catalogPath'); another backup product may depend on it. Set allow_foreign=true to remove it anyway.")
@@ -408,7 +384,7 @@ Function Invoke-ReferencePointStep {
         $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $label | Select-Object -First 1
         $target = $null
         if ($null -ne $entry) {
-            $target = Select-ReferencePoint -ReferencePoint $existing -InstanceId $entry.instance_id
+            $target = Select-HvReferencePoint -ReferencePoint $existing -InstanceId $entry.instance_id
         }
     }
     $module.Diff.before = Get-EntryView -Entry $entry
@@ -435,7 +411,7 @@ Function Invoke-ReferencePointStep {
             }
             Set-JobResult -Module $module -Job $job -JobId $failedJobId -Action "Removing $action"
         }
-        $target = Select-ReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
+        $target = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
     }
     if ($null -eq $entry -and $module.Params.job_id) {
         # Removing a reference point the catalog does not know: only the job tells how it went.

@@ -133,7 +133,7 @@ Function Invoke-ExportStep {
             $module.Warn("$action removes a partial export ($($partial.Count) files) before exporting again.")
         }
 
-        $checkpoint = @(Get-HvRecoveryCheckpoint -VirtualMachine $vm) | Where-Object { $_.ElementName -ceq (Get-HvCheckpointTag -Label $label) } | Select-Object -First 1
+        $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $vm) -Label $label
         if ($null -eq $checkpoint) {
             $module.FailJson("$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; create it with hyperv.backup.recovery_checkpoint first.")
         }
@@ -146,8 +146,8 @@ Function Invoke-ExportStep {
         elseif ($baseName) {
             $catalog = Read-HvCatalog -Path $catalogPath
             $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $baseName | Select-Object -First 1
-            if ($null -ne $entry -and $entry.instance_id) {
-                $basePoint = @(Get-HvReferencePoint -VirtualMachine $vm) | Where-Object { $_.InstanceID -ceq $entry.instance_id } | Select-Object -First 1
+            if ($null -ne $entry) {
+                $basePoint = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
             }
             if ($null -eq $basePoint) {
                 $whyFull = "the base reference point '$baseName' no longer exists"

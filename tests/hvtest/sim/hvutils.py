@@ -279,6 +279,11 @@ class Hv:
         """Get-HvCheckpointTag"""
         return f"{TAG_PREFIX}{label}"
 
+    def select_checkpoint(self, checkpoints: list[dict], label: str) -> dict | None:
+        """Select-HvRecoveryCheckpoint"""
+        tag = self.checkpoint_tag(label)
+        return next((c for c in checkpoints if c["ElementName"] == tag), None)
+
     @staticmethod
     def checkpoint_owned(checkpoint: dict) -> bool:
         """Test-HvCheckpointOwned"""
@@ -515,6 +520,11 @@ class Hv:
     def reference_points(self, vm: dict) -> list[dict]:
         """Get-HvReferencePoint"""
         return self.host.associators(vm, "Msvm_ReferencePointOfVirtualSystem", "Msvm_VirtualSystemReferencePoint")
+
+    @staticmethod
+    def select_reference_point(points: list[dict], instance_id: str | None) -> dict | None:
+        """Select-HvReferencePoint"""
+        return next((pt for pt in points if pt["InstanceID"] == instance_id), None) if instance_id else None
 
     def new_reference_point(self, vm: dict, type_: str, consistency: str) -> dict:
         """New-HvReferencePoint"""

@@ -130,9 +130,6 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
     def entry_view(entry: dict | None) -> dict:
         return dict(entry) if entry else {}
 
-    def select_point(points: list[dict], wanted: str | None) -> dict | None:
-        return next((pt for pt in points if pt["InstanceID"] == wanted), None) if wanted else None
-
     def update_catalog(change: Callable[[dict], Any]) -> Any:
         lock = hv.lock_catalog(catalog_path)
         try:
@@ -192,7 +189,7 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
         module.diff["before"] = entry_view(entry)
 
         if entry is not None and entry["status"] == "ready":
-            found = select_point(existing, entry["instance_id"])
+            found = hv.select_reference_point(existing, entry["instance_id"])
             if found is not None:
                 set_point(found, entry)
                 module.diff["after"] = entry_view(entry)
@@ -248,7 +245,7 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
             module.fail_json(f"Creating {action} failed: {error}")
 
         if new_entry["status"] == "ready":
-            made = select_point(hv.reference_points(vm), new_entry["instance_id"])
+            made = hv.select_reference_point(hv.reference_points(vm), new_entry["instance_id"])
         else:
             job = hv.wait_job(new_entry["job_id"], wait_timeout)
             if job is not None and not hv.job_finished(job):
@@ -268,7 +265,7 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
     if instance_id:
         entries = hv.find_entries(catalog, instance_id=instance_id)
         entry = entries[0] if entries else None
-        target = select_point(existing, instance_id)
+        target = hv.select_reference_point(existing, instance_id)
         action = f"Reference point {instance_id} of VM '{identity['name']}'"
         if target is not None and entry is None and not p["allow_foreign"]:
             module.fail_json(f"{action} was not made by this collection (it is not in the catalog '{catalog_path}'); another backup product "
@@ -276,7 +273,7 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
     else:
         entries = hv.find_entries(catalog, vm_id=identity["id"], name=label)
         entry = entries[0] if entries else None
-        target = select_point(existing, entry["instance_id"]) if entry is not None else None
+        target = hv.select_reference_point(existing, entry["instance_id"]) if entry is not None else None
     module.diff["before"] = entry_view(entry)
 
     if entry is not None and entry["status"] == "removing" and entry.get("job_id"):
@@ -292,7 +289,7 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
             entry["job_id"] = None
             update_catalog(lambda catalog_: hv.set_entry(catalog_, entry))
             set_job(job, failed_job_id, f"Removing {action}")
-        target = select_point(hv.reference_points(vm), entry["instance_id"])
+        target = hv.select_reference_point(hv.reference_points(vm), entry["instance_id"])
     if entry is None and p.get("job_id"):
         job = hv.get_job(p["job_id"])
         if job is not None and hv.job_finished(job) and not hv.job_result(job)["succeeded"]:
@@ -422,10 +419,6 @@ def recovery_checkpoint_step(module: Module, hv: Hv) -> None:  # noqa: C901  (fo
     if wait_timeout < 0:
         module.fail_json(f"wait_timeout must be 0 or more seconds, got {wait_timeout}.")
 
-    def select_checkpoint(checkpoints: list[dict], wanted: str) -> dict | None:
-        tag = hv.checkpoint_tag(wanted)
-        return next((c for c in checkpoints if c["ElementName"] == tag), None)
-
     def wait_job(job_id: str, action_: str, allow_failure: bool = False) -> dict | None:
         job = hv.wait_job(job_id, wait_timeout)
         if job is None:
@@ -451,7 +444,7 @@ def recovery_checkpoint_step(module: Module, hv: Hv) -> None:  # noqa: C901  (fo
     except HvError as error:
         module.fail_json(f"Recovery checkpoint '{label}' of VM '{r['vm']['name'] or ''}{r['vm']['id'] or ''}': {error}")
     action = f"Recovery checkpoint '{label}' of VM '{identity['name']}'"
-    mine = select_checkpoint(existing, label)
+    mine = hv.select_checkpoint(existing, label)
 
     try:
         if state == "present":
@@ -525,8 +518,8 @@ def recovery_checkpoint_step(module: Module, hv: Hv) -> None:  # noqa: C901  (fo
             entry = entries[0] if entries else None
             points = hv.reference_points(vm)
             point = None
-            if entry is not None and entry.get("instance_id"):
-                point = next((pt for pt in points if pt["InstanceID"] == entry["instance_id"]), None)
+            if entry is not None:
+                point = hv.select_reference_point(points, entry.get("instance_id"))
             resume_job_id = p["job_id"]
             if not resume_job_id and entry is not None and entry["status"] == "pending":
                 resume_job_id = entry["job_id"]
@@ -617,7 +610,7 @@ def vm_export_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the 
                                  "probably from a run that failed. Set overwrite_partial=true to remove it and export again.")
             module.warn(f"{action} removes a partial export ({len(partial)} files) before exporting again.")
 
-        checkpoint = next((c for c in hv.recovery_checkpoints(vm) if c["ElementName"] == hv.checkpoint_tag(label)), None)
+        checkpoint = hv.select_checkpoint(hv.recovery_checkpoints(vm), label)
         if checkpoint is None:
             module.fail_json(f"{action} needs the recovery checkpoint '{label}', which VM '{identity['name']}' does not have; create it with "
                              "hyperv.backup.recovery_checkpoint first.")
@@ -629,8 +622,8 @@ def vm_export_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the 
             catalog = hv.read_catalog(catalog_path)
             entries = hv.find_entries(catalog, vm_id=identity["id"], name=base_name)
             entry = entries[0] if entries else None
-            if entry is not None and entry.get("instance_id"):
-                base_point = next((pt for pt in hv.reference_points(vm) if pt["InstanceID"] == entry["instance_id"]), None)
+            if entry is not None:
+                base_point = hv.select_reference_point(hv.reference_points(vm), entry.get("instance_id"))
             if base_point is None:
                 why_full = f"the base reference point '{base_name}' no longer exists"
             else:
@@ -728,7 +721,7 @@ def disk_changes_info_step(module: Module, hv: Hv) -> None:  # noqa: C901  (foll
     action = f"Changed blocks of VM '{identity['name']}' since '{base_name}'"
 
     try:
-        checkpoint = next((c for c in hv.recovery_checkpoints(vm) if c["ElementName"] == hv.checkpoint_tag(label)), None)
+        checkpoint = hv.select_checkpoint(hv.recovery_checkpoints(vm), label)
         if checkpoint is None:
             module.fail_json(f"{action} need the recovery checkpoint '{label}', which the VM does not have; create it with "
                              "hyperv.backup.recovery_checkpoint first.")
@@ -736,8 +729,8 @@ def disk_changes_info_step(module: Module, hv: Hv) -> None:  # noqa: C901  (foll
         entries = hv.find_entries(catalog, vm_id=identity["id"], name=base_name)
         entry = entries[0] if entries else None
         base_point = None
-        if entry is not None and entry.get("instance_id"):
-            base_point = next((pt for pt in hv.reference_points(vm) if pt["InstanceID"] == entry["instance_id"]), None)
+        if entry is not None:
+            base_point = hv.select_reference_point(hv.reference_points(vm), entry.get("instance_id"))
         if base_point is None:
             r["full_needed"] = True
             r["full_reasons"] = [f"the base reference point '{base_name}' no longer exists"]
