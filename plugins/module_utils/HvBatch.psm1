@@ -48,8 +48,8 @@ Function New-HvStepModule {
     Returns a stand-in for the module object that runs one VM's step of a list.
 
     .DESCRIPTION
-    It has the members a step uses: Params, Result, CheckMode, Diff, Warn, ExitJson and FailJson.
-    Warnings go to the real module; ExitJson and FailJson throw a signal that
+    It has the members a step uses: Params, Result, CheckMode, Diff, Warn, ExitJson and FailJson,
+    and the VM that vms selected (Get-HvStepVirtualMachine). Warnings go to the real module; ExitJson and FailJson throw a signal that
     Invoke-HvVmStep catches, so only this VM's step ends.
     #>
     [CmdletBinding()]
@@ -61,7 +61,12 @@ Function New-HvStepModule {
 
         [Parameter(Mandatory)]
         [hashtable]
-        $Params
+        $Params,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
     )
 
     $stand = [PSCustomObject]@{
@@ -70,6 +75,7 @@ Function New-HvStepModule {
         CheckMode = $Module.CheckMode
         Diff = @{}
         Parent = $Module
+        VirtualMachine = $VirtualMachine
     }
     $stand | Add-Member -MemberType ScriptMethod -Name Warn -Value {
         param ([string]$Message)
@@ -113,10 +119,15 @@ Function Invoke-HvVmStep {
 
         [Parameter(Mandatory)]
         [hashtable]
-        $Params
+        $Params,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
     )
 
-    $stand = New-HvStepModule -Module $Module -Params $Params
+    $stand = New-HvStepModule -Module $Module -Params $Params -VirtualMachine $VirtualMachine
     try {
         $null = & $Step $stand
     }
@@ -132,13 +143,33 @@ Function Invoke-HvVmStep {
     $stand.Result
 }
 
+Function Get-HvStepVirtualMachine {
+    <#
+    .SYNOPSIS
+    Returns the VM of a step: the one vms selected for a stand-in module, else the one vm or vm_id selects.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Module
+    )
+
+    if ($null -ne $Module.PSObject.Properties['VirtualMachine']) {
+        return $Module.VirtualMachine
+    }
+    Get-HvSelectedVirtualMachine -Name $Module.Params.vm -Id $Module.Params.vm_id
+}
+
 Function Get-HvBatchParams {
     <#
     .SYNOPSIS
     Returns the parameters of each VM of vms: the task's, with the VM's own values over them.
 
     .DESCRIPTION
-    Each VM is looked up once, by GUID or name, so a step always selects it by vm_id. A VM
+    Each VM is looked up once, by GUID or name, in one list of the host's VMs; its steps get it
+    from their stand-in module (Get-HvStepVirtualMachine) rather than querying the host again. A VM
     that cannot be found, or is listed twice, gets an entry with the error instead; DistinctBy
     names the options that let one VM be listed more than once (one entry per reference point).
     #>
@@ -193,7 +224,7 @@ Function Get-HvBatchParams {
         if ($null -ne $Module.Params.job_ids -and $Module.Params.job_ids.ContainsKey($identity.id)) {
             $params.job_id = [string]$Module.Params.job_ids[$identity.id]
         }
-        @{ params = $params; identity = $identity; error = $null }
+        @{ params = $params; identity = $identity; vm = $vm; error = $null }
     }
 }
 
@@ -255,7 +286,7 @@ Function Invoke-HvVmBatch {
             continue
         }
         $entry.params.wait_timeout = 0
-        $results[$index] = Invoke-HvVmStep -Module $Module -Step $Step -Params $entry.params
+        $results[$index] = Invoke-HvVmStep -Module $Module -Step $Step -Params $entry.params -VirtualMachine $entry.vm
     }
 
     while ($true) {
@@ -283,7 +314,7 @@ Function Invoke-HvVmBatch {
                 }
             }
             $before = $results[$index]
-            $results[$index] = Invoke-HvVmStep -Module $Module -Step $Step -Params $params
+            $results[$index] = Invoke-HvVmStep -Module $Module -Step $Step -Params $params -VirtualMachine $entries[$index].vm
             $results[$index].changed = [bool]$before.changed -or [bool]$results[$index].changed
             foreach ($key in $CollectKey) {
                 # @() around the pipeline: one item must stay a list in the result.
@@ -336,6 +367,7 @@ Function Get-HvBatchSpec {
 Export-ModuleMember -Function @(
     'Get-HvBatchParams'
     'Get-HvBatchSpec'
+    'Get-HvStepVirtualMachine'
     'Invoke-HvVmBatch'
     'Invoke-HvVmStep'
     'New-HvStepModule'

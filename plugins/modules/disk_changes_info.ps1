@@ -74,7 +74,7 @@ Function Invoke-DiskChangesStep {
     }
 
     try {
-        $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
+        $vm = Get-HvStepVirtualMachine -Module $module
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
         $module.Result.vm = $identity
     }

@@ -151,7 +151,7 @@ Function Invoke-CheckpointStep {
     }
 
     try {
-        $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
+        $vm = Get-HvStepVirtualMachine -Module $module
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
         $module.Result.vm = $identity
         $existing = @(Get-HvRecoveryCheckpoint -VirtualMachine $vm)

@@ -260,7 +260,7 @@ Function Invoke-ReferencePointStep {
     }
 
     try {
-        $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
+        $vm = Get-HvStepVirtualMachine -Module $module
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
         $module.Result.vm = $identity
         $existing = @(Get-HvReferencePoint -VirtualMachine $vm)

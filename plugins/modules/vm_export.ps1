@@ -106,7 +106,7 @@ Function Invoke-ExportStep {
     }
 
     try {
-        $vm = Get-HvSelectedVirtualMachine -Name $module.Params.vm -Id $module.Params.vm_id
+        $vm = Get-HvStepVirtualMachine -Module $module
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
         $module.Result.vm = $identity
     }

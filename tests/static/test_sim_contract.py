@@ -260,3 +260,11 @@ def test_a_removal_job_failing_in_a_many_vm_call_is_reported_once_and_retried_ne
     assert [(e["vm_name"], e["status"], e["job_id"]) for e in catalog["entries"]] == [("a", "ready", None)], "ready again, for the next run"
     again = _run(host, "reference_point", state="absent", vm="a", name="p1")
     assert again["changed"] is True and again["failed"] is False
+
+
+def test_a_many_vm_call_lists_the_hosts_vms_once() -> None:
+    host = SimHost(SCENARIO)
+    made = _run(host, "recovery_checkpoint", vms=[{"vm": "a"}, {"vm": "b"}], name="once")
+    assert [(r["changed"], r["pending"]) for r in made["results"]] == [(True, False), (True, False)], "each VM's step ran again after its job"
+    listings = [c for c in host.calls if c["op"] == "enumerate" and c["class_name"] == "Msvm_ComputerSystem"]
+    assert len(listings) == 1, "one listing for the module run, not one per VM and step"

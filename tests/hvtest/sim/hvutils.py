@@ -594,16 +594,25 @@ def test_step_exit(error: BaseException) -> bool:
     return isinstance(error, StepExit)
 
 
-def new_step_module(module: Any, params: dict) -> Any:
+def new_step_module(module: Any, params: dict, vm: dict) -> Any:
     """New-HvStepModule"""
     stand = type(module)(module.name, params, module.check_mode, module.diff_mode)
     stand.warn = module.warn
+    stand.virtual_machine = vm
     return stand
 
 
-def invoke_vm_step(module: Any, step: Callable[[Any, Hv], None], params: dict, hv: Hv) -> dict:
+def get_step_vm(module: Any, hv: Hv) -> dict:
+    """Get-HvStepVirtualMachine"""
+    vm = getattr(module, "virtual_machine", None)
+    if vm is not None:
+        return vm
+    return hv.selected_vm(module.params["vm"], module.params["vm_id"])
+
+
+def invoke_vm_step(module: Any, step: Callable[[Any, Hv], None], params: dict, hv: Hv, vm: dict) -> dict:
     """Invoke-HvVmStep"""
-    stand = new_step_module(module, params)
+    stand = new_step_module(module, params, vm)
     try:
         step(stand, hv)
     except (StepExit, HvError) as error:
@@ -636,7 +645,7 @@ def get_batch_params(module: Any, hv: Hv, distinct_by: tuple[str, ...] = ()) -> 
         seen.add(key)
         job_ids = module.params.get("job_ids") or {}
         params.update({"vm": None, "vm_id": identity["id"], "job_id": str(job_ids[identity["id"]]) if identity["id"] in job_ids else None})
-        entries.append({"params": params, "identity": identity, "error": None})
+        entries.append({"params": params, "identity": identity, "vm": vm, "error": None})
     return entries
 
 
@@ -659,7 +668,7 @@ def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume
                               "msg": entry["error"]}
             continue
         entry["params"]["wait_timeout"] = 0
-        results[index] = invoke_vm_step(module, step, entry["params"], hv)
+        results[index] = invoke_vm_step(module, step, entry["params"], hv, entry["vm"])
     while True:
         waiting = {str(r["job"]["id"]): i for i, r in results.items() if r.get("pending") and r.get("job") is not None}
         left = int(deadline - time.monotonic())
@@ -675,7 +684,7 @@ def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume
                 if results[index].get(key) is not None:
                     params[key] = results[index][key]
             before = results[index]
-            results[index] = invoke_vm_step(module, step, params, hv)
+            results[index] = invoke_vm_step(module, step, params, hv, entries[index]["vm"])
             results[index]["changed"] = bool(before.get("changed")) or bool(results[index].get("changed"))
             for key in collect_keys:
                 results[index][key] = [v for v in list(before.get(key) or []) + list(results[index].get(key) or []) if v is not None]

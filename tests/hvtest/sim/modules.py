@@ -17,7 +17,7 @@ from typing import Any
 from .. import collection, pscheck
 from . import argspec
 from .host import SimHost
-from .hvutils import Hv, HvError, StepExit, invoke_vm_batch
+from .hvutils import Hv, HvError, StepExit, get_step_vm, invoke_vm_batch
 
 COMMON_KEYS = frozenset({"changed", "failed", "msg", "warnings", "deprecations", "diff", "invocation", "exception"})
 
@@ -174,7 +174,7 @@ def reference_point_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follow
             module.fail_json(hv.format_job_failure(job_result, action_))
 
     try:
-        vm = hv.selected_vm(p["vm"], p["vm_id"])
+        vm = get_step_vm(module, hv)
         identity = hv.vm_identity(vm)
         r["vm"] = identity
         existing = hv.reference_points(vm)
@@ -437,7 +437,7 @@ def recovery_checkpoint_step(module: Module, hv: Hv) -> None:  # noqa: C901  (fo
         r["checkpoints"] = [hv.checkpoint_result(c) for c in hv.recovery_checkpoints(vm)]
 
     try:
-        vm = hv.selected_vm(p["vm"], p["vm_id"])
+        vm = get_step_vm(module, hv)
         identity = hv.vm_identity(vm)
         r["vm"] = identity
         existing = hv.recovery_checkpoints(vm)
@@ -587,7 +587,7 @@ def vm_export_step(module: Module, hv: Hv) -> None:  # noqa: C901  (follows the 
         r["files"], r["bytes"] = list(marker["files"]), int(marker["bytes"])
 
     try:
-        vm = hv.selected_vm(p["vm"], p["vm_id"])
+        vm = get_step_vm(module, hv)
         identity = hv.vm_identity(vm)
         r["vm"] = identity
     except HvError as error:
@@ -713,7 +713,7 @@ def disk_changes_info_step(module: Module, hv: Hv) -> None:  # noqa: C901  (foll
     if not base_name:
         module.fail_json(f"Changed blocks of VM '{p['vm'] or ''}{p['vm_id'] or ''}' need a base reference point: set base for the task or for the VM in vms.")
     try:
-        vm = hv.selected_vm(p["vm"], p["vm_id"])
+        vm = get_step_vm(module, hv)
         identity = hv.vm_identity(vm)
         r["vm"] = identity
     except HvError as error:
