@@ -46,6 +46,11 @@ def format_job_failure(job: dict[str, Any], action: str) -> str:
 MAX_ROUNDS = 4
 
 
+def add_warnings(warnings: list[str], result: dict[str, Any]) -> None:
+    """Adds a module run's warnings that the task has not given yet."""
+    warnings += [w for w in result.get("warnings") or [] if w not in warnings]
+
+
 def batch_failure(results: list[dict[str, Any]]) -> str | None:
     """The message of a many-VM task with failed VMs (worded as HvBatch words it), or None."""
     failed = [r for r in results if r.get("failed")]
@@ -172,18 +177,32 @@ class JobAction(ActionBase):
             return None
         return self.outcome_failure(outcome, options, label, action)
 
+    def follow_pending(self, args: dict[str, Any], result: dict[str, Any], options: dict[str, Any], deadline: float,
+                       task_vars: dict[str, Any]) -> tuple[WaitOutcome, dict[str, Any] | None] | None:
+        """Follows the job a result (the task's, or one VM's) left running, until the task's deadline.
+
+        Returns the outcome and the result keys of a failure (None when the module is to finish
+        the work), or None when the result has no job running.
+        """
+        job = result.get("job")
+        if not (result.get("pending") and job and not result.get("failed")):
+            return None
+        label, action = self.describe(args, result)
+        outcome = self.follow(job, self.deadline_options(options, deadline), label, task_vars)
+        return outcome, self.wait_failure(args, outcome, options, label, action)
+
     def run_and_follow(self, args: dict[str, Any], options: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         """Runs the module; follows a job it left running; reruns it to finish the work."""
         module_result = self.run_module(args, task_vars)
+        if options["job_timeout"] <= 0:
+            return module_result
         deadline = (self.clock or time.monotonic)() + options["job_timeout"]
         warnings = list(module_result.get("warnings") or [])
         for _round in range(MAX_ROUNDS):
-            job = module_result.get("job")
-            if not (module_result.get("pending") and job and not module_result.get("failed") and options["job_timeout"] > 0):
+            followed = self.follow_pending(args, module_result, options, deadline, task_vars)
+            if followed is None:
                 break
-            label, action = self.describe(args, module_result)
-            outcome = self.follow(job, self.deadline_options(options, deadline), label, task_vars)
-            failure = self.wait_failure(args, outcome, options, label, action)
+            outcome, failure = followed
             warnings += outcome.warnings
             if failure is not None:
                 module_result.update(failure)
@@ -191,7 +210,7 @@ class JobAction(ActionBase):
                 break
             # The job ended well: the module reads what it made and records it.
             module_result = self.merge_runs(module_result, self.run_module(self.finish_args(args, outcome.job, module_result), task_vars))
-            warnings += [w for w in module_result.get("warnings") or [] if w not in warnings]
+            add_warnings(warnings, module_result)
         if warnings:
             module_result["warnings"] = warnings
         return module_result
@@ -207,14 +226,12 @@ class JobAction(ActionBase):
         for _round in range(MAX_ROUNDS):
             ended: dict[int, dict[str, Any]] = {}
             for index, vm_result in enumerate(results):
-                job = vm_result.get("job")
-                if not (vm_result.get("pending") and job and not vm_result.get("failed")):
-                    continue
                 # The VM's own options (its name, instance_id or destination) name its job.
-                label, action = self.describe({**args, **dict(args["vms"][index])}, vm_result)
-                outcome = self.follow(job, self.deadline_options(options, deadline), label, task_vars)
+                followed = self.follow_pending({**args, **dict(args["vms"][index])}, vm_result, options, deadline, task_vars)
+                if followed is None:
+                    continue
+                outcome, failure = followed
                 warnings += outcome.warnings
-                failure = self.wait_failure(args, outcome, options, label, action)
                 if failure is not None and failure.get("unreachable"):
                     module_result.update(failure, results=results, warnings=warnings)
                     return module_result
@@ -230,7 +247,7 @@ class JobAction(ActionBase):
                 groups.setdefault(repr(sorted(self.resume_values(results[index]).items())), []).append(index)
             for indexes in groups.values():
                 rerun = self.run_module(self.finish_batch_args(args, indexes, results, ended), task_vars)
-                warnings += [w for w in rerun.get("warnings") or [] if w not in warnings]
+                add_warnings(warnings, rerun)
                 finished = rerun.get("results")
                 for position, index in enumerate(indexes):
                     if isinstance(finished, list) and position < len(finished):
