@@ -149,9 +149,8 @@ Function Wait-HvCimJob {
     Returns the job once it has finished or the timeout has passed, whichever comes first.
 
     .DESCRIPTION
-    Polls with a growing interval (0.25 s up to 2 s) so short jobs return quickly and long
-    ones cost few queries. A timeout of 0 reads the job once. Returns nothing when the job has
-    disappeared from the host.
+    Waits as Wait-HvAnyCimJob does for a set of one, then reads the job. A timeout of 0 reads
+    the job at once. Returns nothing when the job has disappeared from the host.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
@@ -165,20 +164,8 @@ Function Wait-HvCimJob {
         $TimeoutSeconds
     )
 
-    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
-    $interval = 250
-    while ($true) {
-        $job = Get-HvCimJob -InstanceId $InstanceId
-        if ($null -eq $job -or (Test-HvCimJobFinished -Job $job)) {
-            return $job
-        }
-        $left = ($deadline - [DateTime]::UtcNow).TotalMilliseconds
-        if ($left -le 0) {
-            return $job
-        }
-        Start-Sleep -Milliseconds ([Math]::Min($interval, [int]$left))
-        $interval = [Math]::Min($interval * 2, 2000)
-    }
+    $null = Wait-HvAnyCimJob -InstanceId @($InstanceId) -TimeoutSeconds $TimeoutSeconds
+    Get-HvCimJob -InstanceId $InstanceId
 }
 
 Function Wait-HvAnyCimJob {
@@ -187,8 +174,9 @@ Function Wait-HvAnyCimJob {
     Returns the ids of the jobs of a set that have ended (or disappeared), once at least one has or the timeout passed.
 
     .DESCRIPTION
-    The jobs of many VMs run side by side on the host; waiting on them together (same
-    growing interval as Wait-HvCimJob) lets each VM's work go on as soon as its own job ends.
+    The jobs of many VMs run side by side on the host; waiting on them together lets each VM's
+    work go on as soon as its own job ends. Polls with a growing interval (0.25 s up to 2 s) so
+    short jobs return quickly and long ones cost few queries; a timeout of 0 reads them once.
     #>
     [CmdletBinding()]
     [OutputType([string])]

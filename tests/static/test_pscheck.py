@@ -64,7 +64,7 @@ def test_variable_used_before_assignment_is_found(copy) -> None:
 
 def test_variable_assigned_after_its_use_is_found(copy) -> None:
     found = copy("plugins/module_utils/HvCimJob.psm1", "    $interval = 250\n", "")
-    assert found == ["plugins/module_utils/HvCimJob.psm1:178: [variables] $interval is read before it is assigned"]
+    assert found == ["plugins/module_utils/HvCimJob.psm1:205: [variables] $interval is read before it is assigned"]
 
 
 def test_unknown_method_parameter_is_found(copy) -> None:

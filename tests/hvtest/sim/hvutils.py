@@ -150,17 +150,8 @@ class Hv:
 
     def wait_job(self, instance_id: str, timeout: int) -> dict | None:
         """Wait-HvCimJob"""
-        deadline = time.monotonic() + timeout
-        interval = 0.25
-        while True:
-            job = self.get_job(instance_id)
-            if job is None or self.job_finished(job):
-                return job
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return job
-            time.sleep(min(interval, left))
-            interval = min(interval * 2, 2.0)
+        self.wait_any_job([instance_id], timeout)
+        return self.get_job(instance_id)
 
     def wait_any_job(self, instance_ids: list[str], timeout: int) -> list[str]:
         """Wait-HvAnyCimJob"""
