@@ -278,7 +278,7 @@ Function Invoke-HvVmBatch {
     }
     $deadline = [DateTime]::UtcNow.AddSeconds($Module.Params.wait_timeout)
     $entries = @(Get-HvBatchParams -Module $Module -DistinctBy $DistinctBy)
-    $results = @{}
+    $results = [object[]]::new($entries.Count)
     for ($index = 0; $index -lt $entries.Count; $index++) {
         $entry = $entries[$index]
         if ($entry.error) {
@@ -291,7 +291,7 @@ Function Invoke-HvVmBatch {
 
     while ($true) {
         $waiting = @{}
-        foreach ($index in $results.Keys) {
+        for ($index = 0; $index -lt $results.Count; $index++) {
             if ($results[$index].pending -and $null -ne $results[$index].job) {
                 $waiting[[string]$results[$index].job.id] = $index
             }
@@ -323,16 +323,15 @@ Function Invoke-HvVmBatch {
         }
     }
 
-    $ordered = @(for ($index = 0; $index -lt $entries.Count; $index++) { $results[$index] })
-    $Module.Result.results = $ordered
-    $Module.Result.changed = @($ordered | Where-Object { $_.changed }).Count -gt 0
-    if (@($ordered | Where-Object { $_.ContainsKey('pending') }).Count -gt 0) {
+    $Module.Result.results = $results
+    $Module.Result.changed = @($results | Where-Object { $_.changed }).Count -gt 0
+    if (@($results | Where-Object { $_.ContainsKey('pending') }).Count -gt 0) {
         # Only modules whose steps wait on jobs report pending.
-        $Module.Result.pending = @($ordered | Where-Object { $_.pending }).Count -gt 0
+        $Module.Result.pending = @($results | Where-Object { $_.pending }).Count -gt 0
     }
-    $failed = @($ordered | Where-Object { $_.failed })
+    $failed = @($results | Where-Object { $_.failed })
     if ($failed.Count -gt 0) {
-        $Module.FailJson("$($failed.Count) of $($ordered.Count) VMs failed: $(($failed | ForEach-Object { $_.msg }) -join ' | ')")
+        $Module.FailJson("$($failed.Count) of $($results.Count) VMs failed: $(($failed | ForEach-Object { $_.msg }) -join ' | ')")
     }
     $Module.ExitJson()
 }

@@ -10,7 +10,10 @@ Run: PYTHONPATH=tests .venv/bin/python -m hvtest.record
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+from collections.abc import Iterator
 
 from .collection import ROOT
 from .sim import modules
@@ -75,17 +78,22 @@ class Recorder:
                 handle.write(json.dumps(line, sort_keys=True) + "\n")
 
 
+def host_waits() -> Iterator[int]:
+    """The host waits of the controller's polls (plugin_utils.job_wait.Backoff): 1 s growing by 1.5 to 15 s, rounded up."""
+    for n in itertools.count():
+        yield max(1, math.ceil(min(15.0, 1.5 ** n)))
+
+
 def slow_create(name: str, drops: int = 0) -> None:
     """A 100 s creation followed by polls at 1, 1.5, 2.25 ... s of host wait, done by the last."""
     recorder = Recorder()
     first = recorder.call("hyperv.backup.reference_point", vm="web01", name="nightly", wait_timeout=0)
     job_id = first["job"]["id"]
     elapsed = 0.0
-    # the controller's back-off (plugin_utils.job_wait.Backoff): 1 s growing by 1.5 to 15 s;
     # every poll, answered or dropped, takes the next interval
-    intervals = [min(15.0, 1.5 ** n) for n in range(200)]
+    waits = host_waits()
     while True:
-        host_wait = max(1, int(-(-intervals.pop(0) // 1)))
+        host_wait = next(waits)
         if drops and elapsed > 10:
             drops -= 1
             recorder.connection_error(job_id, host_wait, "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))")
@@ -121,10 +129,8 @@ def hung_create() -> None:
 
 
 def follow(recorder: Recorder, job_id: str) -> dict:
-    """Polls as the controller's back-off does (1 s growing by 1.5) until the job has ended."""
-    intervals = [min(15.0, 1.5 ** n) for n in range(200)]
-    while True:
-        host_wait = max(1, int(-(-intervals.pop(0) // 1)))
+    """Polls as the controller's back-off does until the job has ended."""
+    for host_wait in host_waits():
         job = recorder.host.get_job(job_id)
         ended = job is None or int(job["JobState"]) >= 7
         answer = recorder.poll(job_id, host_wait, 0 if ended else host_wait)

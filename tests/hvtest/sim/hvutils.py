@@ -652,7 +652,7 @@ def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume
         module.fail_json("job_id is the job of one VM; with vms use job_ids (VM id to job id).")
     deadline = time.monotonic() + (module.params.get("wait_timeout") or 0)
     entries = get_batch_params(module, hv, distinct_by)
-    results: dict[int, dict] = {}
+    results: list[dict] = [{} for _entry in entries]
     for index, entry in enumerate(entries):
         if entry["error"]:
             results[index] = {"changed": False, "failed": True, "vm": {"name": entry["params"].get("vm"), "id": entry["params"].get("vm_id")},
@@ -661,7 +661,7 @@ def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume
         entry["params"]["wait_timeout"] = 0
         results[index] = invoke_vm_step(module, step, entry["params"], hv, entry["vm"])
     while True:
-        waiting = {str(r["job"]["id"]): i for i, r in results.items() if r.get("pending") and r.get("job") is not None}
+        waiting = {str(r["job"]["id"]): i for i, r in enumerate(results) if r.get("pending") and r.get("job") is not None}
         left = int(deadline - time.monotonic())
         if not waiting or left <= 0:
             break
@@ -679,12 +679,11 @@ def invoke_vm_batch(module: Any, step: Callable[[Any, Hv], None], hv: Hv, resume
             results[index]["changed"] = bool(before.get("changed")) or bool(results[index].get("changed"))
             for key in collect_keys:
                 results[index][key] = [v for v in list(before.get(key) or []) + list(results[index].get(key) or []) if v is not None]
-    ordered = [results[i] for i in range(len(entries))]
-    module.result["results"] = ordered
-    module.result["changed"] = any(r.get("changed") for r in ordered)
-    if any("pending" in r for r in ordered):
-        module.result["pending"] = any(r.get("pending") for r in ordered)
-    failed = [r for r in ordered if r.get("failed")]
+    module.result["results"] = results
+    module.result["changed"] = any(r.get("changed") for r in results)
+    if any("pending" in r for r in results):
+        module.result["pending"] = any(r.get("pending") for r in results)
+    failed = [r for r in results if r.get("failed")]
     if failed:
-        module.fail_json(f"{len(failed)} of {len(ordered)} VMs failed: {' | '.join(r['msg'] for r in failed)}")
+        module.fail_json(f"{len(failed)} of {len(results)} VMs failed: {' | '.join(r['msg'] for r in failed)}")
     module.exit_json()
