@@ -101,7 +101,7 @@ Function Read-HvCatalog {
         $problem = "it is not valid JSON ($($_.Exception.Message))"
     }
     if (-not $problem) {
-        if ($catalog -isnot [System.Collections.IDictionary] -or -not $catalog.Contains('version') -or -not $catalog.Contains('entries')) {
+        if ($catalog -isnot [System.Collections.IDictionary] -or -not $catalog.ContainsKey('version') -or -not $catalog.ContainsKey('entries')) {
             $problem = 'it has no version and entries'
         }
         elseif ($catalog['version'] -ne $script:HvCatalogVersion) {
@@ -143,7 +143,9 @@ Function Save-HvCatalog {
     $temporary = "$Path.tmp"
     [System.IO.File]::WriteAllText($temporary, [Ansible.Basic.AnsibleModule]::ToJson($Catalog))
     if (Test-Path -LiteralPath $Path -PathType Leaf) {
-        [System.IO.File]::Replace($temporary, $Path, $null)
+        # [NullString]::Value: PowerShell passes $null to a string parameter as '', which
+        # File.Replace refuses as a backup path; NullString passes a real null (no backup).
+        [System.IO.File]::Replace($temporary, $Path, [NullString]::Value)
     }
     else {
         [System.IO.File]::Move($temporary, $Path)

@@ -3,7 +3,9 @@
 Plain HTTP with Basic auth on loopback, TCP_NODELAY on every connection. Shell create, command,
 send, receive, signal and delete behave as a Windows host's WinRM service does for ansible-core's
 winrm connection; a command runs once its stdin has ended, in a thread, so Receive can answer
-the OperationTimeout fault while a long module runs, as a real host does.
+the OperationTimeout fault while a long module runs, as a real host does. Each command runs in
+pwsh exactly as ansible sent it (sim/pwsh.py); the CIM calls of the modules come back here
+as POST /sim/cim (sim/cim.py).
 
 /sim/* is a small JSON control API for tests: state, call log, faults.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 import socket
 import threading
 import time
@@ -22,8 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xml.sax.saxutils import escape
 
-from . import modules, payload
+from . import cim, payload
 from .host import SimHost
+from .pwsh import PwshRunner
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -63,6 +67,8 @@ class Endpoint:
         self.drop_receives = 0
         self.drop_module: str | None = None
         self.module_runs: list[dict] = []
+        self.operations = 0
+        self.runner: PwshRunner | None = None
 
     def run(self, command: Command) -> None:
         """Runs a command; whatever happens, the command ends (a bug here must not hang ansible)."""
@@ -76,22 +82,14 @@ class Endpoint:
 
     def _run(self, command: Command) -> None:
         invocation = payload.decode(command.command_line, bytes(command.stdin))
-        started = time.monotonic()
-        if invocation.module is None:
-            command.stderr = (b"The Hyper-V simulator runs hyperv.backup modules only; raw commands and scripts are not supported: "
-                              + (invocation.raw_script or "")[:200].encode("utf-8", "replace") + b"\n")
-            command.exit_code = 1
-        else:
-            try:
-                result = modules.run_module(invocation.module, invocation.args, self.host)
-            except Exception as error:  # pylint: disable=broad-exception-caught
-                # A rendering bug must surface as a failed task, never as a hung command.
-                result = {"failed": True, "changed": False, "msg": f"simulator error in {invocation.module}: {error}",
-                          "exception": traceback.format_exc()}
-            command.stdout = json.dumps(result).encode("utf-8")
-            command.exit_code = 1 if result.get("failed") else 0
-            self.module_runs.append({"module": invocation.module, "args": {k: v for k, v in invocation.args.items() if not k.startswith("_")},
-                                     "failed": bool(result.get("failed")), "seconds": round(time.monotonic() - started, 3)})
+        if self.runner is None:
+            raise RuntimeError("the endpoint has no PowerShell runner")
+        done = self.runner.run(command.command_line, bytes(command.stdin), command.id)
+        command.stdout, command.stderr, command.exit_code = done.stdout, done.stderr, done.exit_code
+        with self.lock:
+            self.module_runs.append({"module": invocation.module, "run": command.id,
+                                     "args": {k: v for k, v in invocation.args.items() if not k.startswith("_")},
+                                     "exit_code": done.exit_code, "seconds": round(done.seconds, 3)})
 
 
 def _envelope(message_id: str, action: str, body: str) -> bytes:
@@ -142,19 +140,25 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/sim/state":
             self._json(endpoint.host.snapshot())
         elif self.path == "/sim/calls":
-            self._json({"calls": endpoint.host.calls, "module_runs": endpoint.module_runs})
+            self._json({"calls": endpoint.host.calls, "module_runs": endpoint.module_runs, "operations": endpoint.operations})
         else:
             self._json({"error": "not found"}, 404)
 
     def do_POST(self) -> None:  # pylint: disable=invalid-name
         length = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(length)
+        if self.path == "/sim/cim":
+            self.endpoint.host.context.run = self.headers.get("X-HvSim-Run", "")
+            self._json(cim.answer(self.endpoint.host, json.loads(data)))
+            return
         if self.path.startswith("/sim/"):
             self._control(self.path, json.loads(data or b"{}"))
             return
         if self.headers.get("Authorization", "") != f"Basic {self.endpoint.credentials}":
             self._reply(401, b"")
             return
+        with self.endpoint.lock:
+            self.endpoint.operations += 1
         if self.endpoint.latency:
             time.sleep(self.endpoint.latency)
         root = ET.fromstring(data)
@@ -193,8 +197,6 @@ class Handler(BaseHTTPRequestHandler):
         text = (line.findtext("rsp:Command", default="", namespaces=NS) + " " + (line.findtext("rsp:Arguments", default="", namespaces=NS) or "")).strip()
         command = Command(text)
         self.endpoint.shells.setdefault(shell_id or "", {})[command.id] = command
-        if "powershell" in text.lower() and "-encodedcommand" not in text.lower():
-            pass
         self._reply(200, _envelope(message_id, SHELL + "CommandResponse",
                                    f"<rsp:CommandResponse><rsp:CommandId>{command.id}</rsp:CommandId></rsp:CommandResponse>"))
 
@@ -269,17 +271,20 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/sim/calls/clear":
             endpoint.host.calls.clear()
             endpoint.module_runs.clear()
+            endpoint.operations = 0
         else:
             self._json({"error": "not found"}, 404)
             return
         self._json({"ok": True})
 
 
-def serve(host: SimHost, username: str, password: str, port: int = 0, latency: float = 0.0) -> ThreadingHTTPServer:
-    """A started server on 127.0.0.1 (port 0 picks a free one); stop it with shutdown()."""
+def serve(host: SimHost, username: str, password: str, root: "pathlib.Path", port: int = 0, latency: float = 0.0,
+          culture: str | None = None) -> ThreadingHTTPServer:
+    """A started server on 127.0.0.1 (port 0 picks a free one) running commands in pwsh under root; stop it with shutdown()."""
     endpoint = Endpoint(host, username, password, latency)
     handler = type("BoundHandler", (Handler,), {"endpoint": endpoint})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
+    endpoint.runner = PwshRunner(root, host.name, f"http://127.0.0.1:{server.server_address[1]}/sim/cim", culture)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

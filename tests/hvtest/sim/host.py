@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
+import os
 import threading
 import time
 import uuid
@@ -24,10 +26,17 @@ JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202, "CreateSn
             "ConvertToReferencePoint": 200, "ExportSystemDefinition": 62}
 RECOVERY = "Microsoft:Hyper-V:Snapshot:Recovery"
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
+# Each service class has one instance per host; Name as Windows gives it.
+SERVICES = {
+    "Msvm_VirtualSystemReferencePointService": "vmms",
+    "Msvm_VirtualSystemSnapshotService": "vssnapshotservice",
+    "Msvm_VirtualSystemManagementService": "vmms",
+    "Msvm_ImageManagementService": "vhdsvc",
+}
 
 
 class CimError(Exception):
-    """A CIM-level failure (what Get-CimInstance / Invoke-CimMethod would throw)."""
+    """The simulator was asked for something it does not model (a test tooling gap, never an answer)."""
 
 
 def _guid() -> str:
@@ -89,10 +98,9 @@ class SimHost:
         self.clock = clock
         self.lock = threading.RLock()
         self.calls: list[dict] = []
+        self.context = threading.local()  # .run: the WinRM command whose CIM call is being answered
         self.scenario = copy.deepcopy(scenario)
         self.name = scenario.get("host", "HV01").upper()
-        self.files: dict[str, str] = dict(scenario.get("files", {}))
-        self.blobs: dict[str, int] = {}  # binary files (exported disks): path -> size in bytes
         self.faults: list[dict] = list(scenario.get("faults", []))
         self.job_defaults: dict = dict(scenario.get("jobs", {}))
         self.vms: list[dict] = []
@@ -116,7 +124,8 @@ class SimHost:
             disks.append(self._new_disk(index, disk))
         self.vms.append({
             "ClassName": "Msvm_ComputerSystem",
-            "Name": vm_id.lower(),
+            "CreationClassName": "Msvm_ComputerSystem",
+            "Name": vm_id.upper(),
             "ElementName": spec["name"],
             "Caption": "Virtual Machine",
             "EnabledState": {"running": 2, "off": 3, "saved": 6, "migrating": 2}.get(state, 2),
@@ -144,7 +153,13 @@ class SimHost:
         return next(vm for vm in self.vms if vm["ElementName"] == name)
 
     def host_system(self) -> dict:
-        return {"ClassName": "Msvm_ComputerSystem", "Name": self.name, "ElementName": self.name, "Caption": "Hosting Computer System"}
+        return {"ClassName": "Msvm_ComputerSystem", "CreationClassName": "Msvm_ComputerSystem", "Name": self.name,
+                "ElementName": self.name, "Caption": "Hosting Computer System", "EnabledState": 2}
+
+    def service(self, class_name: str) -> dict:
+        """The host's one instance of a Hyper-V service class."""
+        return {"ClassName": class_name, "CreationClassName": class_name, "Name": SERVICES[class_name],
+                "SystemCreationClassName": "Msvm_ComputerSystem", "SystemName": self.name}
 
     def _new_reference_point(self, vm: dict, type_value: int, consistency: int, instance_id: str | None = None,
                              disks: list[dict] | None = None) -> dict:
@@ -172,7 +187,7 @@ class SimHost:
     # ------------------------------------------------------------------ the CIM interface
 
     def log(self, kind: str, **details: Any) -> None:
-        self.calls.append({"op": kind, **details})
+        self.calls.append({"op": kind, "run": getattr(self.context, "run", ""), **details})
 
     def enumerate(self, class_name: str) -> list[dict]:
         """All instances of a class (Get-CimInstance -ClassName)."""
@@ -181,9 +196,8 @@ class SimHost:
             self._require_class(class_name)
             if class_name == "Msvm_ComputerSystem":
                 return [self.host_system()] + [dict(vm) for vm in self.vms]
-            if class_name in ("Msvm_VirtualSystemReferencePointService", "Msvm_VirtualSystemSnapshotService",
-                              "Msvm_VirtualSystemManagementService", "Msvm_ImageManagementService"):
-                return [{"ClassName": class_name, "Name": "vmms", "SystemName": self.name}]
+            if class_name in SERVICES:
+                return [self.service(class_name)]
             if class_name == "Msvm_VirtualSystemReferencePoint":
                 return [_public(p) for p in self.reference_points]
             return []
@@ -209,37 +223,57 @@ class SimHost:
             return []
 
     def get_job(self, instance_id: str) -> dict | None:
-        """Get-CimInstance of a Msvm_ConcreteJob by key; None when not found."""
+        """A Msvm_ConcreteJob by key (logged as a get); None when the host no longer has it."""
         with self.lock:
             self.log("get", class_name="Msvm_ConcreteJob")
-            job = self.jobs.get(instance_id)
-            if job is None:
-                return None
-            state, percent = job.state(self.clock())
-            fail = job.fail or {}
-            return {
-                "ClassName": "Msvm_ConcreteJob",
-                "InstanceID": job.instance_id,
-                "JobState": state,
-                "PercentComplete": percent,
-                "JobType": job.job_type,
-                "Cancellable": job.cancellable,
-                "ErrorCode": fail.get("error_code", 32768) if state == 10 else 0,
-                "ErrorDescription": fail.get("description", "") if state == 10 else "",
-            }
+            return self._job_instance(instance_id)
+
+    def _job_instance(self, instance_id: str) -> dict | None:
+        job = self.jobs.get(instance_id)
+        if job is None:
+            return None
+        state, percent = job.state(self.clock())
+        fail = job.fail or {}
+        return {
+            "ClassName": "Msvm_ConcreteJob",
+            "InstanceID": job.instance_id,
+            "JobState": state,
+            "PercentComplete": percent,
+            "JobType": job.job_type,
+            "Cancellable": job.cancellable,
+            "ErrorCode": fail.get("error_code", 32768) if state == 10 else 0,
+            "ErrorDescription": fail.get("description", "") if state == 10 else "",
+        }
+
+    def get_instance(self, target: dict) -> dict | None:
+        """Get-CimInstance -InputObject: the instance with the target's key values, or None."""
+        with self.lock:
+            class_name = target["ClassName"]
+            self.log("get", class_name=class_name)
+            if class_name == "Msvm_ConcreteJob":
+                return self._job_instance(target.get("InstanceID", ""))
+            keys = {k: v for k, v in target.items() if k != "ClassName"}
+            for instance in self._instances(class_name):
+                if all(str(instance.get(k, "")).lower() == str(v).lower() for k, v in keys.items() if k != "CreationClassName"):
+                    return _public(instance)
+            return None
+
+    def _instances(self, class_name: str) -> list[dict]:
+        if class_name == "Msvm_ComputerSystem":
+            return [self.host_system(), *self.vms]
+        if class_name in SERVICES:
+            return [self.service(class_name)]
+        if class_name == "Msvm_VirtualSystemReferencePoint":
+            return list(self.reference_points)
+        if class_name == "Msvm_VirtualSystemSettingData":
+            return list(self.checkpoints)
+        raise CimError(f"Get-CimInstance -InputObject of a {class_name} is not modelled by the simulator")
 
     def invoke(self, instance: dict, method: str, arguments: dict) -> dict:
-        """Invoke-CimMethod: checks names and directions against the schema, then acts."""
+        """Invoke-CimMethod, with arguments already checked against the schema (sim/cim.py)."""
         with self.lock:
             class_name = instance["ClassName"]
             self.log("invoke", class_name=class_name, method=method, arguments=sorted(arguments))
-            definition = self.schema.method(class_name, method)
-            if definition is None:
-                raise CimError(f"Method {method} not found on {class_name}")
-            inputs = {p["name"] for p in definition["params"] if p["direction"] in ("IN", "IN/OUT")}
-            unknown = set(arguments) - inputs
-            if unknown:
-                raise CimError(f"{class_name}.{method} has no input parameter {sorted(unknown)}")
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
                 raise CimError(f"the simulator does not implement {class_name}.{method}")
@@ -342,7 +376,7 @@ class SimHost:
                 "ElementName": f"{live['ElementName']} - Backup - ({time.strftime('%m/%d/%Y - %H:%M:%S')})",
                 "VirtualSystemIdentifier": live["Name"],
                 "VirtualSystemType": RECOVERY if snapshot_type == 32768 else "Microsoft:Hyper-V:Snapshot:Realized",
-                "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "CreationTime": datetime.datetime.now(datetime.timezone.utc),
                 "_consistency": consistency,
                 "_disks": [dict(d, writes=list(d["writes"])) for d in live["_disks"]],
             }
@@ -396,6 +430,8 @@ class SimHost:
         directory = arguments.get("ExportDirectory") or ""
         if live is None or checkpoint is None or checkpoint["VirtualSystemIdentifier"] != live["Name"] or not directory:
             return {"ReturnValue": 4}
+        if not os.path.isdir(directory):
+            raise CimError(f"ExportSystemDefinition into {directory!r}, which does not exist: what Hyper-V does then is not modelled")
         if base_id and base is None:
             return {"ReturnValue": 4}
         stale = [d for d in checkpoint["_disks"] if base and d["device"] in base["_generations"]
@@ -408,13 +444,15 @@ class SimHost:
                            "(0xC03A0029)." for d in stale]}}}
 
         def complete() -> list[dict]:
-            folder = f"{directory.rstrip(chr(92))}\\{live['ElementName']}"
+            # Hyper-V writes the export under ExportDirectory\<VM name> (CreateVmExportSubdirectory);
+            # the simulator writes real (sparse) files there with the host's path separator.
+            folder = os.path.join(directory, live["ElementName"])
             for disk in checkpoint["_disks"]:
                 name = disk["path"].rsplit(chr(92), 1)[-1]
                 since = base["_generations"].get(disk["device"]) if base else None
                 size = disk["size"] if since is None else _changed_bytes(disk["writes"], since[1])
-                self.blobs[f"{folder}\\Virtual Hard Disks\\{name}"] = size
-            self.blobs[f"{folder}\\Virtual Machines\\{live['Name'].upper()}.vmcx"] = 61440
+                _sparse_file(os.path.join(folder, "Virtual Hard Disks", name), size)
+            _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), 61440)
             self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
             return []
 
@@ -495,28 +533,6 @@ class SimHost:
             vm = self._vm_by_name(vm_name)
             vm["_disks"].append(self._new_disk(len(vm["_disks"]), {"path": path, "size_gb": size_gb}))
 
-    # ------------------------------------------------------------------ the host's files (not CIM)
-
-    def fs_files(self, directory: str) -> list[tuple[str, int]]:
-        prefix = directory.rstrip("\\").lower() + "\\"
-        found = [(p, len(t.encode())) for p, t in self.files.items() if p.lower().startswith(prefix)]
-        found += [(p, s) for p, s in self.blobs.items() if p.lower().startswith(prefix)]
-        return sorted(found)
-
-    def fs_exists(self, path: str) -> bool:
-        lowered = path.rstrip("\\").lower()
-        return (lowered in {p.lower() for p in [*self.files, *self.blobs]} or bool(self.fs_files(path))
-                or lowered in self.__dict__.setdefault("_dirs", set()))
-
-    def fs_mkdir(self, path: str) -> None:
-        self.__dict__.setdefault("_dirs", set()).add(path.rstrip("\\").lower())
-
-    def fs_clear(self, directory: str) -> None:
-        with self.lock:
-            for path, _size in self.fs_files(directory):
-                self.files.pop(path, None)
-                self.blobs.pop(path, None)
-
     def _m_GetErrorEx(self, job_instance: dict, _arguments: dict, _fault: dict) -> dict:
         job = self.jobs.get(job_instance["InstanceID"])
         if job is None or not job.fail:
@@ -530,8 +546,8 @@ class SimHost:
         for fault in self.faults:
             if fault.get("method") != method:
                 continue
-            vm = arguments.get("AffectedSystem")
-            if fault.get("vm") and (vm is None or vm.get("ElementName") != fault["vm"]):
+            vm = self._live_vm(arguments.get("AffectedSystem") or arguments.get("ComputerSystem"))
+            if fault.get("vm") and (vm is None or vm["ElementName"] != fault["vm"]):
                 continue
             times = fault.get("times", 1)
             if times == 0:
@@ -563,7 +579,6 @@ class SimHost:
                 "reference_points": [_public(p) for p in self.reference_points],
                 "checkpoints": [_public(c) for c in self.checkpoints],
                 "jobs": {k: self.get_job(k) for k in list(self.jobs)},
-                "files": dict(self.files),
             }
 
 
@@ -582,6 +597,13 @@ def _path_key(path: str | None) -> str | None:
     if not path or 'InstanceID="' not in path:
         return None
     return path.split('InstanceID="', 1)[1].rstrip('"').replace("\\\\", "\\")
+
+
+def _sparse_file(path: str, size: int) -> None:
+    """A file of the given size that takes no disk space (exported disks can be hundreds of GiB)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.truncate(size)
 
 
 def _changed_bytes(writes: list, since_generation: int) -> int:

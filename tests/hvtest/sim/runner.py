@@ -25,6 +25,7 @@ class SimServer:
     def __init__(self, scenario: pathlib.Path, workdir: pathlib.Path | None = None) -> None:
         self.scenario = scenario
         self.workdir = workdir or pathlib.Path(tempfile.mkdtemp(prefix="hvsim-"))
+        self.root = self.workdir / "host"  # the host's folders: ProgramData, Temp, exports
         self.process: subprocess.Popen | None = None
         self.port = 0
 
@@ -32,7 +33,7 @@ class SimServer:
         port_file = self.workdir / "port"
         env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(port_file), "--user", USER, "--password", PASSWORD],
+            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(port_file), "--user", USER, "--password", PASSWORD, "--root", str(self.root)],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sim.log", "wb"))  # pylint: disable=consider-using-with
         deadline = time.monotonic() + 20
         while not port_file.exists() or not port_file.read_text():
@@ -50,6 +51,15 @@ class SimServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    @property
+    def catalog(self) -> pathlib.Path:
+        """The default catalog file (%ProgramData%\\hyperv.backup\\catalog.json) of the host."""
+        return self.root / "ProgramData" / "hyperv.backup" / "catalog.json"
+
+    def path(self, *parts: str) -> str:
+        """A path on the host, under its root (what a test gives where a user gives a host path)."""
+        return str(self.root.joinpath(*parts))
 
     # ------------------------------------------------------------------ control API
 

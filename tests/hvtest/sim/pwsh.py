@@ -1,0 +1,113 @@
+"""Running what ansible sends over WinRM in PowerShell, as a Windows host's WinRM service does.
+
+The endpoint hands each command (the `powershell ... -EncodedCommand ...` line and its stdin)
+to a new pwsh process: ansible-core's own bootstrap and exec wrapper start, compile
+Ansible.Basic, load the collection's module_utils and run the module, all unchanged. What a
+Windows host provides and Linux does not is set up here, and only here:
+
+- an executable named `powershell` on PATH (the payload names it, and the exec wrapper starts it
+  again for some actions): a link to pwsh;
+- the environment variables Windows sets that the modules read: TEMP/TMP, ProgramData (the
+  catalog's default folder), COMPUTERNAME;
+- the CIM cmdlets, which Linux lacks: tests/hvtest/pwsh/HvSimCim on PSModulePath, auto-loaded
+  by PowerShell the first time a module calls one, forwarding to the simulated host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import shlex
+import shutil
+import subprocess
+import time
+
+from ..collection import ROOT
+
+SHIM_MODULES = ROOT / "tests" / "hvtest" / "pwsh"
+SHARED_TOOLS = ROOT.parent / "shared" / "tools"
+# A module run that outlives this is killed, so a hung pwsh can never hang a test.
+RUN_LIMIT_SECONDS = 900
+
+
+class PwshMissing(RuntimeError):
+    """No PowerShell 7 to run the modules in."""
+
+
+def find_pwsh() -> str:
+    """pwsh from PATH, else the project's shared copy (../shared/tools/pwsh); PwshMissing otherwise."""
+    found = shutil.which("pwsh")
+    if found:
+        return found
+    shared = SHARED_TOOLS / "pwsh"
+    if shared.is_file() and os.access(shared, os.X_OK):
+        return str(shared)
+    raise PwshMissing(
+        "PowerShell 7 (pwsh) is needed to run the collection's modules against the simulator, and none was found: "
+        "put a pwsh on PATH (PowerShell 7.4 or later for Linux, from Microsoft's PowerShell releases), or, in this "
+        f"project's workplace, {SHARED_TOOLS} (export PATH={SHARED_TOOLS}:$PATH).")
+
+
+@dataclasses.dataclass
+class Run:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+    seconds: float
+
+
+class PwshRunner:
+    """Runs WinRM commands in pwsh with the environment a Windows host would give them."""
+
+    def __init__(self, root: pathlib.Path, host_name: str, cim_url: str, culture: str | None = None) -> None:
+        self.root = root
+        self.pwsh = find_pwsh()
+        self.bin = root / "bin"
+        self.temp = root / "Temp"
+        self.program_data = root / "ProgramData"
+        for folder in (self.bin, self.temp, self.program_data):
+            folder.mkdir(parents=True, exist_ok=True)
+        link = self.bin / "powershell"
+        if not link.exists():
+            link.symlink_to(self.pwsh)
+        self.host_name = host_name
+        self.cim_url = cim_url
+        self.culture = culture
+
+    def environment(self, run_id: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}",
+            "TEMP": str(self.temp),
+            "TMP": str(self.temp),
+            "ProgramData": str(self.program_data),
+            "COMPUTERNAME": self.host_name,
+            "PSModulePath": os.pathsep.join(p for p in (str(SHIM_MODULES), env.get("PSModulePath", "")) if p),
+            "HVSIM_CIM_URL": self.cim_url,
+            "HVSIM_RUN": run_id,
+            # pwsh reads these; Windows would not have them, and a module must not depend on them.
+            "POWERSHELL_TELEMETRY_OPTOUT": "1",
+            "POWERSHELL_UPDATECHECK": "Off",
+        })
+        if self.culture:
+            # pwsh takes its culture from the locale, as Windows PowerShell takes the user's.
+            locale = self.culture.replace("-", "_") + ".UTF-8"
+            env.update({"LANG": locale, "LC_ALL": locale})
+        return env
+
+    def run(self, command_line: str, stdin: bytes, run_id: str) -> Run:
+        """Runs one command; whatever happens it ends (a hang is killed after RUN_LIMIT_SECONDS)."""
+        argv = shlex.split(command_line, posix=True)
+        if not argv:
+            return Run(b"", b"empty command line\n", 1, 0.0)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(argv, input=stdin, capture_output=True, env=self.environment(run_id), cwd=str(self.temp),
+                                  timeout=RUN_LIMIT_SECONDS, check=False)
+        except subprocess.TimeoutExpired as expired:
+            return Run(expired.stdout or b"", (expired.stderr or b"") + f"\nkilled after {RUN_LIMIT_SECONDS} s\n".encode(), 1,
+                       time.monotonic() - started)
+        except FileNotFoundError as missing:
+            return Run(b"", f"{argv[0]}: {missing}\n".encode(), 1, time.monotonic() - started)
+        return Run(done.stdout, done.stderr, done.returncode, time.monotonic() - started)
