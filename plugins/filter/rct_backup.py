@@ -20,6 +20,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.hyperv.backup.plugins.filter.retention_plan import retention_plan
+from ansible_collections.hyperv.backup.plugins.plugin_utils import _host_path
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -41,7 +42,7 @@ def _ok(state: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _destination(vm: dict[str, Any], destination: str, label: str) -> str:
-    return f"{destination}\\{vm['name']}\\{label}"
+    return _host_path.join(destination, vm["name"], label)
 
 
 def rct_vms(state: dict[str, dict[str, Any]], step: str, mode: str = "auto", method: str = "export", destination: str = "",

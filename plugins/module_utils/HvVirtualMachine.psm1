@@ -43,7 +43,8 @@ Function Format-HvVirtualMachineList {
     if ($VirtualMachine.Count -eq 0) {
         return 'none'
     }
-    ($VirtualMachine | ForEach-Object { "'$($_.ElementName)' ($($_.Name))" }) -join ', '
+    # The id spelled as every result spells it ([guid] formatting): Hyper-V gives Name in upper case.
+    ($VirtualMachine | ForEach-Object { "'$($_.ElementName)' ($(([guid]$_.Name).ToString()))" }) -join ', '
 }
 
 Function Select-HvVirtualMachine {

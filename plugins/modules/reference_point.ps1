@@ -30,10 +30,9 @@ $spec = @{
                 name = @{ type = 'str' }
                 instance_id = @{ type = 'str' }
             }
-            mutually_exclusive = @(
-                @('vm', 'vm_id')
-                @('name', 'instance_id')
-            )
+            # One statement with commas: statements on separate lines inside @() would be
+            # unrolled into one flat list of names, which Ansible.Basic cannot read.
+            mutually_exclusive = @(@('vm', 'vm_id'), @('name', 'instance_id'))
             required_one_of = @(, @('vm', 'vm_id'))
         }
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hvtest import runs
 from hvtest.sim.runner import PASSWORD, SimServer
 
 SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
@@ -65,6 +67,12 @@ def play(server: SimServer, tmp_path: pathlib.Path) -> Play:
     return Play(server, tmp_path)
 
 
+def catalog_entries(server: SimServer, path: pathlib.Path | None = None) -> list[dict[str, Any]]:
+    """The entries of the host's catalog file (the default one unless path is given); none when it does not exist."""
+    target = path or server.catalog
+    return json.loads(target.read_text(encoding="utf-8-sig"))["entries"] if target.exists() else []
+
+
 def invoked(server: SimServer) -> list[str]:
     """Hyper-V methods the host received, in order, as Class.Method."""
     return [f"{c['class_name']}.{c['method']}" for c in server.calls()["calls"] if c["op"] == "invoke"]
@@ -72,3 +80,14 @@ def invoked(server: SimServer) -> list[str]:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "scenario(name): the simulator scenario file a test runs against")
+    if not hasattr(config, "workerinput"):
+        # The controller (not an xdist worker) collects every host's module runs for the summary.
+        log = pathlib.Path(config.rootpath) / ".build" / "runs-e2e.jsonl"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("", encoding="utf-8")
+        os.environ["HVTEST_RUNS_LOG"] = str(log)
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    if not hasattr(config, "workerinput") and os.environ.get("HVTEST_RUNS_LOG"):
+        terminalreporter.write_line(runs.summary("e2e", pathlib.Path(os.environ["HVTEST_RUNS_LOG"])))

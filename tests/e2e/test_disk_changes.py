@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 
@@ -39,10 +40,10 @@ def test_changes_are_walked_across_the_whole_disk_in_the_pieces_hyperv_answers(p
 @pytest.mark.scenario("blocks")
 def test_long_range_lists_go_to_a_file_on_the_host(play, server) -> None:
     base_then_checkpoint(play, server, [(0, n * 1_000_000, 10) for n in range(5)])
-    (result,) = play(changes(vm="files01", checkpoint="now", base="base", max_ranges_inline=3, ranges_dir="E:\\Changes"))
+    (result,) = play(changes(vm="files01", checkpoint="now", base="base", max_ranges_inline=3, ranges_dir=server.path("Changes")))
     disk = result["disks"][0]
-    assert disk["ranges"] == [] and disk["range_count"] == 5 and disk["ranges_file"].startswith("E:\\Changes\\")
-    saved = json.loads(server.state()["files"][disk["ranges_file"]])
+    assert disk["ranges"] == [] and disk["range_count"] == 5 and disk["ranges_file"].startswith(server.path("Changes") + "/")
+    saved = json.loads(pathlib.Path(disk["ranges_file"]).read_text(encoding="utf-8"))
     assert saved["ranges"] == [[n * 1_000_000, 10] for n in range(5)]
 
 

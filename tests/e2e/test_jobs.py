@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 import signal
 import subprocess
@@ -109,7 +110,7 @@ def test_killed_controller_then_rerun_makes_exactly_one_reference_point(server, 
         controller.wait()
     rerun = server.playbook(playbook)
     assert rerun.returncode == 0, rerun.stdout
-    points = [p for p in server.state()["reference_points"] if p["VirtualSystemIdentifier"].startswith("5a5a5a5a")]
+    points = [p for p in server.state()["reference_points"] if p["VirtualSystemIdentifier"].startswith("5A5A5A5A")]
     assert len(points) == 1
     assert invoked(server).count(CREATE) == 1
 
@@ -138,13 +139,14 @@ def test_check_mode_starts_no_job_and_sets_no_fact(play, server) -> None:
 
 @pytest.mark.scenario("slow")
 def test_module_defaults_through_the_action_group(play, server, tmp_path) -> None:
+    names = server.path("Backup", "names.json")
     playbook = tmp_path / "defaults.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "defaults", "hosts": "hyperv", "gather_facts": False,
-        "module_defaults": {"group/hyperv.backup.all": {"catalog_path": "C:\\Backup\\names.json"}},
+        "module_defaults": {"group/hyperv.backup.all": {"catalog_path": names}},
         "tasks": [rp(vm="big01", name="n", wait_timeout=10), {"hyperv.backup.reference_point_info": {}, "register": "listing"},
-                  {"ansible.builtin.assert": {"that": ["listing.catalog_path == 'C:\\\\Backup\\\\names.json'"]}}],
+                  {"ansible.builtin.assert": {"that": [f"listing.catalog_path == '{names}'"]}}],
     }]), encoding="utf-8")
     done = server.playbook(playbook)
     assert done.returncode == 0, done.stdout
-    assert "C:\\Backup\\names.json" in server.state()["files"]
+    assert pathlib.Path(names).is_file()

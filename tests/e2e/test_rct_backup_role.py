@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 import yaml
+from conftest import catalog_entries
 
 GIB = 2**30
 VMCX = 61440
-CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
 
 
 def backup(server, tmp_path, label: str, **variables):
@@ -17,7 +18,7 @@ def backup(server, tmp_path, label: str, **variables):
     playbook.write_text(yaml.safe_dump([{
         "name": "nightly", "hosts": "hyperv", "gather_facts": False,
         "tasks": [{"name": "Back up", "block": [{"ansible.builtin.include_role": {"name": "hyperv.backup.rct_backup"}, "vars": {
-            "rct_backup_vms": ["app01"], "rct_backup_destination": "E:\\Backup", "rct_backup_label": label, **variables}}],
+            "rct_backup_vms": ["app01"], "rct_backup_destination": server.path("Backup"), "rct_backup_label": label, **variables}}],
             "always": [{"name": "Keep the summary", "ansible.builtin.copy": {
                 "content": "{{ rct_backup_summary | default([]) | to_json }}", "dest": str(tmp_path / f"summary-{label}.json")},
                 "delegate_to": "localhost"}]}],
@@ -29,7 +30,7 @@ def backup(server, tmp_path, label: str, **variables):
 
 
 def points(server) -> list[dict]:
-    entries = json.loads(server.state()["files"].get(CATALOG, '{"entries": []}'))["entries"]
+    entries = catalog_entries(server)
     live = {p["InstanceID"] for p in server.state()["reference_points"]}
     return [e for e in entries if e["instance_id"] in live]
 
@@ -119,8 +120,8 @@ def test_changed_blocks_method_lists_ranges_for_incrementals(server, tmp_path) -
     done, (run2,) = backup(server, tmp_path, "run2", rct_backup_method="changed_blocks")
     assert done.returncode == 0, done.stdout
     assert run2["mode"] == "changed_blocks" and run2["bytes"] == 65536
-    files = {p: t for p, t in server.state()["files"].items() if p.startswith("E:\\Backup\\app01\\run2\\")}
-    ranges = [json.loads(t)["ranges"] for t in files.values()]
+    files = sorted(pathlib.Path(server.path("Backup", "app01", "run2")).glob("*.json"))
+    ranges = [json.loads(f.read_text(encoding="utf-8"))["ranges"] for f in files]
     assert ranges == [[[2**20, 65536]]], "a file for each disk with changes"
     assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [("run1", "full", None), ("run2", "incremental", "run1")]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import invoked
+from conftest import catalog_entries, invoked
 
-CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
 
 
 def rc(**args):
@@ -28,7 +27,7 @@ def test_create_is_idempotent_then_converts_into_a_catalogued_reference_point(pl
     assert converted["checkpoints"] == [], "Hyper-V removes the checkpoint as it converts it"
     assert converted_again["changed"] is False and converted_again["reference_point"]["instance_id"] == point["instance_id"]
     assert converted["ansible_facts"]["hyperv_backup"]["reference_points"]["app01"]["b1"]["instance_id"] == point["instance_id"]
-    entries = json.loads(server.state()["files"][CATALOG])["entries"]
+    entries = catalog_entries(server)
     assert [(e["name"], e["status"], e["mode"]) for e in entries] == [("b1", "ready", "full")]
     assert invoked(server).count("Msvm_VirtualSystemSnapshotService.CreateSnapshot") == 1
     assert invoked(server).count("Msvm_VirtualSystemSnapshotService.ConvertToReferencePoint") == 1

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
-from conftest import invoked
+from conftest import catalog_entries, invoked
 
 CREATE = "Msvm_VirtualSystemReferencePointService.CreateReferencePoint"
 DESTROY = "Msvm_VirtualSystemReferencePointService.DestroyReferencePoint"
 GET_ERROR = "Msvm_ConcreteJob.GetErrorEx"
-CATALOG = "C:\\ProgramData\\hyperv.backup\\catalog.json"
 
 
 def rp(**args):
@@ -32,7 +32,7 @@ def test_second_run_changes_nothing_and_calls_create_once(play, server) -> None:
     assert all(d["rct_id"].startswith("rctX:") and d["disk_id"].startswith("Microsoft:6B4A5C2E") for d in point["disks"])
     assert first["job"]["state"] == "completed" and first["job"]["job_type"] == 201 and first["pending"] is False
     assert invoked(server) == [CREATE]
-    assert [p["InstanceID"] for p in server.state()["reference_points"] if p["VirtualSystemIdentifier"].startswith("6b4a")] == [point["instance_id"]]
+    assert [p["InstanceID"] for p in server.state()["reference_points"] if p["VirtualSystemIdentifier"].startswith("6B4A")] == [point["instance_id"]]
 
 
 def test_check_mode_reports_change_and_calls_nothing(play, server) -> None:
@@ -41,7 +41,7 @@ def test_check_mode_reports_change_and_calls_nothing(play, server) -> None:
     # callbacks print the diff rather than keep it in the result
     assert "--- before\n+++ after\n@@ -1 +1,14 @@\n-{}\n+{" in play.last_output and '+    "name": "nightly",' in play.last_output
     assert invoked(server) == []
-    assert CATALOG not in server.state()["files"]
+    assert not server.catalog.exists()
 
 
 def test_remove_by_name_then_again_is_unchanged(play, server) -> None:
@@ -50,7 +50,7 @@ def test_remove_by_name_then_again_is_unchanged(play, server) -> None:
     assert created["changed"] is True and removed["changed"] is True and removed["job"]["job_type"] == 202
     assert again["changed"] is False
     assert invoked(server) == [CREATE, DESTROY]
-    assert json.loads(server.state()["files"][CATALOG])["entries"] == []
+    assert catalog_entries(server) == []
 
 
 def test_unknown_vm_fails_listing_the_vms_and_changes_nothing(play, server) -> None:
@@ -89,7 +89,7 @@ def test_bad_input_is_refused_before_any_call(play, server) -> None:
     assert "vm_id 'not-a-guid' is not a GUID" in bad_guid["msg"]
     assert negative["msg"] == "wait_timeout must be 0 or more seconds, got -1."
     assert both["msg"] == "parameters are mutually exclusive: vm, vm_id, vms"
-    assert unknown_choice["msg"] == "value of type must be one of: log, rct, got: snapshot"
+    assert unknown_choice["msg"] == "value of type must be one of: log, rct. Got no match for: snapshot"
     assert extra["msg"].startswith("Unsupported parameters for (reference_point) module: label.")
     assert invoked(server) == []
 
@@ -110,7 +110,7 @@ def test_failed_job_reports_its_errors_and_leaves_no_catalog_entry(play, server)
         "Could not create backup checkpoint for virtual machine 'web01': The system cannot find the file specified. (0x80070002).")
     assert result["job"]["errors"][1].startswith("Could not create backup checkpoint")
     assert invoked(server) == [CREATE, GET_ERROR, GET_ERROR]
-    assert json.loads(server.state()["files"][CATALOG])["entries"] == []
+    assert catalog_entries(server) == []
 
 
 def test_error_return_value_is_explained(play, server) -> None:
@@ -119,7 +119,7 @@ def test_error_return_value_is_explained(play, server) -> None:
     assert result["msg"] == (
         "Creating Reference point 'nightly' of VM 'web01' failed: Creating a reference point of VM 'web01' failed: CreateReferencePoint "
         "returned 32775 (Invalid State). The VM or disk is in a state that does not allow this; retry when it is settled.")
-    assert json.loads(server.state()["files"].get(CATALOG, '{"entries": []}'))["entries"] == []
+    assert catalog_entries(server) == []
 
 
 def test_wrong_password_is_unreachable(play, server) -> None:
@@ -138,13 +138,14 @@ def test_names_with_wql_characters_are_matched_exactly(play, server) -> None:
 
 
 def test_pending_job_is_followed_not_duplicated(play, server) -> None:
-    server.add_fault(method="CreateReferencePoint", job={"duration": 4})
+    # The job outlasts two module runs (a module run takes seconds: the exec wrapper compiles Ansible.Basic each time).
+    server.add_fault(method="CreateReferencePoint", job={"duration": 30})
     (started,) = play(rp(vm="web01", name="slow", wait_timeout=0, job_timeout=0))
     assert started["changed"] is True and started["pending"] is True and started["job"]["state"] == "running"
     assert started["reference_point"] is None
     (still,) = play(rp(vm="web01", name="slow", wait_timeout=0, job_timeout=0))
     assert still["pending"] is True and still["job"]["id"] == started["job"]["id"]
-    (done,) = play(rp(vm="web01", name="slow", wait_timeout=10, job_timeout=0))
+    (done,) = play(rp(vm="web01", name="slow", wait_timeout=40, job_timeout=0))
     assert done["changed"] is True and done["pending"] is False and done["reference_point"]["name"] == "slow"
     (again,) = play(rp(vm="web01", name="slow"))
     assert again["changed"] is False and again["reference_point"]["instance_id"] == done["reference_point"]["instance_id"]
@@ -174,10 +175,11 @@ def test_foreign_reference_point_is_kept_unless_allowed(play, server) -> None:
 
 
 def test_corrupt_catalog_is_reported_and_left_alone(play, server) -> None:
-    (result,) = play(rp(vm="web01", name="n", catalog_path="C:\\corrupt.json"))
+    corrupt = server.path("corrupt.json")
+    (result,) = play(rp(vm="web01", name="n", catalog_path=corrupt))
     assert result["_status"] == "FAILED"
-    assert "The reference point catalog 'C:\\corrupt.json' is corrupt: it is not valid JSON" in result["msg"]
-    assert server.state()["files"]["C:\\corrupt.json"] == "{not json"
+    assert f"The reference point catalog '{corrupt}' is corrupt: it is not valid JSON" in result["msg"]
+    assert pathlib.Path(corrupt).read_text(encoding="utf-8") == "{not json"
     assert invoked(server) == []
 
 
@@ -192,10 +194,10 @@ def test_info_lists_named_foreign_and_stale(play, server) -> None:
     assert listing["changed"] is False
 
 
-def test_raw_commands_get_a_clear_error(play, server) -> None:
-    play({"ansible.builtin.raw": "Get-VM", "ignore_errors": True})
-    assert ("hv01 | FAILED | rc=1 >>\nThe Hyper-V simulator runs hyperv.backup modules only; raw commands and scripts are not supported: "
-            "Get-VM\n") in play.last_output
+def test_raw_commands_run_in_powershell_with_cim_answered_by_the_host(play, server) -> None:
+    play({"ansible.builtin.raw": "(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_ComputerSystem | "
+                                "Where-Object Caption -eq 'Virtual Machine').ElementName -join ','"})
+    assert "hv01 | CHANGED | rc=0 >>\nweb01,db01,test,test" in play.last_output
 
 
 def test_many_reference_points_in_one_task_with_jobs_followed_from_the_controller(play, server) -> None:
@@ -213,4 +215,4 @@ def test_many_reference_points_in_one_task_with_jobs_followed_from_the_controlle
     runs = [r["module"] for r in server.calls()["module_runs"]]
     assert runs.count("reference_point") == 4, "per task: one run starting the three jobs, one finishing them"
     assert invoked(server).count("Msvm_VirtualSystemReferencePointService.CreateReferencePoint") == 3
-    assert json.loads(server.state()["files"][CATALOG])["entries"] == []
+    assert catalog_entries(server) == []

@@ -27,7 +27,12 @@ def main(argv: list[str]) -> int:
             f"hvtest ansible_host=127.0.0.1 ansible_port={server.port} ansible_user={USER} ansible_password={PASSWORD}\n\n"
             "[windows:vars]\n"
             "ansible_connection=winrm\nansible_winrm_transport=basic\nansible_winrm_scheme=http\n"
-            "hyperv_backup_test_vm_create=false\n",
+            "hyperv_backup_test_vm_create=false\n"
+            # The host's folders in the simulator's own path style, under its root.
+            f"hyperv_backup_test_dir={server.path('ansible_testing')}\n"
+            f"hyperv_backup_test_catalog={server.path('ansible_testing', 'catalog.json')}\n"
+            f"hyperv_backup_test_export_dir={server.path('ansible_testing', 'export')}\n"
+            f"hyperv_backup_test_backup_dir={server.path('ansible_testing', 'backups')}\n",
             encoding="utf-8")
         try:
             done = subprocess.run(

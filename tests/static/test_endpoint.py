@@ -34,21 +34,16 @@ def test_raw_command_is_decoded_from_its_encoded_command() -> None:
     assert invocation.module is None and invocation.raw_script == "Get-VM | Select Name"
 
 
-def test_a_command_the_simulator_cannot_read_still_ends() -> None:
+class _BrokenRunner:
+    def run(self, command_line: str, stdin: bytes, run_id: str) -> None:
+        raise RuntimeError("pwsh vanished")
+
+
+def test_a_command_ends_even_when_powershell_cannot_run_it() -> None:
     endpoint = Endpoint(SimHost({"vms": []}), "u", "p")
+    endpoint.runner = _BrokenRunner()  # type: ignore[assignment]
     command = Command("PowerShell -EncodedCommand AAAA")
     command.stdin.extend(b"{}" + NUL + b'{"actions": [{"name": "module_wrapper.ps1", "params": {"Script": 5, "Variables": 7}}]}')
     endpoint.run(command)
     assert command.done.is_set() and command.exit_code == 1
-
-
-def test_unknown_module_gets_a_clear_failed_result() -> None:
-    endpoint = Endpoint(SimHost({"vms": []}), "u", "p")
-    command = Command("PowerShell -EncodedCommand AAAA")
-    manifest = {"actions": [{"name": "module_wrapper.ps1", "params": {
-        "Script": "ansible_collections.ansible.windows.plugins.modules.win_ping.ps1", "Variables": []}}]}
-    command.stdin.extend(b"{}" + NUL + json.dumps(manifest).encode())
-    endpoint.run(command)
-    result = json.loads(command.stdout)
-    assert command.exit_code == 1 and result["failed"] is True
-    assert "has no rendering of module 'ansible_collections.ansible.windows.plugins.modules.win_ping.ps1'" in result["msg"]
+    assert b"The Hyper-V simulator could not run this command: pwsh vanished" in command.stderr

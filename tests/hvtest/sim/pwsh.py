@@ -5,8 +5,11 @@ to a new pwsh process: ansible-core's own bootstrap and exec wrapper start, comp
 Ansible.Basic, load the collection's module_utils and run the module, all unchanged. What a
 Windows host provides and Linux does not is set up here, and only here:
 
-- an executable named `powershell` on PATH (the payload names it, and the exec wrapper starts it
-  again for some actions): a link to pwsh;
+- the interpreter the payload names (`powershell`, `PowerShell` in ansible-core 2.16 to 2.18):
+  started as pwsh. The exec wrapper looks that name up on PATH and starts the interpreter again
+  when the name resolves outside $PSHOME; on Windows it resolves to powershell.exe in $PSHOME,
+  so links under each spelling point into pwsh's $PSHOME here too, and no module run is
+  started twice;
 - the environment variables Windows sets that the modules read: TEMP/TMP, ProgramData (the
   catalog's default folder), COMPUTERNAME;
 - the CIM cmdlets, which Linux lacks: tests/hvtest/pwsh/HvSimCim on PSModulePath, auto-loaded
@@ -35,6 +38,9 @@ class PwshMissing(RuntimeError):
     """No PowerShell 7 to run the modules in."""
 
 
+INTERPRETER_NAMES = ("powershell", "PowerShell", "powershell.exe")
+
+
 def find_pwsh() -> str:
     """pwsh from PATH, else the project's shared copy (../shared/tools/pwsh); PwshMissing otherwise."""
     found = shutil.which("pwsh")
@@ -47,6 +53,17 @@ def find_pwsh() -> str:
         "PowerShell 7 (pwsh) is needed to run the collection's modules against the simulator, and none was found: "
         "put a pwsh on PATH (PowerShell 7.4 or later for Linux, from Microsoft's PowerShell releases), or, in this "
         f"project's workplace, {SHARED_TOOLS} (export PATH={SHARED_TOOLS}:$PATH).")
+
+
+def pshome(pwsh: str) -> str:
+    """pwsh's $PSHOME (asked once per process tree: HVSIM_PSHOME carries it to child processes)."""
+    known = os.environ.get("HVSIM_PSHOME")
+    if known and pathlib.Path(known).is_dir():
+        return known
+    done = subprocess.run([pwsh, "-NoProfile", "-NonInteractive", "-Command", "$PSHOME"], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, POWERSHELL_TELEMETRY_OPTOUT="1", POWERSHELL_UPDATECHECK="Off"))
+    os.environ["HVSIM_PSHOME"] = done.stdout.strip()
+    return os.environ["HVSIM_PSHOME"]
 
 
 @dataclasses.dataclass
@@ -68,9 +85,13 @@ class PwshRunner:
         self.program_data = root / "ProgramData"
         for folder in (self.bin, self.temp, self.program_data):
             folder.mkdir(parents=True, exist_ok=True)
-        link = self.bin / "powershell"
-        if not link.exists():
-            link.symlink_to(self.pwsh)
+        # What the exec wrapper's interpreter check resolves (see the module docstring); the
+        # endpoint itself starts pwsh for these names.
+        inside = pathlib.Path(pshome(self.pwsh)) / "pwsh.dll"
+        for name in INTERPRETER_NAMES:
+            link = self.bin / name
+            if not link.is_symlink():
+                link.symlink_to(inside)
         self.host_name = host_name
         self.cim_url = cim_url
         self.culture = culture
@@ -101,6 +122,8 @@ class PwshRunner:
         argv = shlex.split(command_line, posix=True)
         if not argv:
             return Run(b"", b"empty command line\n", 1, 0.0)
+        if argv[0] in INTERPRETER_NAMES:
+            argv[0] = self.pwsh
         started = time.monotonic()
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, env=self.environment(run_id), cwd=str(self.temp),

@@ -44,6 +44,7 @@ class SimServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.log_module_runs()
         if self.process is not None:
             self.process.terminate()
             try:
@@ -60,6 +61,19 @@ class SimServer:
     def path(self, *parts: str) -> str:
         """A path on the host, under its root (what a test gives where a user gives a host path)."""
         return str(self.root.joinpath(*parts))
+
+    def log_module_runs(self) -> None:
+        """Appends this host's module runs to $HVTEST_RUNS_LOG (one JSON line each), for the suite's summary."""
+        target = os.environ.get("HVTEST_RUNS_LOG")
+        if not target or self.process is None or self.process.poll() is not None:
+            return
+        try:
+            runs = self.calls()["module_runs"]
+        except OSError:
+            return
+        with open(target, "a", encoding="utf-8") as log:
+            for run in runs:
+                log.write(json.dumps({"module": run["module"], "seconds": run["seconds"], "exit_code": run["exit_code"]}) + "\n")
 
     # ------------------------------------------------------------------ control API
 

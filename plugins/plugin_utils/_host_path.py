@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Paths on the managed host, built on the controller (internal to this collection).
+
+A Hyper-V host takes Windows paths: a drive letter (D:\\Backup) or a share (\\\\server\\share).
+Folders below a destination the user gave are joined in that path's own style, so a
+destination given as a POSIX path (a host reached through another PowerShell, as the
+collection's tests do) keeps its style too.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import posixpath
+import re
+
+_WINDOWS = re.compile(r"^(?:[A-Za-z]:|\\\\)|\\")
+
+
+def is_windows_path(path: str) -> bool:
+    """Whether a path is written the Windows way (drive letter, UNC share or any backslash)."""
+    return bool(_WINDOWS.search(path))
+
+
+def join(base: str, *parts: str) -> str:
+    """base joined with parts, in base's path style."""
+    module = ntpath if is_windows_path(base) else posixpath
+    return module.join(base, *parts)

@@ -1,0 +1,128 @@
+# The reference point catalog (HvCatalog.psm1): reading, saving, refusing damage, locking.
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
+    Import-HvTestModuleUtil -Name HvCatalog
+    $identity = @{ name = 'web01'; id = '6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162' }
+
+    Function New-TestEntry {
+        param ([string]$Name)
+        New-HvCatalogEntry -VmIdentity $identity -Name $Name -Type rct -Consistency application
+    }
+}
+
+Describe 'Read-HvCatalog and Save-HvCatalog' {
+    BeforeEach {
+        $path = Join-Path $TestDrive "catalog-$([guid]::NewGuid().ToString('N')).json"
+    }
+
+    It 'reads a missing catalog as an empty one' {
+        $catalog = Read-HvCatalog -Path $path
+        $catalog.version | Should -Be 1
+        $catalog.entries.Count | Should -Be 0
+    }
+
+    It 'reads back what it saved, again after saving over an existing file' {
+        # The second save replaces the file (File.Replace) and the read after it takes the
+        # Dictionary that FromJson returns: both failed on a host before.
+        $catalog = Read-HvCatalog -Path $path
+        Set-HvCatalogEntry -Catalog $catalog -Entry (New-TestEntry -Name 'a')
+        Save-HvCatalog -Path $path -Catalog $catalog
+        $catalog = Read-HvCatalog -Path $path
+        Set-HvCatalogEntry -Catalog $catalog -Entry (New-TestEntry -Name 'b')
+        Save-HvCatalog -Path $path -Catalog $catalog
+        $again = Read-HvCatalog -Path $path
+        @($again.entries | ForEach-Object { $_.name }) | Should -Be @('a', 'b')
+        $again.entries[0] | Should -BeOfType [hashtable]
+        Test-Path -LiteralPath "$path.tmp" | Should -BeFalse
+    }
+
+    It 'replaces an entry of the same VM and name instead of adding a second' {
+        $catalog = Read-HvCatalog -Path $path
+        Set-HvCatalogEntry -Catalog $catalog -Entry (New-TestEntry -Name 'a')
+        $second = New-TestEntry -Name 'a'
+        $second.status = 'ready'
+        Set-HvCatalogEntry -Catalog $catalog -Entry $second
+        $catalog.entries.Count | Should -Be 1
+        $catalog.entries[0].status | Should -Be 'ready'
+    }
+
+    It 'finds entries by name case-sensitively and by instance id' {
+        $catalog = Read-HvCatalog -Path $path
+        $entry = New-TestEntry -Name 'Nightly'
+        $entry.instance_id = 'Microsoft:ABC'
+        Set-HvCatalogEntry -Catalog $catalog -Entry $entry
+        @(Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name 'Nightly').Count | Should -Be 1
+        @(Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name 'nightly').Count | Should -Be 0
+        @(Find-HvCatalogEntry -Catalog $catalog -InstanceId 'Microsoft:ABC').Count | Should -Be 1
+    }
+
+    It 'reads a catalog written with a UTF-8 byte order mark' {
+        [System.IO.File]::WriteAllText($path, '{"version": 1, "entries": []}', [System.Text.UTF8Encoding]::new($true))
+        (Read-HvCatalog -Path $path).entries.Count | Should -Be 0
+    }
+
+    It 'refuses <Case> and leaves the file as it was' -ForEach @(
+        @{ Case = 'text that is not JSON'; Text = '{not json'; Problem = 'it is not valid JSON' }
+        @{ Case = 'JSON without version and entries'; Text = '{"names": []}'; Problem = 'it has no version and entries' }
+        @{ Case = 'a newer version'; Text = '{"version": 2, "entries": []}'; Problem = 'its version 2 is not the supported version 1' }
+        @{ Case = 'entries that are not a list'; Text = '{"version": 1, "entries": {}}'; Problem = 'its entries are not a list' }
+        @{ Case = 'entries that are not objects'; Text = '{"version": 1, "entries": [1]}'; Problem = 'some entries are not objects' }
+    ) {
+        [System.IO.File]::WriteAllText($path, $Text)
+        { Read-HvCatalog -Path $path } | Should -Throw "The reference point catalog '$path' is corrupt: $Problem*"
+        [System.IO.File]::ReadAllText($path) | Should -Be $Text
+    }
+}
+
+Describe 'Lock-HvCatalog' {
+    It 'gives one run the lock and makes another wait, then fail naming the lock file' {
+        $path = Join-Path $TestDrive 'locked/catalog.json'
+        $held = Lock-HvCatalog -Path $path
+        try {
+            $started = [DateTime]::UtcNow
+            { Lock-HvCatalog -Path $path -TimeoutSeconds 1 } | Should -Throw "The reference point catalog is locked by another run ('$path.lock' held for over 1 s)*"
+            ([DateTime]::UtcNow - $started).TotalSeconds | Should -BeGreaterOrEqual 1
+        }
+        finally {
+            $held.Dispose()
+        }
+        $again = Lock-HvCatalog -Path $path -TimeoutSeconds 1
+        $again.Dispose()
+    }
+
+    It 'keeps every entry when two processes add entries at the same time' {
+        # Two pwsh processes, each adding 15 entries under the lock: none may be lost. (On Linux
+        # .NET implements FileShare.None with advisory locks between .NET processes; Windows
+        # enforces sharing modes in the kernel. Both keep a second locker out, which is what the
+        # catalog relies on; readers do not lock, on either.)
+        $path = Join-Path $TestDrive 'shared/catalog.json'
+        $writer = {
+            param ($Root, $Ansible, $Path, $Prefix)
+            $env:HVTEST_ROOT = $Root
+            $env:HVTEST_ANSIBLE = $Ansible
+            Import-Module (Join-Path $Root 'tests/pester/HvTestHelpers.psm1')
+            Import-HvTestModuleUtil -Name HvCatalog
+            $identity = @{ name = 'web01'; id = '6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162' }
+            foreach ($index in 1..15) {
+                $lock = Lock-HvCatalog -Path $Path
+                try {
+                    $catalog = Read-HvCatalog -Path $Path
+                    Set-HvCatalogEntry -Catalog $catalog -Entry (New-HvCatalogEntry -VmIdentity $identity -Name "$Prefix$index" -Type rct -Consistency crash)
+                    Save-HvCatalog -Path $Path -Catalog $catalog
+                }
+                finally {
+                    $lock.Dispose()
+                }
+            }
+        }
+        $jobs = foreach ($prefix in 'a', 'b') {
+            Start-Job -ScriptBlock $writer -ArgumentList (Get-HvTestRoot), $env:HVTEST_ANSIBLE, $path, $prefix
+        }
+        $null = $jobs | Wait-Job -Timeout 120
+        $jobs | Receive-Job -ErrorAction Stop
+        $jobs | Remove-Job -Force
+        $names = @((Read-HvCatalog -Path $path).entries | ForEach-Object { $_.name } | Sort-Object)
+        $names.Count | Should -Be 30
+    }
+}
