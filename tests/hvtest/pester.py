@@ -14,7 +14,7 @@ import sys
 import ansible
 
 from .collection import ROOT
-from .sim.pwsh import find_pwsh
+from .sim.pwsh import SHIM_MODULES, find_pwsh
 
 
 def main(argv: list[str]) -> int:
@@ -23,11 +23,13 @@ def main(argv: list[str]) -> int:
         "HVTEST_ROOT": str(ROOT),
         "HVTEST_PYTHON": sys.executable,
         "HVTEST_ANSIBLE": str(pathlib.Path(ansible.__file__).parent),
+        # The CIM cmdlets come from the test shim, found by auto-loading as the module runs find them.
+        "PSModulePath": os.pathsep.join(p for p in (str(SHIM_MODULES), os.environ.get("PSModulePath", "")) if p),
         "POWERSHELL_TELEMETRY_OPTOUT": "1",
         "POWERSHELL_UPDATECHECK": "Off",
     })
     paths = argv or [str(ROOT / "tests" / "pester")]
-    command = [find_pwsh(), "-NoProfile", "-NonInteractive", "-File", str(ROOT / "tests" / "pester" / "run.ps1"), "-Path", *paths]
+    command = [find_pwsh(), "-NoProfile", "-NonInteractive", "-File", str(ROOT / "tests" / "pester" / "run.ps1"), *paths]
     return subprocess.run(command, env=env, check=False).returncode
 
 

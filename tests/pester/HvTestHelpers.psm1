@@ -80,7 +80,10 @@ Function Import-HvTestModuleUtil {
         & $visit $util
     }
     foreach ($util in $ordered) {
-        $text = Get-Content -LiteralPath (Join-Path $folder "$util.psm1") -Raw
+        # Strict mode does not reach into a module's scopes from outside, so it is set inside each
+        # util here (the only difference from what a host runs): reading a property an object does
+        # not have, or a variable never set, fails these tests instead of giving $null.
+        $text = "Set-StrictMode -Version Latest`n" + (Get-Content -LiteralPath (Join-Path $folder "$util.psm1") -Raw)
         $block = [System.Management.Automation.Language.Parser]::ParseInput($text, "$util.psm1", [ref]$null, [ref]$null).GetScriptBlock()
         New-Module -Name $util -ScriptBlock $block | Import-Module -Global -Force -WarningAction SilentlyContinue
     }

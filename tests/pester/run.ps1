@@ -1,8 +1,13 @@
 # Runs every Pester test of the module_utils in one pwsh process (tests/hvtest/pester.py starts it).
 param (
+    [Parameter(ValueFromRemainingArguments)]
     [string[]]
-    $Path = @($PSScriptRoot)
+    $Path
 )
+
+if (-not $Path) {
+    $Path = @($PSScriptRoot)
+}
 
 $ErrorActionPreference = 'Stop'
 Import-Module Pester -MinimumVersion 5.5

@@ -1,0 +1,104 @@
+# Calling Hyper-V methods and following their jobs (HvCimJob.psm1), against a simulated host.
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
+    Import-HvTestModuleUtil -Name HvVirtualMachine, HvCimJob, HvReferencePoint
+    $testHost = Start-HvTestHost -Scenario @{
+        host = 'HV08'
+        jobs = @{ CreateReferencePoint = @{ duration = 1 } }
+        vms = @(@{ name = 'web01'; id = '4d4d4d4d-0000-4000-8000-000000000001' })
+    }
+    $vm = Get-HvVirtualMachine -Name 'web01'
+
+    Function Start-TestJob {
+        # A CreateReferencePoint job; a fault given first shapes it.
+        param ([hashtable]$Fault)
+        if ($Fault) {
+            $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body (@{ method = 'CreateReferencePoint' } + $Fault)
+        }
+        (New-HvReferencePoint -VirtualMachine $vm -Type rct -Consistency crash).Job.InstanceID
+    }
+}
+
+AfterAll {
+    Stop-HvTestHost -TestHost $testHost
+}
+
+Describe 'Get-HvReturnCodeMessage' {
+    It 'explains <Code>' -ForEach @(
+        @{ Code = 4; Text = 'returned 4 (Invalid Parameter). Hyper-V rejected an argument; check the options given.' }
+        @{ Code = 5; Text = 'returned 5 (Invalid State).*' }
+        @{ Code = 32769; Text = 'returned 32769 (Access Denied). Run as a member of Hyper-V Administrators*' }
+        @{ Code = 32775; Text = 'returned 32775 (Invalid State).*' }
+        @{ Code = 32779; Text = 'returned 32779 (File not found).*' }
+        @{ Code = 40000; Text = 'returned 40000 (undocumented value)' }
+    ) {
+        Get-HvReturnCodeMessage -ReturnValue $Code | Should -BeLike $Text
+    }
+}
+
+Describe 'Invoke-HvCimMethod' {
+    It 'returns the result of a started job (4096) with its job reference' {
+        $service = Get-HvReferencePointService
+        $output = Invoke-HvCimMethod -InputObject $service -MethodName CreateReferencePoint -Action 'Test' -Arguments @{
+            AffectedSystem = $vm
+            ReferencePointType = [uint16]1
+        }
+        $output.ReturnValue | Should -Be 4096
+        $output.ReturnValue | Should -BeOfType [uint32]
+        $output.Job.InstanceID | Should -Match '^[0-9A-F-]{36}$'
+        $output.PSTypeNames[0] | Should -Be 'Microsoft.Management.Infrastructure.CimMethodResult#Msvm_VirtualSystemReferencePointService#CreateReferencePoint'
+    }
+
+    It 'throws an error return value with what was attempted and what it means' {
+        $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body @{ method = 'CreateReferencePoint'; return_value = 32775 }
+        { New-HvReferencePoint -VirtualMachine $vm -Type rct -Consistency crash } |
+            Should -Throw "Creating a reference point of VM 'web01' failed: CreateReferencePoint returned 32775 (Invalid State).*"
+    }
+}
+
+Describe 'Following a job' {
+    It 'reads a job that the host no longer has as nothing (the CIM error is NotFound)' {
+        Get-HvCimJob -InstanceId '00000000-0000-4000-8000-000000000000' | Should -BeNullOrEmpty
+    }
+
+    It 'waits until the job ends and reports it completed' {
+        $id = Start-TestJob
+        $job = Wait-HvCimJob -InstanceId $id -TimeoutSeconds 20
+        $result = ConvertTo-HvJobResult -Job $job
+        $result.state | Should -Be 'completed'
+        $result.succeeded | Should -BeTrue
+        $result.percent_complete | Should -Be 100
+        $result.job_type | Should -Be 201
+    }
+
+    It 'returns a running job at once with a timeout of 0' {
+        $id = Start-TestJob -Fault @{ job = @{ duration = 30 } }
+        $result = ConvertTo-HvJobResult -Job (Wait-HvCimJob -InstanceId $id -TimeoutSeconds 0)
+        $result.finished | Should -BeFalse
+        $result.state | Should -Be 'running'
+    }
+
+    It 'gives every error text of a failed job in one sentence' {
+        $id = Start-TestJob -Fault @{ job = @{ duration = 0.2; fail = @{ error_code = 32768; description = 'Checkpoint operation failed.'; errors = @('Checkpoint operation failed.', 'The guest did not answer (0x80070002).') } } }
+        $result = ConvertTo-HvJobResult -Job (Wait-HvCimJob -InstanceId $id -TimeoutSeconds 20)
+        $result.state | Should -Be 'exception'
+        $result.errors | Should -Be @('Checkpoint operation failed.', 'The guest did not answer (0x80070002).')
+        Format-HvJobFailure -JobResult $result -Action 'Making it' |
+            Should -Be "Making it failed: job $id ended in state exception with error code 32768: Checkpoint operation failed. The guest did not answer (0x80070002)."
+    }
+
+    It 'returns the first of several jobs to end' {
+        $slow = Start-TestJob -Fault @{ job = @{ duration = 30 } }
+        $fast = Start-TestJob -Fault @{ job = @{ duration = 0.5 } }
+        @(Wait-HvAnyCimJob -InstanceId @($slow, $fast) -TimeoutSeconds 20) | Should -Be @($fast)
+    }
+
+    It 'cancels a running job, and refuses one that cannot be cancelled' {
+        $id = Start-TestJob -Fault @{ job = @{ duration = 30 } }
+        Stop-HvCimJob -Job (Get-HvCimJob -InstanceId $id)
+        (ConvertTo-HvJobResult -Job (Get-HvCimJob -InstanceId $id)).state | Should -Be 'terminated'
+        $stuck = Start-TestJob -Fault @{ job = @{ duration = 30; cancellable = $false } }
+        { Stop-HvCimJob -Job (Get-HvCimJob -InstanceId $stuck) } | Should -Throw "job $stuck cannot be cancelled (Cancellable is false)*"
+    }
+}
