@@ -110,4 +110,4 @@ clean:
 	rm -rf .build tests/output .pytest_cache
 
 diagram:
-	dot -Tsvg docs/images/backup-flow.dot -o docs/images/backup-flow.svg
+	for f in docs/images/*.dot; do dot -Tsvg "$$f" -o "$${f%.dot}.svg"; done

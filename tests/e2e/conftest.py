@@ -29,14 +29,15 @@ class Play:
         self.last_output = ""
 
     def __call__(self, *tasks: dict, check: bool = False, diff: bool = False, password: str = PASSWORD,
-                 extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+                 extra: tuple[str, ...] = (), env: dict[str, str] | None = None, playbook_command: str | None = None) -> list[dict[str, Any]]:
         self.count += 1
         playbook = self.workdir / f"play{self.count}.yml"
         playbook.write_text(yaml.safe_dump([{
             "name": "e2e", "hosts": "hyperv", "gather_facts": False, "tasks": list(tasks),
         }], sort_keys=False), encoding="utf-8")
         args = [*(["--check"] if check else []), *(["--diff"] if diff else []), *extra]
-        done = self.server.playbook(playbook, *args, password=password, env={"ANSIBLE_STDOUT_CALLBACK": "minimal"})
+        done = self.server.playbook(playbook, *args, password=password, env={"ANSIBLE_STDOUT_CALLBACK": "minimal", **(env or {})},
+                                    command=playbook_command)
         self.last_output = done.stdout + done.stderr
         return parse_minimal(done.stdout)
 

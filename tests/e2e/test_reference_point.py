@@ -90,7 +90,7 @@ def test_bad_input_is_refused_before_any_call(play, server) -> None:
     assert negative["msg"] == "wait_timeout must be 0 or more seconds, got -1."
     assert both["msg"] == "parameters are mutually exclusive: vm, vm_id, vms"
     assert unknown_choice["msg"] == "value of type must be one of: log, rct. Got no match for: snapshot"
-    assert extra["msg"].startswith("Unsupported parameters for (reference_point) module: label.")
+    assert extra["msg"].startswith("Unsupported parameters for (hyperv.backup.reference_point) module: label.")
     assert invoked(server) == []
 
 

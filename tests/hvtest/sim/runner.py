@@ -129,7 +129,8 @@ class SimServer:
             encoding="utf-8")
         return path
 
-    def playbook(self, playbook: pathlib.Path, *args: str, password: str = PASSWORD, env: dict | None = None) -> subprocess.CompletedProcess:
+    def playbook(self, playbook: pathlib.Path, *args: str, password: str = PASSWORD, env: dict | None = None,
+                 command: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [paths.tool("ansible-playbook"), "-i", str(self.inventory(password)), str(playbook), *args],
+            [command or paths.tool("ansible-playbook"), "-i", str(self.inventory(password)), str(playbook), *args],
             env=paths.ansible_env(**(env or {})), capture_output=True, text=True, check=False, cwd=str(ROOT))
