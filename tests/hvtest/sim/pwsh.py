@@ -85,21 +85,26 @@ class PwshRunner:
         self.program_data = root / "ProgramData"
         for folder in (self.bin, self.temp, self.program_data):
             folder.mkdir(parents=True, exist_ok=True)
-        # What the exec wrapper's interpreter check resolves (see the module docstring); the
-        # endpoint itself starts pwsh for these names.
+        # On Windows `powershell` on PATH is both executable and in $PSHOME. No file here is both,
+        # so each payload gets the PATH its wrapper needs: ansible-core 2.19 and later only look
+        # the name up (and start a second process unless it resolves into $PSHOME); 2.16 to 2.18
+        # run it (their command line starts PowerShell from PowerShell).
+        self.bin_exec = root / "bin-exec"
+        self.bin_exec.mkdir(parents=True, exist_ok=True)
         inside = pathlib.Path(pshome(self.pwsh)) / "pwsh.dll"
-        for name in INTERPRETER_NAMES:
-            link = self.bin / name
-            if not link.is_symlink():
-                link.symlink_to(inside)
+        for folder, target in ((self.bin, inside), (self.bin_exec, pathlib.Path(self.pwsh))):
+            for name in INTERPRETER_NAMES:
+                link = folder / name
+                if not link.is_symlink():
+                    link.symlink_to(target)
         self.host_name = host_name
         self.cim_url = cim_url
         self.culture = culture
 
-    def environment(self, run_id: str) -> dict[str, str]:
+    def environment(self, run_id: str, wrapper_runs_interpreter: bool = False) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}",
+            "PATH": f"{self.bin_exec if wrapper_runs_interpreter else self.bin}{os.pathsep}{env.get('PATH', '')}",
             "TEMP": str(self.temp),
             "TMP": str(self.temp),
             "ProgramData": str(self.program_data),
@@ -118,7 +123,11 @@ class PwshRunner:
         return env
 
     def run(self, command_line: str, stdin: bytes, run_id: str) -> Run:
-        """Runs one command; whatever happens it ends (a hang is killed after RUN_LIMIT_SECONDS)."""
+        """Runs one command; whatever happens it ends (a hang is killed after RUN_LIMIT_SECONDS).
+
+        A payload whose exec manifest is not the 2.19+ bootstrap (that of 2.16 to 2.18, and raw
+        commands) gets the PATH where the interpreter's name can be run.
+        """
         argv = shlex.split(command_line, posix=True)
         if not argv:
             return Run(b"", b"empty command line\n", 1, 0.0)
@@ -126,7 +135,8 @@ class PwshRunner:
             argv[0] = self.pwsh
         started = time.monotonic()
         try:
-            done = subprocess.run(argv, input=stdin, capture_output=True, env=self.environment(run_id), cwd=str(self.temp),
+            env = self.environment(run_id, wrapper_runs_interpreter=b'"name": "exec_wrapper"' not in stdin[:4096])
+            done = subprocess.run(argv, input=stdin, capture_output=True, env=env, cwd=str(self.temp),
                                   timeout=RUN_LIMIT_SECONDS, check=False)
         except subprocess.TimeoutExpired as expired:
             return Run(expired.stdout or b"", (expired.stderr or b"") + f"\nkilled after {RUN_LIMIT_SECONDS} s\n".encode(), 1,
