@@ -9,14 +9,16 @@ from __future__ import annotations
 class ModuleDocFragment:
     """Controller-side options of the modules that start Hyper-V jobs (handled by their action plugins)."""
 
-    # Matches JOB_WAIT_ARGSPEC in plugins/plugin_utils/job_wait.py (checked by tests/unit).
+    # The action plugins validate these options from this text (plugin_utils/_options.py): declared once.
     DOCUMENTATION = r"""
 options:
   job_timeout:
     description:
       - Seconds the controller follows a Hyper-V job that is still running when the module returns,
         polling it with M(hyperv.backup.job_info) (starting at 1 s between polls, growing to 15 s).
-      - Progress is shown as the job goes (a line per quarter of the work; more with C(-v)).
+      - Progress is shown with C(-v) (AWX's Verbose) - a line per host and job when it starts, changes
+        state or passes a quarter of the work, with the time elapsed; every poll with C(-vvv). The
+        default output has the task line and its result only.
       - V(0) returns at once with the job still running (and, for the modules that have it, C(pending=true)) and its id.
       - When the time is up the task fails with the job id, state and percentage; the job goes on
         on the host, and rerunning the task follows the same job instead of starting another.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.hyperv.backup.plugins.plugin_utils._summary import summary_line
+
 DOCUMENTATION = r"""
 name: summary_line
 short_description: One line of the rct_backup summary table
@@ -36,22 +38,6 @@ _value:
   description: The line.
   type: str
 """
-
-
-def _size(value: Any) -> str:
-    size = float(value or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(value)
-
-
-def summary_line(entry: dict[str, Any]) -> str:
-    line = (f"{str(entry.get('vm'))[:19]:<19} {str(entry.get('status')):<8} {str(entry.get('mode') or '-'):<12} "
-            f"{_size(entry.get('bytes')):>10} {float(entry.get('seconds') or 0):>8.1f}  {entry.get('reference_point') or '-'}")
-    note = entry.get("error") or (f"full because {entry['full_reason']}" if entry.get("full_reason") else "")
-    return f"{line}  {note}".rstrip()
 
 
 class FilterModule:

@@ -4,12 +4,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvVirtualMachine
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvBatch
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCheckpoint
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvDiskChanges
+#AnsibleRequires -PowerShell ..module_utils._HvVirtualMachine
+#AnsibleRequires -PowerShell ..module_utils._HvBatch
+#AnsibleRequires -PowerShell ..module_utils._HvCatalog
+#AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
+#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
+#AnsibleRequires -PowerShell ..module_utils._HvDiskChanges
 
 $spec = @{
     options = @{
@@ -18,17 +18,9 @@ $spec = @{
         chunk_bytes = @{ type = 'int'; default = 0 }
         max_ranges_inline = @{ type = 'int'; default = 1000 }
         ranges_dir = @{ type = 'path' }
-        vms = @{
-            type = 'list'
-            elements = 'dict'
-            options = @{
-                vm = @{ type = 'str' }
-                vm_id = @{ type = 'str' }
-                base = @{ type = 'str' }
-                ranges_dir = @{ type = 'path' }
-            }
-            mutually_exclusive = @(, @('vm', 'vm_id'))
-            required_one_of = @(, @('vm', 'vm_id'))
+        vms = Get-HvVmsSpec -Option @{
+            base = @{ type = 'str' }
+            ranges_dir = @{ type = 'path' }
         }
     }
     supports_check_mode = $true
@@ -36,135 +28,170 @@ $spec = @{
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec)))
 
+Function Get-DiskChange {
+    <#
+    .SYNOPSIS
+    Returns one disk of the checkpoint as the result lists it: its changed ranges since the base, or why they cannot be known (reason).
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Disk,
+
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $RctId,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params
+    )
+
+    $entry = @{ path = $Disk.path; device = $Disk.device; rct_id = $RctId; size = $null; changed_bytes = $null; range_count = 0; ranges = @(); ranges_file = $null }
+    if (-not $RctId) {
+        return @{ disk = $entry; ranges = @(); reason = "disk '$($Disk.path)' is not in '$($Params.base)' (added since, or without change tracking)" }
+    }
+    $entry.size = Get-HvVirtualDiskSize -Path $Disk.path
+    try {
+        $ranges = @(Get-HvVirtualDiskChange -Path $Disk.path -LimitId $RctId -Size $entry.size -ChunkBytes $Params.chunk_bytes)
+    }
+    catch {
+        return @{ disk = $entry; ranges = @(); reason = "the changes of '$($Disk.path)' since '$($Params.base)' cannot be read: $($_.Exception.Message)" }
+    }
+    $changed = [long]0
+    foreach ($range in $ranges) {
+        $changed += [long]$range[1]
+    }
+    $entry.changed_bytes = $changed
+    $entry.range_count = $ranges.Count
+    @{ disk = $entry; ranges = $ranges; reason = $null }
+}
+
+Function Save-RangeFile {
+    <#
+    .SYNOPSIS
+    Writes a disk's ranges to a file on the host, where a block-level copy tool reads them; returns its path.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Name,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Content
+    )
+
+    if (-not (Test-Path -LiteralPath $Folder)) {
+        $null = New-Item -Path $Folder -ItemType Directory -Force
+    }
+    $file = Join-Path -Path $Folder -ChildPath $Name
+    [System.IO.File]::WriteAllText($file, [Ansible.Basic.AnsibleModule]::ToJson($Content))
+    $file
+}
+
 Function Invoke-DiskChangesStep {
     <#
     .SYNOPSIS
-    Does the task's work for one VM; ends with the module's ExitJson or FailJson.
-
-    .DESCRIPTION
-    Run once against the module itself, or once per VM of vms against a
-    stand-in module; see HvBatch.
+    Returns the VM's result of the task's work for one VM (see _HvBatch for how steps run).
     #>
     [CmdletBinding()]
+    [OutputType([hashtable])]
     param (
         [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
         [object]
-        $module
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
     )
 
-    $label = $module.Params.checkpoint
-    $baseName = $module.Params.base
-    $catalogPath = Resolve-HvCatalogPath -Path $module.Params.catalog_path
-    $rangesDir = if ($module.Params.ranges_dir) { $module.Params.ranges_dir } else { Join-Path -Path $env:ProgramData -ChildPath 'hyperv.backup\changes' }
-
-    $module.Result.changed = $false
-    $module.Result.vm = @{ name = $module.Params.vm; id = $module.Params.vm_id }
-    $module.Result.checkpoint = $label
-    $module.Result.base = $baseName
-    $module.Result.disks = @()
-    $module.Result.changed_bytes = 0
-    $module.Result.full_needed = $false
-    $module.Result.full_reasons = @()
-
-    if ($module.Params.chunk_bytes -lt 0 -or $module.Params.max_ranges_inline -lt 0) {
-        $module.FailJson('chunk_bytes and max_ranges_inline must be 0 or more.')
+    $identity = $Result.vm
+    $label = $Params.checkpoint
+    $baseName = $Params.base
+    $rangesDir = if ($Params.ranges_dir) { $Params.ranges_dir } else { Join-Path -Path $env:ProgramData -ChildPath 'hyperv.backup\changes' }
+    $Result.checkpoint = $label
+    $Result.base = $baseName
+    $Result.disks = @()
+    $Result.changed_bytes = 0
+    $Result.full_needed = $false
+    $Result.full_reasons = @()
+    if ($Params.chunk_bytes -lt 0 -or $Params.max_ranges_inline -lt 0) {
+        throw (New-HvStepFailure -Message 'chunk_bytes and max_ranges_inline must be 0 or more.')
     }
     if (-not $baseName) {
-        $module.FailJson("Changed blocks of VM '$($module.Params.vm)$($module.Params.vm_id)' need a base reference point: set base for the task or for the VM in vms.")
-    }
-
-    try {
-        $vm = Get-HvStepVirtualMachine -Module $module
-        $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
-        $module.Result.vm = $identity
-    }
-    catch {
-        $module.FailJson("Changed blocks of VM '$($module.Result.vm.name)$($module.Result.vm.id)': $($_.Exception.Message)", $_)
+        throw (New-HvStepFailure -Message "Changed blocks of VM '$($identity.name)' ($($identity.id)) need a base reference point: set base for the task or for the VM in vms.")
     }
     $action = "Changed blocks of VM '$($identity.name)' since '$baseName'"
-
-    try {
-        $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $vm) -Label $label
-        if ($null -eq $checkpoint) {
-            $module.FailJson("$action need the recovery checkpoint '$label', which the VM does not have; create it with hyperv.backup.recovery_checkpoint first.")
-        }
-        $catalog = Read-HvCatalog -Path $catalogPath
-        $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $baseName | Select-Object -First 1
-        $basePoint = $null
-        if ($null -ne $entry) {
-            $basePoint = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
-        }
-        if ($null -eq $basePoint) {
-            $module.Result.full_needed = $true
-            $module.Result.full_reasons = @("the base reference point '$baseName' no longer exists")
-            $module.ExitJson()
-        }
-
-        $baseIds = @($basePoint.VirtualDiskIdentifiers)
-        $rctIds = @($basePoint.ResilientChangeTrackingIdentifiers)
-        $rctByDevice = @{}
-        for ($index = 0; $index -lt [Math]::Min($baseIds.Count, $rctIds.Count); $index++) {
-            $rctByDevice[(Get-HvDiskDevicePart -DiskId $baseIds[$index])] = $rctIds[$index]
-        }
-        $reasons = [System.Collections.Generic.List[string]]@()
-        $disks = [System.Collections.Generic.List[object]]@()
-        $total = [long]0
-        $seen = @()
-        foreach ($disk in @(Get-HvCheckpointDiskFile -Checkpoint $checkpoint)) {
-            $seen += $disk.device
-            $result = @{ path = $disk.path; device = $disk.device; rct_id = $rctByDevice[$disk.device]; size = $null; changed_bytes = $null; range_count = 0; ranges = @(); ranges_file = $null }
-            if (-not $result.rct_id) {
-                $reasons.Add("disk '$($disk.path)' is not in '$baseName' (added since, or without change tracking)")
-                $disks.Add($result)
-                continue
-            }
-            $result.size = Get-HvVirtualDiskSize -Path $disk.path
-            try {
-                $ranges = @(Get-HvVirtualDiskChange -Path $disk.path -LimitId $result.rct_id -Size $result.size -ChunkBytes $module.Params.chunk_bytes)
-            }
-            catch {
-                $reasons.Add("the changes of '$($disk.path)' since '$baseName' cannot be read: $($_.Exception.Message)")
-                $disks.Add($result)
-                continue
-            }
-            $changed = [long]0
-            foreach ($range in $ranges) {
-                $changed += [long]$range[1]
-            }
-            $result.changed_bytes = $changed
-            $result.range_count = $ranges.Count
-            $total += $changed
-            if ($ranges.Count -gt $module.Params.max_ranges_inline -and -not $module.CheckMode) {
-                # Large lists go to a file on the host, where a block-level copy tool reads them.
-                if (-not (Test-Path -LiteralPath $rangesDir)) {
-                    $null = New-Item -Path $rangesDir -ItemType Directory -Force
-                }
-                $file = Join-Path -Path $rangesDir -ChildPath "$($identity.id)-$label-$($disks.Count).json"
-                [System.IO.File]::WriteAllText($file, [Ansible.Basic.AnsibleModule]::ToJson(@{ path = $disk.path; base = $baseName; ranges = $ranges }))
-                $result.ranges_file = $file
-            }
-            else {
-                $result.ranges = $ranges
-            }
-            $disks.Add($result)
-        }
-        foreach ($device in $rctByDevice.Keys) {
-            if ($seen -notcontains $device) {
-                $reasons.Add("a disk of '$baseName' is no longer attached to the VM")
-            }
-        }
-        $module.Result.disks = @($disks)
-        $module.Result.changed_bytes = $total
-        $module.Result.full_reasons = @($reasons)
-        $module.Result.full_needed = $reasons.Count -gt 0
+    $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
+    if ($null -eq $checkpoint) {
+        throw (New-HvStepFailure -Message "$action need the recovery checkpoint '$label', which the VM does not have; create it with hyperv.backup.recovery_checkpoint first.")
     }
-    catch {
-        if (Test-HvStepExit -ErrorRecord $_) {
-            throw
-        }
-        $module.FailJson("$action failed: $($_.Exception.Message)", $_)
+    $catalog = Read-HvCatalog -Path (Resolve-HvCatalogPath -Path $Params.catalog_path)
+    $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $baseName | Select-Object -First 1
+    $basePoint = $null
+    if ($null -ne $entry) {
+        $basePoint = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $entry.instance_id
     }
-    $module.ExitJson()
+    if ($null -eq $basePoint) {
+        $Result.full_needed = $true
+        $Result.full_reasons = @("the base reference point '$baseName' no longer exists")
+        return $Result
+    }
+
+    # The base's RCT ids by disk: ids of the same disk differ in their owner part, not their device part.
+    $baseIds = @($basePoint.VirtualDiskIdentifiers)
+    $rctIds = @($basePoint.ResilientChangeTrackingIdentifiers)
+    $rctByDevice = @{}
+    for ($index = 0; $index -lt [Math]::Min($baseIds.Count, $rctIds.Count); $index++) {
+        $rctByDevice[(Get-HvDiskDevicePart -DiskId $baseIds[$index])] = $rctIds[$index]
+    }
+    $reasons = [System.Collections.Generic.List[string]]@()
+    $disks = [System.Collections.Generic.List[object]]@()
+    $seen = [System.Collections.Generic.List[string]]@()
+    foreach ($disk in @(Get-HvCheckpointDiskFile -Checkpoint $checkpoint)) {
+        $seen.Add($disk.device)
+        $read = Get-DiskChange -Disk $disk -RctId $rctByDevice[$disk.device] -Params $Params
+        if ($read.reason) {
+            $reasons.Add($read.reason)
+        }
+        elseif ($read.ranges.Count -gt $Params.max_ranges_inline -and -not $AnsibleModule.CheckMode) {
+            $read.disk.ranges_file = Save-RangeFile -Folder $rangesDir -Name "$($identity.id)-$label-$($disks.Count).json" -Content @{ path = $disk.path; base = $baseName; ranges = $read.ranges }
+        }
+        else {
+            $read.disk.ranges = $read.ranges
+        }
+        $Result.changed_bytes += [long]$read.disk.changed_bytes
+        $disks.Add($read.disk)
+    }
+    foreach ($device in $rctByDevice.Keys) {
+        if (-not $seen.Contains($device)) {
+            $reasons.Add("a disk of '$baseName' is no longer attached to the VM")
+        }
+    }
+    $Result.disks = @($disks)
+    $Result.full_reasons = @($reasons)
+    $Result.full_needed = $reasons.Count -gt 0
+    $Result
 }
 
-Invoke-HvVmBatch -Module $module -Step ${function:Invoke-DiskChangesStep}
+Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-DiskChangesStep) -Subject { 'Changed blocks' }

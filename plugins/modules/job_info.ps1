@@ -4,53 +4,60 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
 
 $spec = @{
     options = @{
-        job_id = @{ type = 'str'; required = $true }
+        job_id = @{ type = 'str' }
+        job_ids = @{ type = 'list'; elements = 'str' }
         wait_timeout = @{ type = 'int'; default = 0 }
-        cancel = @{ type = 'bool'; default = $false }
     }
+    mutually_exclusive = @(, @('job_id', 'job_ids'))
+    required_one_of = @(, @('job_id', 'job_ids'))
     supports_check_mode = $true
 }
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
 
-$jobId = $module.Params.job_id
-$module.Result.changed = $false
-$module.Result.exists = $false
-$module.Result.job = @{ id = $jobId; state = 'gone' }
+Function Get-JobView {
+    <#
+    .SYNOPSIS
+    Returns a job as this module reports it; a job the host no longer has is state gone.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $InstanceId
+    )
 
+    $job = Get-HvCimJob -InstanceId $InstanceId
+    if ($null -eq $job) {
+        # Hyper-V removes finished jobs after a while; gone is an answer, not an error.
+        return @{ id = $InstanceId; state = 'gone' }
+    }
+    ConvertTo-HvJobResult -Job $job
+}
+
+$module.Result.changed = $false
 if ($module.Params.wait_timeout -lt 0) {
     $module.FailJson("wait_timeout must be 0 or more seconds, got $($module.Params.wait_timeout).")
 }
-
+$ids = if ($module.Params.job_ids) { @($module.Params.job_ids) } else { @($module.Params.job_id) }
 try {
-    $job = Wait-HvCimJob -InstanceId $jobId -TimeoutSeconds $module.Params.wait_timeout
+    # Waits until one of the jobs has ended (or disappeared), or the time is up.
+    $null = Wait-HvAnyCimJob -InstanceId $ids -TimeoutSeconds $module.Params.wait_timeout
+    $jobs = @(foreach ($id in $ids) { Get-JobView -InstanceId $id })
 }
 catch {
-    $module.FailJson("Reading Hyper-V job ${jobId} failed: $($_.Exception.Message)", $_)
+    $module.FailJson("Reading Hyper-V job $($ids -join ', ') failed: $($_.Exception.Message)", $_)
 }
-if ($null -eq $job) {
-    # Hyper-V removes finished jobs after a while; gone is an answer, not an error.
-    $module.ExitJson()
+if ($module.Params.job_ids) {
+    $module.Result.jobs = $jobs
 }
-$module.Result.exists = $true
-
-if ($module.Params.cancel -and -not (Test-HvCimJobFinished -Job $job)) {
-    $module.Result.changed = $true
-    if (-not $module.CheckMode) {
-        try {
-            Stop-HvCimJob -Job $job
-            $job = Wait-HvCimJob -InstanceId $jobId -TimeoutSeconds 5
-        }
-        catch {
-            $module.FailJson("Cancelling Hyper-V job ${jobId} failed: $($_.Exception.Message)", $_)
-        }
-    }
-}
-if ($null -ne $job) {
-    $module.Result.job = ConvertTo-HvJobResult -Job $job
+else {
+    $module.Result.job = $jobs[0]
+    $module.Result.exists = $jobs[0].state -ne 'gone'
 }
 $module.ExitJson()

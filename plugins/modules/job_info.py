@@ -9,7 +9,7 @@
 DOCUMENTATION = r"""
 ---
 module: job_info
-short_description: Read, wait on or cancel a Hyper-V job by its id
+short_description: Read or wait on Hyper-V jobs by their ids
 version_added: 0.1.0
 description:
   - Reads a Hyper-V job (C(Msvm_ConcreteJob)) by its C(InstanceID), as returned in RV(job.id) by the
@@ -17,36 +17,40 @@ description:
     C(GetErrorEx).
   - With O(wait=true) the controller follows the job until it ends or O(job_timeout) passes, so a
     play that lost its controller can wait on the job it started instead of starting a second one.
-  - With O(cancel=true) asks Hyper-V to terminate the job.
+  - With O(job_ids), reads several jobs in one round trip, after waiting on the host (up to
+    O(wait_timeout)) until one of them has ended; the action plugins of this collection follow all
+    the jobs of a task this way.
+  - Changes nothing; to cancel a job use M(hyperv.backup.job).
 options:
   job_id:
     description:
-      - The job's C(InstanceID).
+      - The job's C(InstanceID). Exactly one of O(job_id) and O(job_ids) is required.
     type: str
-    required: true
+  job_ids:
+    description:
+      - The C(InstanceID) of several jobs, answered in RV(jobs) in this order.
+    type: list
+    elements: str
+    version_added: 0.3.0
   wait:
     description:
-      - Follow the job from the controller until it ends or O(job_timeout) passes.
+      - Follow the job (O(job_id)) from the controller until it ends or O(job_timeout) passes.
     type: bool
     default: false
   wait_timeout:
     description:
-      - Seconds the module waits on the host in one round trip before answering.
+      - Seconds the module waits on the host in one round trip, until the job (or one of O(job_ids))
+        has ended, before answering.
     type: int
     default: 0
-  cancel:
-    description:
-      - Ask Hyper-V to cancel the job if it is still running (C(RequestStateChange) to Terminate).
-      - Fails when the job is not cancellable.
-    type: bool
-    default: false
 extends_documentation_fragment:
   - hyperv.backup.job_wait
 notes:
   - Hyper-V forgets finished jobs after a while; such a job is returned with RV(exists=false)
     and RV(job.state=gone), which is not an error.
-  - Supports C(check_mode); O(cancel=true) then reports a change without cancelling.
+  - Supports C(check_mode).
 seealso:
+  - module: hyperv.backup.job
   - module: hyperv.backup.reference_point
 author:
   - hyperv.backup contributors (@hyperv-backup)
@@ -67,21 +71,31 @@ EXAMPLES = r"""
     job_timeout: 7200
   when: rp.pending
 
-- name: Cancel a job
+- name: Read two jobs at once
   hyperv.backup.job_info:
-    job_id: 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4
-    cancel: true
+    job_ids:
+      - 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4
+      - 8E0C43A1-77B2-4C5D-A1B0-5C1F2E3D4A5B
+  register: both
 """
 
 RETURN = r"""
 exists:
   description: Whether the host still has the job.
-  returned: always
+  returned: with O(job_id)
   type: bool
   sample: true
+jobs:
+  description:
+    - Each job of O(job_ids), in that order, with the fields of RV(job); a job the host no longer has
+      is only C(id) and C(state=gone).
+  returned: with O(job_ids)
+  type: list
+  elements: dict
+  sample: [{id: 2D7CF5B5-3F0A-4F12-9A8E-0E3F29E1C0B4, state: completed, state_code: 7, finished: true, succeeded: true}]
 job:
   description: The job.
-  returned: always
+  returned: with O(job_id)
   type: dict
   contains:
     id:

@@ -4,12 +4,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvVirtualMachine
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCheckpoint
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvBatch
+#AnsibleRequires -PowerShell ..module_utils._HvVirtualMachine
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvCatalog
+#AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
+#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
+#AnsibleRequires -PowerShell ..module_utils._HvBatch
 
 $spec = @{
     options = @{
@@ -22,299 +22,479 @@ $spec = @{
         mode = @{ type = 'str'; choices = @('full', 'incremental') }
         base = @{ type = 'str' }
         run_id = @{ type = 'str'; default = '' }
-        job_id = @{ type = 'str' }
         wait_timeout = @{ type = 'int'; default = 30 }
-        vms = @{
-            type = 'list'
-            elements = 'dict'
-            options = @{
-                vm = @{ type = 'str' }
-                vm_id = @{ type = 'str' }
-                consistency = @{ type = 'str'; choices = @('application', 'crash') }
-                mode = @{ type = 'str'; choices = @('full', 'incremental') }
-                base = @{ type = 'str' }
-            }
-            mutually_exclusive = @(, @('vm', 'vm_id'))
-            required_one_of = @(, @('vm', 'vm_id'))
+        vms = Get-HvVmsSpec -Option @{
+            consistency = @{ type = 'str'; choices = @('application', 'crash') }
+            mode = @{ type = 'str'; choices = @('full', 'incremental') }
+            base = @{ type = 'str' }
         }
-        job_ids = @{ type = 'dict' }
     }
     supports_check_mode = $true
 }
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec)))
 
-Function Wait-Job {
+Function Set-PendingJob {
     <#
     .SYNOPSIS
-    Waits for a method's job; returns the finished job, or exits the module with it pending.
-
-    .DESCRIPTION
-    A failed job fails the module with every error text Hyper-V gave; a job still running after
-    wait_timeout is returned (pending) for the controller to follow and then rerun with job_id.
-    Module is the module object of the VM's step (the module itself, or a stand-in for one VM).
+    Makes a result wait on a job, with what the next run needs: the stage the job belongs to and what was done so far.
     #>
     [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
     param (
         [Parameter(Mandatory)]
-        [object]
-        $Module,
-
-        [Parameter(Mandatory)]
-        [int]
-        $TimeoutSeconds,
+        [hashtable]
+        $Result,
 
         [Parameter(Mandatory)]
         [string]
         $JobId,
 
         [Parameter(Mandatory)]
+        [ValidateSet('leftover', 'create', 'remove', 'convert')]
         [string]
-        $Action,
-
-        [switch]
-        $AllowFailure
+        $Stage
     )
 
-    $job = Wait-HvCimJob -InstanceId $JobId -TimeoutSeconds $TimeoutSeconds
+    $job = Get-HvCimJob -InstanceId $JobId
+    $Result.pending = $true
+    $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $JobId; state = 'gone' } }
+    $Result._resume = @{
+        stage = $Stage
+        changed = [bool]$Result.changed
+        consistency = $Result.consistency
+        removed_leftovers = @($Result.removed_leftovers)
+    }
+}
+
+Function Get-EndedJob {
+    <#
+    .SYNOPSIS
+    Returns the job this run was started for (_job_id): ended, or $null after setting the result pending again when it still runs.
+
+    .DESCRIPTION
+    A job the host no longer has is a failure of the step: what it made cannot be told from it.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $job = Get-HvCimJob -InstanceId $Params._job_id
     if ($null -eq $job) {
-        $Module.Result.job = @{ id = $JobId; state = 'gone' }
+        $Result.job = @{ id = $Params._job_id; state = 'gone' }
+        throw (New-HvStepFailure -Message "$Action lost track of job $($Params._job_id): Hyper-V no longer has it. Check the VM in Hyper-V Manager, then run the task again.")
+    }
+    if (-not (Test-HvCimJobFinished -Job $job)) {
+        Set-PendingJob -Result $Result -JobId $Params._job_id -Stage $Params._resume.stage
         return
     }
-    $jobResult = ConvertTo-HvJobResult -Job $job
-    $Module.Result.job = $jobResult
-    if (-not $jobResult.finished) {
-        $Module.Result.pending = $true
-        $Module.ExitJson()
-    }
-    if (-not $jobResult.succeeded -and -not $AllowFailure) {
-        $Module.FailJson((Format-HvJobFailure -JobResult $jobResult -Action $Action))
-    }
+    $Result.job = ConvertTo-HvJobResult -Job $job
     $job
 }
 
 Function Set-CheckpointList {
     <#
     .SYNOPSIS
-    Puts the VM's recovery checkpoints, as they are now, in the result of the VM's step.
+    Puts the VM's recovery checkpoints, as they are now, in a result.
     #>
     [CmdletBinding()]
     param (
         [Parameter(Mandatory)]
-        [object]
-        $Module,
+        [hashtable]
+        $Result,
 
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
         [object]
         $VirtualMachine
     )
 
-    $Module.Result.checkpoints = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | ForEach-Object { ConvertTo-HvCheckpointResult -Checkpoint $_ })
+    $Result.checkpoints = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | ForEach-Object { ConvertTo-HvCheckpointResult -Checkpoint $_ })
+}
+
+Function Complete-Checkpoint {
+    <#
+    .SYNOPSIS
+    Names a checkpoint a creation made with this collection's tag and puts it in the result.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $Checkpoint,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Label
+    )
+
+    $null = Set-HvCheckpointTag -Checkpoint $Checkpoint -Label $Label
+    $Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint (Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Label)
+    Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+    $Result
+}
+
+Function Start-Creation {
+    <#
+    .SYNOPSIS
+    Removes the next leftover of an earlier failed run, or, when none is left, starts the creation; returns the result.
+
+    .DESCRIPTION
+    Leftovers are removed one at a time, each job followed before the next, so a VM never has a
+    merge and a new checkpoint in flight together.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Consistency
+    )
+
+    $label = $Params.name
+    if ($Params.cleanup_leftovers) {
+        $leftover = Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
+        while ($null -ne $leftover) {
+            # Left by an earlier run that failed half-way: it blocks merges and grows.
+            $output = Remove-HvRecoveryCheckpoint -Checkpoint $leftover
+            $Result.removed_leftovers = @($Result.removed_leftovers) + @(ConvertTo-HvCheckpointResult -Checkpoint $leftover)
+            if ($null -ne $output.Job) {
+                Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage leftover
+                return $Result
+            }
+            $leftover = Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
+        }
+    }
+    $Result.consistency = $Consistency
+    $output = New-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine -Consistency $Consistency
+    if ($null -ne $output.Job) {
+        Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage create
+        return $Result
+    }
+    $made = Get-CimInstance -InputObject $output.ResultingSnapshot -ErrorAction Stop
+    Complete-Checkpoint -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $made -Label $label
+}
+
+Function Get-CheckpointPresent {
+    <#
+    .SYNOPSIS
+    Returns the result of making sure the VM has the recovery checkpoint with this label.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    $identity = $Result.vm
+    $label = $Params.name
+    $action = "Recovery checkpoint '$label' of VM '$($identity.name)'"
+    if ($Params._job_id) {
+        $job = Get-EndedJob -Params $Params -Result $Result -Action "Creating $action"
+        if ($null -eq $job) {
+            return $Result
+        }
+        $stage = $Params._resume.stage
+        $jobResult = ConvertTo-HvJobResult -Job $job
+        if ($stage -eq 'leftover') {
+            if (-not $jobResult.succeeded) {
+                throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action "Removing a leftover recovery checkpoint of VM '$($identity.name)' before creating $action"))
+            }
+            return Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $Params.consistency
+        }
+        if ($jobResult.succeeded) {
+            $made = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemSettingData | Select-Object -First 1
+            if ($null -eq $made) {
+                throw (New-HvStepFailure -Message "Creating $action finished but Hyper-V reported no checkpoint; check the VM in Hyper-V Manager.")
+            }
+            return Complete-Checkpoint -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $made -Label $label
+        }
+        $failure = Format-HvJobFailure -JobResult $jobResult -Action "Creating $action"
+        if ($Result.consistency -ne 'application' -or -not $Params.crash_fallback) {
+            throw (New-HvStepFailure -Message $failure)
+        }
+        # Application consistency needs the guest's integration services and VSS; when that fails
+        # the caller may accept a crash-consistent checkpoint instead.
+        $AnsibleModule.Warn("$failure Falling back to a crash-consistent checkpoint (crash_fallback=true).")
+        return Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency crash
+    }
+
+    $existing = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+    $mine = Select-HvRecoveryCheckpoint -Checkpoint $existing -Label $label
+    if ($null -ne $mine) {
+        $Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint $mine
+        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+        return $Result
+    }
+    foreach ($other in @($existing | Where-Object { -not (Test-HvCheckpointOwned -Checkpoint $_) })) {
+        $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; it is left alone.")
+    }
+    $Result.changed = $true
+    $Result.consistency = $Params.consistency
+    if ($AnsibleModule.CheckMode) {
+        return $Result
+    }
+    Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $Params.consistency
+}
+
+Function Get-CheckpointAbsent {
+    <#
+    .SYNOPSIS
+    Returns the result of making sure the VM has no recovery checkpoint with this label.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    $action = "Recovery checkpoint '$($Params.name)' of VM '$($Result.vm.name)'"
+    if ($Params._job_id) {
+        $job = Get-EndedJob -Params $Params -Result $Result -Action "Removing $action"
+        if ($null -eq $job) {
+            return $Result
+        }
+        if (-not $Result.job.succeeded) {
+            throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $Result.job -Action "Removing $action"))
+        }
+    }
+    $mine = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Params.name
+    if ($null -ne $mine) {
+        $Result.changed = $true
+        if (-not $AnsibleModule.CheckMode) {
+            $output = Remove-HvRecoveryCheckpoint -Checkpoint $mine
+            if ($null -ne $output.Job) {
+                Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage remove
+                return $Result
+            }
+        }
+    }
+    Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+    $Result
+}
+
+Function Get-CheckpointConverted {
+    <#
+    .SYNOPSIS
+    Returns the result of turning the checkpoint into the reference point reference_point_name, recorded in the catalog.
+
+    .DESCRIPTION
+    The catalog entry is written pending, with the conversion's job, before the job is followed:
+    a run that dies follows the same job when run again, never converting twice. A conversion
+    that fails drops the pending entry; the checkpoint is still there to convert again.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    $identity = $Result.vm
+    $label = $Params.name
+    $pointName = if ($Params.reference_point_name) { $Params.reference_point_name } else { $label }
+    $catalogPath = Resolve-HvCatalogPath -Path $Params.catalog_path
+    $action = "Recovery checkpoint '$label' of VM '$($identity.name)'"
+    $catalog = Read-HvCatalog -Path $catalogPath
+    $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $pointName | Select-Object -First 1
+    $point = $null
+    if ($null -ne $entry -and $entry.status -eq 'ready') {
+        $point = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $entry.instance_id
+    }
+    if ($null -eq $point -and $null -ne $entry -and $entry.status -eq 'pending' -and $entry.job_id) {
+        # A conversion started by this task's previous run, or by a run that stopped: follow it.
+        $job = Get-HvCimJob -InstanceId $entry.job_id
+        if ($null -ne $job -and -not (Test-HvCimJobFinished -Job $job)) {
+            $Result.changed = $true
+            Set-PendingJob -Result $Result -JobId $entry.job_id -Stage convert
+            return $Result
+        }
+        $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $entry.job_id; state = 'gone' } }
+        $made = if ($null -ne $job -and $Result.job.succeeded) { Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1 }
+        if ($AnsibleModule.CheckMode) {
+            $Result.changed = $true
+            return $Result
+        }
+        $null = Update-HvCatalog -Path $catalogPath -Change {
+            param ($current)
+            if ($null -eq $made) {
+                Remove-HvCatalogEntry -Catalog $current -VmId $entry.vm_id -Name $entry.name
+            }
+            else {
+                $entry.status = 'ready'
+                $entry.instance_id = $made.InstanceID
+                Set-HvCatalogEntry -Catalog $current -Entry $entry
+            }
+        }
+        if ($null -eq $made) {
+            $Result.changed = $false
+            $message = if ($null -eq $job) {
+                "Converting $action lost track of job $($entry.job_id): Hyper-V no longer has it and no reference point it made can be found. Run reference_point_info and the task again."
+            }
+            elseif ($Result.job.succeeded) {
+                "Converting $action finished but Hyper-V reported no reference point; run reference_point_info to check."
+            }
+            else {
+                Format-HvJobFailure -JobResult $Result.job -Action "Converting $action"
+            }
+            throw (New-HvStepFailure -Message $message)
+        }
+        $Result.changed = $true
+        $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $made -VmIdentity $identity -CatalogEntry $entry
+        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+        return $Result
+    }
+    if ($null -ne $point) {
+        $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $identity -CatalogEntry $entry
+        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+        return $Result
+    }
+
+    $mine = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
+    if ($null -eq $mine) {
+        throw (New-HvStepFailure -Message "$action does not exist, so it cannot be converted to reference point '$pointName'; create it first (state=present).")
+    }
+    $Result.changed = $true
+    if ($AnsibleModule.CheckMode) {
+        return $Result
+    }
+    $newEntry = New-HvCatalogEntry -VmIdentity $identity -Name $pointName -Type 'rct' -Consistency $Params.consistency -RunId $Params.run_id -Mode $Params.mode -Base $Params.base
+    $output = Update-HvCatalog -Path $catalogPath -Change {
+        param ($current)
+        $started = Convert-HvRecoveryCheckpoint -Checkpoint $mine
+        if ($null -ne $started.Job) {
+            $newEntry.job_id = $started.Job.InstanceID
+        }
+        else {
+            $newEntry.status = 'ready'
+            $newEntry.instance_id = $started.ResultingReferencePoint.InstanceID
+        }
+        Set-HvCatalogEntry -Catalog $current -Entry $newEntry
+        $started
+    }
+    if ($null -ne $output.Job) {
+        Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage convert
+        return $Result
+    }
+    $point = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $newEntry.instance_id
+    $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $identity -CatalogEntry $newEntry
+    Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+    $Result
 }
 
 Function Invoke-CheckpointStep {
     <#
     .SYNOPSIS
-    Does the task's work for one VM; ends with the module's ExitJson or FailJson.
-
-    .DESCRIPTION
-    Run once against the module itself, or once per VM of vms (and again when the VM's job
-    ended) against a stand-in module; see HvBatch.
+    Returns the VM's result of the task's work for one VM (see _HvBatch for how steps run).
     #>
     [CmdletBinding()]
+    [OutputType([hashtable])]
     param (
         [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
         [object]
-        $module
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
     )
 
-    $state = $module.Params.state
-    $label = $module.Params.name
-    $waitTimeout = $module.Params.wait_timeout
-    $pointName = if ($module.Params.reference_point_name) { $module.Params.reference_point_name } else { $label }
-    $catalogPath = Resolve-HvCatalogPath -Path $module.Params.catalog_path
-
-    $module.Result.changed = $false
-    $module.Result.pending = $false
-    $module.Result.vm = @{ name = $module.Params.vm; id = $module.Params.vm_id }
-    $module.Result.checkpoint = $null
-    $module.Result.consistency = $null
-    $module.Result.reference_point = $null
-    $module.Result.removed_leftovers = @()
-    $module.Result.checkpoints = @()
-    $module.Result.job = $null
-
-    if ($waitTimeout -lt 0) {
-        $module.FailJson("wait_timeout must be 0 or more seconds, got $waitTimeout.")
+    # What an earlier run of this step decided and did (_resume) carries on into this one.
+    $resume = if ($null -ne $Params._resume) { $Params._resume } else { @{} }
+    $Result.pending = $false
+    $Result.checkpoint = $null
+    $Result.consistency = $resume.consistency
+    $Result.reference_point = $null
+    $Result.removed_leftovers = @($resume.removed_leftovers | Where-Object { $null -ne $_ })
+    $Result.checkpoints = @()
+    $Result.job = $null
+    $work = @{ Params = $Params; VirtualMachine = $VirtualMachine; AnsibleModule = $AnsibleModule; Result = $Result }
+    switch ($Params.state) {
+        'present' { Get-CheckpointPresent @work }
+        'absent' { Get-CheckpointAbsent @work }
+        'converted' { Get-CheckpointConverted @work }
     }
-
-    try {
-        $vm = Get-HvStepVirtualMachine -Module $module
-        $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
-        $module.Result.vm = $identity
-        $existing = @(Get-HvRecoveryCheckpoint -VirtualMachine $vm)
-    }
-    catch {
-        $module.FailJson("Recovery checkpoint '$label' of VM '$($module.Result.vm.name)$($module.Result.vm.id)': $($_.Exception.Message)", $_)
-    }
-    $action = "Recovery checkpoint '$label' of VM '$($identity.name)'"
-    $mine = Select-HvRecoveryCheckpoint -Checkpoint $existing -Label $label
-
-    try {
-        if ($state -eq 'present') {
-            $consistency = $module.Params.consistency
-            $job = $null
-            if ($null -eq $mine -and $module.Params.job_id) {
-                # The job this VM's work is waiting on has ended (seen by the controller or by
-                # the module's wait on many VMs): adopt what it made, or fall back when it failed.
-                $job = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $module.Params.job_id -Action "Creating $action" -AllowFailure
-                if ($null -ne $job -and (ConvertTo-HvJobResult -Job $job).succeeded) {
-                    $mine = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemSettingData | Select-Object -First 1
-                    if ($null -ne $mine) {
-                        $module.Result.changed = $true
-                        $module.Result.consistency = $consistency
-                        $null = Set-HvCheckpointTag -Checkpoint $mine -Label $label
-                    }
-                    # A job that made no checkpoint was a leftover's removal: the creation is still to do.
-                    $job = $null
-                }
-            }
-            if ($null -ne $mine) {
-                $module.Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint $mine
-                Set-CheckpointList -Module $module -VirtualMachine $vm
-                $module.ExitJson()
-            }
-
-            $module.Result.changed = $true
-            $module.Result.consistency = $consistency
-            if ($null -eq $job) {
-                $leftovers = @($existing | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ })
-                $foreign = @($existing | Where-Object { -not (Test-HvCheckpointOwned -Checkpoint $_) })
-                foreach ($other in $foreign) {
-                    $module.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; it is left alone.")
-                }
-                if ($module.CheckMode) {
-                    $module.ExitJson()
-                }
-                if ($module.Params.cleanup_leftovers) {
-                    foreach ($leftover in $leftovers) {
-                        # Left by an earlier run that failed half-way: it blocks merges and grows.
-                        $output = Remove-HvRecoveryCheckpoint -Checkpoint $leftover
-                        $module.Result.removed_leftovers += ConvertTo-HvCheckpointResult -Checkpoint $leftover
-                        if ($null -ne $output.Job) {
-                            $null = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $output.Job.InstanceID -Action "Removing leftover recovery checkpoint '$($leftover.ElementName)' of VM '$($identity.name)'"
-                        }
-                    }
-                }
-                $output = New-HvRecoveryCheckpoint -VirtualMachine $vm -Consistency $consistency
-                $job = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $output.Job.InstanceID -Action "Creating $action" -AllowFailure
-            }
-            if ($null -ne $job -and -not (ConvertTo-HvJobResult -Job $job).succeeded) {
-                $failure = Format-HvJobFailure -JobResult (ConvertTo-HvJobResult -Job $job) -Action "Creating $action"
-                if ($consistency -ne 'application' -or -not $module.Params.crash_fallback) {
-                    $module.FailJson($failure)
-                }
-                # Application consistency needs the guest's integration services and VSS; when
-                # that fails the caller may accept a crash-consistent checkpoint instead.
-                $module.Warn("$failure Falling back to a crash-consistent checkpoint (crash_fallback=true).")
-                $consistency = 'crash'
-                $module.Result.consistency = $consistency
-                $output = New-HvRecoveryCheckpoint -VirtualMachine $vm -Consistency $consistency
-                $job = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $output.Job.InstanceID -Action "Creating $action (crash consistent)"
-            }
-            $made = if ($null -ne $job) { Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemSettingData | Select-Object -First 1 }
-            if ($null -eq $made) {
-                $module.FailJson("Creating $action finished but Hyper-V reported no checkpoint; check the VM in Hyper-V Manager.")
-            }
-            $null = Set-HvCheckpointTag -Checkpoint $made -Label $label
-            $module.Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint $made
-            Set-CheckpointList -Module $module -VirtualMachine $vm
-            $module.ExitJson()
-        }
-
-        if ($state -eq 'absent') {
-            if ($null -ne $mine) {
-                $module.Result.changed = $true
-                if (-not $module.CheckMode) {
-                    $output = Remove-HvRecoveryCheckpoint -Checkpoint $mine
-                    if ($null -ne $output.Job) {
-                        $null = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $output.Job.InstanceID -Action "Removing $action"
-                    }
-                }
-            }
-            Set-CheckpointList -Module $module -VirtualMachine $vm
-            $module.ExitJson()
-        }
-
-        # state=converted: the checkpoint becomes the reference point named reference_point_name.
-        $lock = if ($module.CheckMode) { $null } else { Lock-HvCatalog -Path $catalogPath }
-        try {
-            $catalog = Read-HvCatalog -Path $catalogPath
-            $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $pointName | Select-Object -First 1
-            $points = @(Get-HvReferencePoint -VirtualMachine $vm)
-            $point = $null
-            if ($null -ne $entry) {
-                $point = Select-HvReferencePoint -ReferencePoint $points -InstanceId $entry.instance_id
-            }
-            # A conversion started earlier (by this task before the controller took over, or by a
-            # run that died) is followed through its job, never started twice.
-            $resumeJobId = $module.Params.job_id
-            if (-not $resumeJobId -and $null -ne $entry -and $entry.status -eq 'pending') {
-                $resumeJobId = $entry.job_id
-            }
-            if ($null -eq $point -and $null -eq $mine -and $resumeJobId) {
-                $job = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $resumeJobId -Action "Converting $action"
-                if ($null -ne $job) {
-                    $point = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
-                }
-                $module.Result.changed = $true
-            }
-            elseif ($null -eq $point) {
-                if ($null -eq $mine) {
-                    $module.FailJson("$action does not exist, so it cannot be converted to reference point '$pointName'; create it first (state=present).")
-                }
-                $module.Result.changed = $true
-                if ($module.CheckMode) {
-                    $module.ExitJson()
-                }
-                $entry = New-HvCatalogEntry -VmIdentity $identity -Name $pointName -Type 'rct' -Consistency $module.Params.consistency -RunId $module.Params.run_id -Mode $module.Params.mode -Base $module.Params.base
-                $output = Convert-HvRecoveryCheckpoint -Checkpoint $mine
-                $entry.job_id = $output.Job.InstanceID
-                Set-HvCatalogEntry -Catalog $catalog -Entry $entry
-                Save-HvCatalog -Path $catalogPath -Catalog $catalog
-                $job = Wait-Job -Module $module -TimeoutSeconds $waitTimeout -JobId $output.Job.InstanceID -Action "Converting $action"
-                $point = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
-            }
-            if ($null -eq $point) {
-                $module.FailJson("Converting $action finished but Hyper-V reported no reference point; run reference_point_info to check.")
-            }
-            if ($module.Result.changed) {
-                if ($null -eq $entry) {
-                    $entry = New-HvCatalogEntry -VmIdentity $identity -Name $pointName -Type 'rct' -Consistency $module.Params.consistency -RunId $module.Params.run_id -Mode $module.Params.mode -Base $module.Params.base
-                }
-                $entry.status = 'ready'
-                $entry.instance_id = $point.InstanceID
-                Set-HvCatalogEntry -Catalog $catalog -Entry $entry
-                Save-HvCatalog -Path $catalogPath -Catalog $catalog
-            }
-            $module.Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $identity -CatalogEntry $entry
-        }
-        finally {
-            if ($null -ne $lock) {
-                $lock.Dispose()
-            }
-        }
-        Set-CheckpointList -Module $module -VirtualMachine $vm
-    }
-    catch {
-        if (Test-HvStepExit -ErrorRecord $_) {
-            throw
-        }
-        $module.FailJson("$action failed: $($_.Exception.Message)", $_)
-    }
-    $module.ExitJson()
 }
 
-Invoke-HvVmBatch -Module $module -Step ${function:Invoke-CheckpointStep} -ResumeOption @('consistency') -CollectKey @('removed_leftovers')
+Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-CheckpointStep) -Subject { param ($params) "Recovery checkpoint '$($params.name)'" }

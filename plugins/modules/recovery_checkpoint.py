@@ -71,11 +71,6 @@ options:
       - Free text recorded with the reference point (for example the AWX job id).
     type: str
     default: ''
-  job_id:
-    description:
-      - Adopt what the Hyper-V job with this id made (a checkpoint to name, or a reference point to
-        record). The action plugin passes it after following a job; also usable to resume by hand.
-    type: str
   wait_timeout:
     description:
       - Seconds the module waits on the host for a job in its own round trip.
@@ -117,12 +112,6 @@ options:
         description:
           - This VM's O(base).
         type: str
-  job_ids:
-    description:
-      - With O(vms), the Hyper-V job each VM's work is waiting on, by VM id (GUID), to finish that work
-        (as O(job_id) does for one VM). The action plugin passes it after following the jobs.
-    type: dict
-    version_added: 0.2.0
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog

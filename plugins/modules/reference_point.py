@@ -83,13 +83,6 @@ options:
       - V(0) returns at once after starting the job.
     type: int
     default: 30
-  job_id:
-    description:
-      - The Hyper-V job this task's work was waiting on; the module passes it to itself when it finishes
-        the entries of O(vms) whose jobs ended, so that a failed job is reported rather than started again.
-        The catalog holds the job of every creation and removal, so there is no need to set it by hand.
-    type: str
-    version_added: 0.2.0
   vms:
     description:
       - Several reference points in one task, instead of O(vm) or O(vm_id) - one round trip for all of them

@@ -4,9 +4,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvVirtualMachine
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint
+#AnsibleRequires -PowerShell ..module_utils._HvVirtualMachine
+#AnsibleRequires -PowerShell ..module_utils._HvCatalog
+#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
 
 $spec = @{
     options = @{

@@ -4,13 +4,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvVirtualMachine
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvBatch
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCheckpoint
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvExport
+#AnsibleRequires -PowerShell ..module_utils._HvVirtualMachine
+#AnsibleRequires -PowerShell ..module_utils._HvBatch
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvCatalog
+#AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
+#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
+#AnsibleRequires -PowerShell ..module_utils._HvExport
 
 $spec = @{
     options = @{
@@ -19,22 +19,11 @@ $spec = @{
         base = @{ type = 'str' }
         overwrite_partial = @{ type = 'bool'; default = $false }
         fallback_to_full = @{ type = 'bool'; default = $false }
-        full_reason = @{ type = 'str' }
-        job_id = @{ type = 'str' }
         wait_timeout = @{ type = 'int'; default = 30 }
-        vms = @{
-            type = 'list'
-            elements = 'dict'
-            options = @{
-                vm = @{ type = 'str' }
-                vm_id = @{ type = 'str' }
-                destination = @{ type = 'path' }
-                base = @{ type = 'str' }
-            }
-            mutually_exclusive = @(, @('vm', 'vm_id'))
-            required_one_of = @(, @('vm', 'vm_id'))
+        vms = Get-HvVmsSpec -Option @{
+            destination = @{ type = 'path' }
+            base = @{ type = 'str' }
         }
-        job_ids = @{ type = 'dict' }
     }
     supports_check_mode = $true
 }
@@ -44,208 +33,272 @@ $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec
 Function Set-ExportResult {
     <#
     .SYNOPSIS
-    Puts a complete export's marker in the result of the VM's step.
+    Puts a complete export's marker in a result.
     #>
     [CmdletBinding()]
     param (
         [Parameter(Mandatory)]
-        [object]
-        $Module,
+        [hashtable]
+        $Result,
 
         [Parameter(Mandatory)]
         [hashtable]
         $Marker
     )
 
-    $Module.Result.mode = $Marker.mode
-    $Module.Result.base = $Marker.base
-    $Module.Result.full_reason = $Marker.full_reason
-    $Module.Result.files = @($Marker.files)
-    $Module.Result.bytes = [long]$Marker.bytes
+    $Result.mode = $Marker.mode
+    $Result.base = $Marker.base
+    $Result.full_reason = $Marker.full_reason
+    $Result.files = @($Marker.files)
+    $Result.bytes = [long]$Marker.bytes
+}
+
+Function Get-ExportBase {
+    <#
+    .SYNOPSIS
+    Returns the base reference point of a differential export, or why the export must be full.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity,
+
+        [Parameter(Mandatory)]
+        [object]
+        $Checkpoint
+    )
+
+    $baseName = $Params.base
+    $catalog = Read-HvCatalog -Path (Resolve-HvCatalogPath -Path $Params.catalog_path)
+    $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $Identity.id -Name $baseName | Select-Object -First 1
+    $point = $null
+    if ($null -ne $entry) {
+        $point = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $entry.instance_id
+    }
+    if ($null -eq $point) {
+        return @{ point = $null; why_full = "the base reference point '$baseName' no longer exists" }
+    }
+    $before = @($point.VirtualDiskIdentifiers | ForEach-Object { Get-HvDiskDevicePart -DiskId $_ } | Sort-Object)
+    $now = @(Get-HvCheckpointDisk -Checkpoint $Checkpoint)
+    $added = @($now | Where-Object { $before -notcontains $_ })
+    $removed = @($before | Where-Object { $now -notcontains $_ })
+    if ($added.Count -gt 0 -or $removed.Count -gt 0) {
+        return @{ point = $null; why_full = "the VM's disk set changed since '$baseName' ($($added.Count) added, $($removed.Count) removed)" }
+    }
+    @{ point = $point; why_full = $null }
+}
+
+Function Start-Export {
+    <#
+    .SYNOPSIS
+    Starts the export into the destination and makes the result wait on its job.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $Checkpoint,
+
+        [AllowNull()]
+        [object]
+        $BaseReferencePoint
+    )
+
+    $output = Start-HvExport -VirtualMachine $VirtualMachine -Checkpoint $Checkpoint -Destination $Result.destination -BaseReferencePoint $BaseReferencePoint
+    $Result.changed = $true
+    $Result.pending = $true
+    $job = Get-HvCimJob -InstanceId $output.Job.InstanceID
+    $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $output.Job.InstanceID; state = 'gone' } }
+    $Result._resume = @{ changed = $true; full_reason = $Result.full_reason; differential = $null -ne $BaseReferencePoint }
+}
+
+Function Complete-Export {
+    <#
+    .SYNOPSIS
+    Returns the result once the export's job (_job_id) has ended: the marker written, or a full export started after a differential one lost its base, or the failure.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $identity = $Result.vm
+    $job = Get-HvCimJob -InstanceId $Params._job_id
+    if ($null -eq $job) {
+        $Result.job = @{ id = $Params._job_id; state = 'gone' }
+        throw (New-HvStepFailure -Message "$Action lost track of job $($Params._job_id) (Hyper-V no longer has it) and the destination has no completion marker; export again with overwrite_partial=true.")
+    }
+    $jobResult = ConvertTo-HvJobResult -Job $job
+    $Result.job = $jobResult
+    if (-not $jobResult.finished) {
+        $Result.pending = $true
+        $Result._resume = $Params._resume
+        return $Result
+    }
+    if (-not $jobResult.succeeded -and $Params._resume.differential -and $Params.fallback_to_full -and (Test-HvRctFailure -JobResult $jobResult)) {
+        # The base's change tracking is gone (the VM moved, a disk was recreated, the RCT log aged
+        # out): only a full export can be taken now.
+        $whyFull = "the change tracking data of base '$($Params.base)' is no longer valid ($($jobResult.error_description))"
+        $AnsibleModule.Warn("$Action is full instead of differential: $whyFull.")
+        $Result.mode = 'full'
+        $Result.full_reason = $whyFull
+        $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Params.checkpoint
+        Clear-HvExportDestination -Destination $Result.destination
+        Start-Export -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $null
+        return $Result
+    }
+    if (-not $jobResult.succeeded) {
+        throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action $Action))
+    }
+    $files = @(Get-HvExportFile -Destination $Result.destination)
+    $bytes = [long]0
+    foreach ($file in $files) {
+        $bytes += [long]$file.size
+    }
+    $marker = @{
+        vm_id = $identity.id
+        vm_name = $identity.name
+        checkpoint = $Params.checkpoint
+        mode = $Result.mode
+        base = if ($Result.mode -eq 'full') { $null } else { $Params.base }
+        full_reason = $Result.full_reason
+        files = $files
+        bytes = $bytes
+        completed = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+    }
+    Save-HvExportMarker -Destination $Result.destination -Marker $marker
+    Set-ExportResult -Result $Result -Marker $marker
+    $Result
 }
 
 Function Invoke-ExportStep {
     <#
     .SYNOPSIS
-    Does the task's work for one VM; ends with the module's ExitJson or FailJson.
-
-    .DESCRIPTION
-    Run once against the module itself, or once per VM of vms (and again when the VM's job
-    ended) against a
-    stand-in module; see HvBatch.
+    Returns the VM's result of the task's work for one VM (see _HvBatch for how steps run).
     #>
     [CmdletBinding()]
+    [OutputType([hashtable])]
     param (
         [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
         [object]
-        $module
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
     )
 
-    $label = $module.Params.checkpoint
-    $destination = $module.Params.destination
-    $baseName = $module.Params.base
-    $waitTimeout = $module.Params.wait_timeout
-    $catalogPath = Resolve-HvCatalogPath -Path $module.Params.catalog_path
-
-    $module.Result.changed = $false
-    $module.Result.pending = $false
-    $module.Result.vm = @{ name = $module.Params.vm; id = $module.Params.vm_id }
-    $module.Result.destination = $destination
-    $module.Result.mode = if ($baseName) { 'differential' } else { 'full' }
-    $module.Result.base = $baseName
-    $module.Result.full_reason = $null
-    $module.Result.files = @()
-    $module.Result.bytes = 0
-    $module.Result.job = $null
-
-    if ($waitTimeout -lt 0) {
-        $module.FailJson("wait_timeout must be 0 or more seconds, got $waitTimeout.")
-    }
+    $identity = $Result.vm
+    $label = $Params.checkpoint
+    $destination = $Params.destination
+    $resume = if ($null -ne $Params._resume) { $Params._resume } else { @{} }
+    $Result.pending = $false
+    $Result.destination = $destination
+    $Result.mode = if ($resume.full_reason -or -not $Params.base) { 'full' } else { 'differential' }
+    $Result.base = $Params.base
+    $Result.full_reason = $resume.full_reason
+    $Result.files = @()
+    $Result.bytes = 0
+    $Result.job = $null
     if (-not $destination) {
-        $module.FailJson("Export of VM '$($module.Params.vm)$($module.Params.vm_id)' needs a destination: set destination for the task or for the VM in vms.")
-    }
-
-    try {
-        $vm = Get-HvStepVirtualMachine -Module $module
-        $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
-        $module.Result.vm = $identity
-    }
-    catch {
-        $module.FailJson("Export of VM '$($module.Result.vm.name)$($module.Result.vm.id)': $($_.Exception.Message)", $_)
+        throw (New-HvStepFailure -Message "Export of VM '$($identity.name)' ($($identity.id)) needs a destination: set destination for the task or for the VM in vms.")
     }
     $action = "Export of VM '$($identity.name)' to '$destination'"
-
-    try {
-        $marker = Read-HvExportMarker -Destination $destination
-        if ($null -ne $marker) {
-            if ($marker.vm_id -ne $identity.id -or $marker.checkpoint -cne $label) {
-                $module.FailJson("$action refused: the destination holds a complete export of VM '$($marker.vm_name)' checkpoint '$($marker.checkpoint)'. Choose another destination.")
-            }
-            Set-ExportResult -Module $module -Marker $marker
-            $module.ExitJson()
-        }
-
-        $partial = @(Get-HvExportFile -Destination $destination)
-        if ($partial.Count -gt 0 -and -not $module.Params.job_id) {
-            if (-not $module.Params.overwrite_partial) {
-                $module.FailJson("$action refused: the destination holds a partial export ($($partial.Count) files, no completion marker), probably from a run that failed. Set overwrite_partial=true to remove it and export again.")
-            }
-            $module.Warn("$action removes a partial export ($($partial.Count) files) before exporting again.")
-        }
-
-        $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $vm) -Label $label
-        if ($null -eq $checkpoint) {
-            $module.FailJson("$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; create it with hyperv.backup.recovery_checkpoint first.")
-        }
-        $basePoint = $null
-        $whyFull = $null
-        if ($module.Params.full_reason) {
-            # Finishing an export that already fell back to full (the reason was given when it did).
-            $whyFull = $module.Params.full_reason
-        }
-        elseif ($baseName) {
-            $catalog = Read-HvCatalog -Path $catalogPath
-            $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $baseName | Select-Object -First 1
-            if ($null -ne $entry) {
-                $basePoint = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $vm) -InstanceId $entry.instance_id
-            }
-            if ($null -eq $basePoint) {
-                $whyFull = "the base reference point '$baseName' no longer exists"
-            }
-            else {
-                $before = @($basePoint.VirtualDiskIdentifiers | ForEach-Object { Get-HvDiskDevicePart -DiskId $_ } | Sort-Object)
-                $now = @(Get-HvCheckpointDisk -Checkpoint $checkpoint)
-                $added = @($now | Where-Object { $before -notcontains $_ })
-                $removed = @($before | Where-Object { $now -notcontains $_ })
-                if ($added.Count -gt 0 -or $removed.Count -gt 0) {
-                    $whyFull = "the VM's disk set changed since '$baseName' ($($added.Count) added, $($removed.Count) removed)"
-                }
-            }
-            if ($whyFull) {
-                if (-not $module.Params.fallback_to_full) {
-                    $module.FailJson("$action cannot be differential: $whyFull. Take a full export (no base), or set fallback_to_full=true.")
-                }
-                $module.Warn("$action is full instead of differential: $whyFull.")
-                $basePoint = $null
-            }
-        }
-        if ($whyFull) {
-            $module.Result.mode = 'full'
-            $module.Result.full_reason = $whyFull
-        }
-
-        $module.Result.changed = $true
-        if ($module.CheckMode) {
-            $module.ExitJson()
-        }
-
-        $jobId = $module.Params.job_id
-        if (-not $jobId) {
-            if ($partial.Count -gt 0) {
-                Clear-HvExportDestination -Destination $destination
-            }
-            elseif (-not (Test-Path -LiteralPath $destination)) {
-                $null = New-Item -Path $destination -ItemType Directory -Force
-            }
-            $output = Start-HvExport -VirtualMachine $vm -Checkpoint $checkpoint -Destination $destination -BaseReferencePoint $basePoint
-            $jobId = $output.Job.InstanceID
-        }
-        $job = Wait-HvCimJob -InstanceId $jobId -TimeoutSeconds $waitTimeout
-        if ($null -eq $job) {
-            $module.FailJson("$action lost track of job $jobId (Hyper-V no longer has it) and the destination has no completion marker; export again with overwrite_partial=true.")
-        }
-        $jobResult = ConvertTo-HvJobResult -Job $job
-        $module.Result.job = $jobResult
-        if (-not $jobResult.finished) {
-            $module.Result.pending = $true
-            $module.ExitJson()
-        }
-        if (-not $jobResult.succeeded -and $null -ne $basePoint -and $module.Params.fallback_to_full -and (Test-HvRctFailure -JobResult $jobResult)) {
-            # The base's change tracking is gone (the VM moved, a disk was recreated, the RCT
-            # log aged out): only a full export can be taken now.
-            $whyFull = "the change tracking data of base '$baseName' is no longer valid ($($jobResult.error_description))"
-            $module.Warn("$action is full instead of differential: $whyFull.")
-            $module.Result.mode = 'full'
-            $module.Result.full_reason = $whyFull
-            Clear-HvExportDestination -Destination $destination
-            $output = Start-HvExport -VirtualMachine $vm -Checkpoint $checkpoint -Destination $destination -BaseReferencePoint $null
-            $job = Wait-HvCimJob -InstanceId $output.Job.InstanceID -TimeoutSeconds $waitTimeout
-            $jobResult = ConvertTo-HvJobResult -Job $job
-            $module.Result.job = $jobResult
-            if (-not $jobResult.finished) {
-                $module.Result.pending = $true
-                $module.ExitJson()
-            }
-        }
-        if (-not $jobResult.succeeded) {
-            $module.FailJson((Format-HvJobFailure -JobResult $jobResult -Action $action))
-        }
-        $files = @(Get-HvExportFile -Destination $destination)
-        $bytes = [long]0
-        foreach ($file in $files) {
-            $bytes += [long]$file.size
-        }
-        $marker = @{
-            vm_id = $identity.id
-            vm_name = $identity.name
-            checkpoint = $label
-            mode = $module.Result.mode
-            base = if ($module.Result.mode -eq 'full') { $null } else { $baseName }
-            full_reason = $module.Result.full_reason
-            files = $files
-            bytes = $bytes
-            completed = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ')
-        }
-        Save-HvExportMarker -Destination $destination -Marker $marker
-        Set-ExportResult -Module $module -Marker $marker
+    if ($Params._job_id) {
+        return Complete-Export -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $action
     }
-    catch {
-        if (Test-HvStepExit -ErrorRecord $_) {
-            throw
+
+    $marker = Read-HvExportMarker -Destination $destination
+    if ($null -ne $marker) {
+        if ($marker.vm_id -ne $identity.id -or $marker.checkpoint -cne $label) {
+            throw (New-HvStepFailure -Message "$action refused: the destination holds a complete export of VM '$($marker.vm_name)' checkpoint '$($marker.checkpoint)'. Choose another destination.")
         }
-        $module.FailJson("$action failed: $($_.Exception.Message)", $_)
+        Set-ExportResult -Result $Result -Marker $marker
+        return $Result
     }
-    $module.ExitJson()
+    $partial = @(Get-HvExportFile -Destination $destination)
+    if ($partial.Count -gt 0) {
+        if (-not $Params.overwrite_partial) {
+            throw (New-HvStepFailure -Message ("$action refused: the destination holds a partial export ($($partial.Count) files, no completion marker), " +
+                    'probably from a run that failed. Set overwrite_partial=true to remove it and export again.'))
+        }
+        $AnsibleModule.Warn("$action removes a partial export ($($partial.Count) files) before exporting again.")
+    }
+    $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
+    if ($null -eq $checkpoint) {
+        throw (New-HvStepFailure -Message "$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; create it with hyperv.backup.recovery_checkpoint first.")
+    }
+    $basePoint = $null
+    if ($Params.base) {
+        $base = Get-ExportBase -Params $Params -VirtualMachine $VirtualMachine -Identity $identity -Checkpoint $checkpoint
+        $basePoint = $base.point
+        if ($base.why_full) {
+            if (-not $Params.fallback_to_full) {
+                throw (New-HvStepFailure -Message "$action cannot be differential: $($base.why_full). Take a full export (no base), or set fallback_to_full=true.")
+            }
+            $AnsibleModule.Warn("$action is full instead of differential: $($base.why_full).")
+            $Result.mode = 'full'
+            $Result.full_reason = $base.why_full
+        }
+    }
+    $Result.changed = $true
+    if ($AnsibleModule.CheckMode) {
+        return $Result
+    }
+    if ($partial.Count -gt 0) {
+        Clear-HvExportDestination -Destination $destination
+    }
+    elseif (-not (Test-Path -LiteralPath $destination)) {
+        $null = New-Item -Path $destination -ItemType Directory -Force
+    }
+    Start-Export -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $basePoint
+    $Result
 }
 
-Invoke-HvVmBatch -Module $module -Step ${function:Invoke-ExportStep} -ResumeOption @('full_reason')
+Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-ExportStep) -Subject { 'Export' }

@@ -53,17 +53,6 @@ options:
       - Remove a partial export found at O(destination) and export again.
     type: bool
     default: false
-  full_reason:
-    description:
-      - Finish an export that already fell back to full, for this reason (kept in RV(full_reason) and the
-        completion marker). The action plugin passes it back with O(job_id) when such an export outlives
-        O(wait_timeout); there is no need to set it by hand.
-    type: str
-    version_added: 0.2.0
-  job_id:
-    description:
-      - Finish the export run by this Hyper-V job (the action plugin passes it after following the job).
-    type: str
   wait_timeout:
     description:
       - Seconds the module waits on the host for the export job in its own round trip.
@@ -99,12 +88,6 @@ options:
         description:
           - This VM's O(base).
         type: str
-  job_ids:
-    description:
-      - With O(vms), the Hyper-V job each VM's work is waiting on, by VM id (GUID), to finish that work
-        (as O(job_id) does for one VM). The action plugin passes it after following the jobs.
-    type: dict
-    version_added: 0.2.0
 extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog

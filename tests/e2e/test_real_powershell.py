@@ -18,7 +18,7 @@ def test_a_fault_that_only_shows_at_run_time_fails_the_task_with_the_powershell_
     shutil.copytree(ROOT / "plugins", tree / "plugins")
     shutil.copytree(ROOT / "meta", tree / "meta")
     shutil.copy(ROOT / "galaxy.yml", tree / "galaxy.yml")
-    util = tree / "plugins" / "module_utils" / "HvCatalog.psm1"
+    util = tree / "plugins" / "module_utils" / "_HvCatalog.psm1"
     text = util.read_text(encoding="utf-8")
     planted = text.replace('    $temporary = "$Path.tmp"\n', '    $copies = [int]\'twelve\'\n    $temporary = "$Path.tmp"\n', 1)
     assert planted != text, "the planting point moved: Save-HvCatalog no longer starts with $temporary"

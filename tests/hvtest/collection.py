@@ -12,12 +12,12 @@ import yaml
 from . import pstree
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PREFIX = "ansible_collections.hyperv.backup.plugins.module_utils."
+PREFIX = "..module_utils."
 
 
 def module_util_path(name: str, root: pathlib.Path = ROOT) -> pathlib.Path:
     if not name.startswith(PREFIX):
-        raise ValueError(f"#AnsibleRequires -PowerShell {name}: use the full name {PREFIX}<name>")
+        raise ValueError(f"#AnsibleRequires -PowerShell {name}: use the relative name {PREFIX}<name>")
     return root / "plugins" / "module_utils" / (name[len(PREFIX):] + ".psm1")
 
 

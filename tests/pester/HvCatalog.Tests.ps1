@@ -2,7 +2,7 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
-    Import-HvTestModuleUtil -Name HvCatalog
+    Import-HvTestModuleUtil -Name _HvCatalog
     $identity = @{ name = 'web01'; id = '6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162' }
 
     Function New-TestEntry {
@@ -102,7 +102,7 @@ Describe 'Lock-HvCatalog' {
             $env:HVTEST_ROOT = $Root
             $env:HVTEST_ANSIBLE = $Ansible
             Import-Module (Join-Path $Root 'tests/pester/HvTestHelpers.psm1')
-            Import-HvTestModuleUtil -Name HvCatalog
+            Import-HvTestModuleUtil -Name _HvCatalog
             $identity = @{ name = 'web01'; id = '6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162' }
             foreach ($index in 1..15) {
                 $lock = Lock-HvCatalog -Path $Path

@@ -2,7 +2,7 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
-    Import-HvTestModuleUtil -Name HvVirtualMachine, HvCimJob, HvReferencePoint
+    Import-HvTestModuleUtil -Name _HvVirtualMachine, _HvCimJob, _HvReferencePoint
     $testHost = Start-HvTestHost -Scenario @{
         host = 'HV08'
         jobs = @{ CreateReferencePoint = @{ duration = 1 } }

@@ -2,7 +2,7 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
-    Import-HvTestModuleUtil -Name HvEmbeddedInstance
+    Import-HvTestModuleUtil -Name _HvEmbeddedInstance
     $testHost = Start-HvTestHost -Scenario @{ host = 'HV09'; vms = @() }
 }
 

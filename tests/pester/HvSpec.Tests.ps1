@@ -7,7 +7,7 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
-    Import-HvTestModuleUtil -Name HvBatch, HvCatalog
+    Import-HvTestModuleUtil -Name _HvBatch, _HvCatalog
 
     Function Get-ModuleSpec {
         # The module's $spec as PowerShell evaluates it (the assignment's right-hand side).

@@ -2,7 +2,7 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
-    Import-HvTestModuleUtil -Name HvVirtualMachine
+    Import-HvTestModuleUtil -Name _HvVirtualMachine
     $testHost = Start-HvTestHost -Scenario @{
         host = 'HV07'
         vms = @(

@@ -16,7 +16,7 @@ def test_collection_has_no_findings() -> None:
 
 def test_every_powershell_file_is_checked() -> None:
     names = {p.name for p in collection.powershell_files()}
-    assert {"reference_point.ps1", "reference_point_info.ps1", "HvCatalog.psm1", "HvCimJob.psm1"} <= names
+    assert {"reference_point.ps1", "reference_point_info.ps1", "_HvCatalog.psm1", "_HvCimJob.psm1"} <= names
 
 
 @pytest.fixture
@@ -36,9 +36,9 @@ def copy(tmp_path: pathlib.Path):
 
 
 def test_wrong_class_name_is_found(copy) -> None:
-    found = copy("plugins/module_utils/HvReferencePoint.psm1",
+    found = copy("plugins/module_utils/_HvReferencePoint.psm1",
                  "-ClassName Msvm_VirtualSystemReferencePointService", "-ClassName Msvm_VirtualSystemReferencePointSvc")
-    assert found == ["plugins/module_utils/HvReferencePoint.psm1:28: [cim] class Msvm_VirtualSystemReferencePointSvc is not in the schema"]
+    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:28: [cim] class Msvm_VirtualSystemReferencePointSvc is not in the schema"]
 
 
 def test_spec_option_missing_from_docs_is_found(copy) -> None:
@@ -53,7 +53,7 @@ def test_spec_default_differing_from_docs_is_found(copy) -> None:
 
 
 def test_shared_spec_option_is_compared_with_its_fragment(copy) -> None:
-    found = copy("plugins/module_utils/HvCatalog.psm1", "catalog_path = @{ type = 'path' }", "catalog_path = @{ type = 'str' }")
+    found = copy("plugins/module_utils/_HvCatalog.psm1", "catalog_path = @{ type = 'path' }", "catalog_path = @{ type = 'str' }")
     assert "plugins/modules/reference_point.ps1:1: [spec] option 'catalog_path': type is 'str' in $spec but 'path' in the docs" in found
 
 
@@ -63,18 +63,18 @@ def test_variable_used_before_assignment_is_found(copy) -> None:
 
 
 def test_variable_assigned_after_its_use_is_found(copy) -> None:
-    found = copy("plugins/module_utils/HvCimJob.psm1", "    $interval = 250\n", "")
-    assert found == ["plugins/module_utils/HvCimJob.psm1:205: [variables] $interval is read before it is assigned"]
+    found = copy("plugins/module_utils/_HvCimJob.psm1", "    $interval = 250\n", "")
+    assert found == ["plugins/module_utils/_HvCimJob.psm1:205: [variables] $interval is read before it is assigned"]
 
 
 def test_unknown_method_parameter_is_found(copy) -> None:
-    found = copy("plugins/module_utils/HvReferencePoint.psm1", "ReferencePointType = [uint16]", "ReferencePointKind = [uint16]")
+    found = copy("plugins/module_utils/_HvReferencePoint.psm1", "ReferencePointType = [uint16]", "ReferencePointKind = [uint16]")
     assert len(found) == 1 and "CreateReferencePoint takes" in found[0] and "'ReferencePointKind'" in found[0]
 
 
 def test_unknown_property_of_typed_parameter_is_found(copy) -> None:
-    found = copy("plugins/module_utils/HvReferencePoint.psm1", "$ReferencePoint.VirtualDiskIdentifiers", "$ReferencePoint.DiskIdentifiers")
-    assert found == ["plugins/module_utils/HvReferencePoint.psm1:137: [cim] "
+    found = copy("plugins/module_utils/_HvReferencePoint.psm1", "$ReferencePoint.VirtualDiskIdentifiers", "$ReferencePoint.DiskIdentifiers")
+    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:137: [cim] "
                      "$ReferencePoint is a Msvm_VirtualSystemReferencePoint, which has no property DiskIdentifiers"]
 
 
@@ -84,28 +84,28 @@ def test_unknown_method_output_is_found(copy) -> None:
 
 
 def test_embedded_instance_property_is_checked(copy) -> None:
-    found = copy("plugins/module_utils/HvReferencePoint.psm1", "ConsistencyLevel = [byte]", "Consistency = [byte]")
-    assert found == ["plugins/module_utils/HvReferencePoint.psm1:80: [cim] Msvm_VirtualSystemReferencePointSettingData has no property Consistency"]
+    found = copy("plugins/module_utils/_HvReferencePoint.psm1", "ConsistencyLevel = [byte]", "Consistency = [byte]")
+    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:80: [cim] Msvm_VirtualSystemReferencePointSettingData has no property Consistency"]
 
 
 def test_user_text_in_wql_is_found(copy) -> None:
-    found = copy("plugins/module_utils/HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"ElementName = '$Name'\"")
+    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"ElementName = '$Name'\"")
     assert any("-Filter interpolates $Name: WQL must be constant" in f for f in found)
 
 
 def test_wql_property_is_checked(copy) -> None:
-    found = copy("plugins/module_utils/HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"Captions = 'Virtual Machine'\"")
-    assert found == ["plugins/module_utils/HvVirtualMachine.psm1:25: [cim] WQL names Captions, which Msvm_ComputerSystem does not have"]
+    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"Captions = 'Virtual Machine'\"")
+    assert found == ["plugins/module_utils/_HvVirtualMachine.psm1:25: [cim] WQL names Captions, which Msvm_ComputerSystem does not have"]
 
 
 def test_syntax_error_is_found(copy) -> None:
-    found = copy("plugins/module_utils/HvCatalog.psm1", "    while ($true) {\n", "    while ($true {\n")
+    found = copy("plugins/module_utils/_HvCatalog.psm1", "    while ($true) {\n", "    while ($true {\n")
     assert found and all("[syntax]" in f for f in found)
 
 
 def test_missing_required_module_util_is_found(copy) -> None:
     found = copy("plugins/modules/reference_point_info.ps1",
-                 "#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvReferencePoint\n", "")
+                 "#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint\n", "")
     assert "plugins/modules/reference_point_info.ps1:54: [style] Get-HvReferencePoint is not defined here nor in a module_util this file requires" in found
 
 

@@ -5,8 +5,8 @@
 # process less than it was asked for (ProcessedByteLength), so the disk is walked until the
 # whole of it is covered.
 
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
 $script:HvNamespace = 'root/virtualization/v2'
 

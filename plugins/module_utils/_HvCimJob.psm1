@@ -4,7 +4,7 @@
 # Calling a Hyper-V method and following the job it may start. Hyper-V answers 4096 when
 # the work goes on in a Msvm_ConcreteJob; that is not success until the job says so.
 
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
 $script:HvNamespace = 'root/virtualization/v2'
 

@@ -5,8 +5,8 @@
 # ones it makes by their ElementName ('hyperv.backup: <label>'), as backup products do, so a
 # later run recognises what an earlier failed run left behind and never touches others' ones.
 
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
 $script:HvNamespace = 'root/virtualization/v2'
 $script:HvRecoveryType = 'Microsoft:Hyper-V:Snapshot:Recovery'

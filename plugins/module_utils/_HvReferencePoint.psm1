@@ -7,8 +7,8 @@
 # 1 = RCT based, while the ReferencePointType property of the result counts 1 = log based,
 # 2 = RCT based (Microsoft's pages). Each side is mapped with its own table.
 
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
 $script:HvNamespace = 'root/virtualization/v2'
 $script:HvTypeParameter = @{ log = 0; rct = 1 }

@@ -5,9 +5,9 @@
 # marker file that makes an export idempotent by its destination.
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCimJob
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvEmbeddedInstance
-#AnsibleRequires -PowerShell ansible_collections.hyperv.backup.plugins.module_utils.HvCatalog
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvCatalog
 
 $script:HvNamespace = 'root/virtualization/v2'
 $script:HvMarkerName = 'hyperv.backup-export.json'

@@ -152,6 +152,40 @@ Function Save-HvCatalog {
     }
 }
 
+Function Update-HvCatalog {
+    <#
+    .SYNOPSIS
+    Runs a change on the catalog under its lock and saves it; returns what the change returns.
+
+    .DESCRIPTION
+    Change is a script block that takes the catalog (a hashtable) and changes it in place. The
+    lock is held from the read to the save, so a change decided on what the catalog holds cannot
+    interleave with another run's.
+    #>
+    [CmdletBinding()]
+    [OutputType([object])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [scriptblock]
+        $Change
+    )
+
+    $lock = Lock-HvCatalog -Path $Path
+    try {
+        $catalog = Read-HvCatalog -Path $Path
+        $output = & $Change $catalog
+        Save-HvCatalog -Path $Path -Catalog $catalog
+        $output
+    }
+    finally {
+        $lock.Dispose()
+    }
+}
+
 Function Find-HvCatalogEntry {
     <#
     .SYNOPSIS
@@ -338,4 +372,5 @@ Export-ModuleMember -Function @(
     'Remove-HvCatalogEntry'
     'Save-HvCatalog'
     'Set-HvCatalogEntry'
+    'Update-HvCatalog'
 )

@@ -1,0 +1,409 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Internal to hyperv.backup: the driver that runs a module's work for one VM (vm, vm_id) or for
+# each VM of a list (vms), and the only code that ends a module.
+#
+# A module's work for one VM is a step: a function that takes the VM's parameters, the VM, the
+# module (for check mode and warnings) and the VM's result to fill (it holds changed and vm when
+# the step starts), and returns that result. A step never waits on a Hyper-V job: it starts the
+# job and returns with pending = $true and the job, and is run again with the job's id
+# (_job_id) once the job has ended. Whatever a step needs back on that run (what it decided,
+# what it did so far) it puts in the result's _resume hashtable; the driver here and the action
+# plugin on the controller hand _resume back as they got it and never look inside. A step that
+# fails throws the error New-HvStepFailure makes; any other error fails the VM all the same,
+# with what the result held so far.
+#
+# The driver runs every VM's step, waits on all the pending jobs together up to wait_timeout,
+# runs a VM's step again as soon as its job ends, and ends the module: with the one VM's result,
+# or with results (one per VM, in the order of vms), failing when a VM failed.
+
+#AnsibleRequires -PowerShell ..module_utils._HvVirtualMachine
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+
+$script:HvStepFailureId = 'HvStepFailure'
+
+Function New-HvStepFailure {
+    <#
+    .SYNOPSIS
+    Returns the error a step throws when it fails: its message, and the error behind it if any.
+
+    .EXAMPLE
+    throw (New-HvStepFailure -Message "$action failed: $($_.Exception.Message)" -ErrorRecord $_)
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.ErrorRecord])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Message,
+
+        [AllowNull()]
+        [System.Management.Automation.ErrorRecord]
+        $ErrorRecord
+    )
+
+    $exception = if ($null -ne $ErrorRecord) {
+        [System.Exception]::new($Message, $ErrorRecord.Exception)
+    }
+    else {
+        [System.Exception]::new($Message)
+    }
+    [System.Management.Automation.ErrorRecord]::new($exception, $script:HvStepFailureId, 'NotSpecified', @{ cause = $ErrorRecord })
+}
+
+Function Format-HvErrorDetail {
+    <#
+    .SYNOPSIS
+    Returns an error's text with where it happened, as a failed result's exception shows it.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [System.Management.Automation.ErrorRecord]
+        $ErrorRecord
+    )
+
+    $lines = @("$($ErrorRecord.Exception.GetType().FullName): $($ErrorRecord.Exception.Message)")
+    if ($ErrorRecord.InvocationInfo -and $ErrorRecord.InvocationInfo.PositionMessage) {
+        $lines += $ErrorRecord.InvocationInfo.PositionMessage
+    }
+    if ($ErrorRecord.ScriptStackTrace) {
+        $lines += $ErrorRecord.ScriptStackTrace
+    }
+    $lines -join "`n"
+}
+
+Function Invoke-HvStep {
+    <#
+    .SYNOPSIS
+    Returns the result of one run of a step for one VM; it always holds failed, and msg when it failed.
+
+    .DESCRIPTION
+    A failure keeps what the step put in its result so far. A failure the step words
+    (New-HvStepFailure) has its message; any other error is the VM's failure with what the step
+    was about. A step that returns anything but its result (after an empty catch swallowed an
+    error, say) fails the VM, naming the step. The error behind a failure is kept under _cause
+    for the driver, and its text and position under exception.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [System.Management.Automation.CommandInfo]
+        $Step,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Subject
+    )
+
+    $identity = Get-HvVirtualMachineIdentity -VirtualMachine $VirtualMachine
+    $about = "$Subject of VM '$($identity.name)' ($($identity.id))"
+    # What an earlier run of the step changed stays changed.
+    $result = @{ changed = [bool]($null -ne $Params._resume -and $Params._resume.changed); vm = $identity }
+    try {
+        $output = @(& $Step -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $result)
+    }
+    catch {
+        $result.failed = $true
+        if ($_.FullyQualifiedErrorId -eq $script:HvStepFailureId) {
+            $result.msg = $_.Exception.Message
+            $cause = $_.TargetObject.cause
+        }
+        else {
+            $result.msg = "${about}: $($_.Exception.Message)"
+            $cause = $_
+        }
+        if ($null -ne $cause) {
+            $result._cause = $cause
+            $result.exception = Format-HvErrorDetail -ErrorRecord $cause
+        }
+        $result.Remove('_resume')
+        return $result
+    }
+    if ($output.Count -ne 1 -or -not [object]::ReferenceEquals($output[0], $result)) {
+        $result.failed = $true
+        $result.msg = "${about}: the step $($Step.Name) returned $($output.Count) values instead of its result, so what it did is not known; this is a bug in hyperv.backup, please report it with this message."
+        $result.Remove('_resume')
+        return $result
+    }
+    $result.failed = $false
+    $result
+}
+
+Function Get-HvBatchEntry {
+    <#
+    .SYNOPSIS
+    Returns each VM a task names with its parameters: the task's, with the VM's own values over them.
+
+    .DESCRIPTION
+    Without vms, the one VM of vm or vm_id. With vms, each entry in order; the host's VMs are
+    listed once for all. A VM that cannot be found, or is listed twice (DistinctBy names the options
+    that let one VM be listed once per value, as one reference point per name), gets the error
+    instead of the VM.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [scriptblock]
+        $Subject,
+
+        [AllowEmptyCollection()]
+        [string[]]
+        $DistinctBy = @()
+    )
+
+    $taskParams = @{}
+    foreach ($key in $AnsibleModule.Params.Keys) {
+        if ($key -ne 'vms') {
+            $taskParams[$key] = $AnsibleModule.Params[$key]
+        }
+    }
+    $elements = if ($null -eq $AnsibleModule.Params.vms) { , @{} } else { @($AnsibleModule.Params.vms) }
+    $all = $null
+    $seen = @{}
+    foreach ($element in $elements) {
+        $params = $taskParams.Clone()
+        foreach ($key in $element.Keys) {
+            if ($null -ne $element[$key]) {
+                $params[$key] = $element[$key]
+            }
+        }
+        $given = if ($params.vm_id) { $params.vm_id } else { $params.vm }
+        $entry = @{ params = $params; vm = $null; error = $null; given = @{ name = $params.vm; id = $params.vm_id } }
+        try {
+            if ($null -eq $all) {
+                $all = @(Get-HvVirtualMachineList)
+            }
+            $entry.vm = if ($params.vm_id) {
+                Select-HvVirtualMachine -VirtualMachine $all -Id $params.vm_id
+            }
+            else {
+                Select-HvVirtualMachine -VirtualMachine $all -Name $params.vm
+            }
+        }
+        catch {
+            $entry.error = "$(& $Subject $params) of VM '$given': $($_.Exception.Message)"
+            $entry
+            continue
+        }
+        $identity = Get-HvVirtualMachineIdentity -VirtualMachine $entry.vm
+        $key = (@($identity.id) + @($DistinctBy | ForEach-Object { [string]$params[$_] })) -join '|'
+        if ($seen.ContainsKey($key)) {
+            $entry.vm = $null
+            $entry.error = "VM '$($identity.name)' ($($identity.id)) is listed more than once in vms."
+            $entry
+            continue
+        }
+        $seen[$key] = $true
+        $params.vm = $identity.name
+        $params.vm_id = $identity.id
+        $entry
+    }
+}
+
+Function Invoke-HvVmBatch {
+    <#
+    .SYNOPSIS
+    Runs a module's step for the VM of the task, or for each VM of vms, and ends the module.
+
+    .DESCRIPTION
+    Step is the step function (see the top of this file); Subject returns, for a VM's parameters,
+    what the step works on ('Reference point', "Recovery checkpoint 'nightly'"), for messages
+    about a VM the step never ran for. Every VM's step starts its job; the jobs are waited on
+    together up to wait_timeout, and a VM's step runs again (with _job_id, and its _resume) as
+    soon as its job has ended. Without vms the module ends with the VM's result; with vms with
+    results, one per VM in the order given, and fails when a VM failed, naming each.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Module,
+
+        [Parameter(Mandatory)]
+        [System.Management.Automation.CommandInfo]
+        $Step,
+
+        [Parameter(Mandatory)]
+        [scriptblock]
+        $Subject,
+
+        [AllowEmptyCollection()]
+        [string[]]
+        $DistinctBy = @()
+    )
+
+    $single = $null -eq $Module.Params.vms
+    $waitTimeout = $Module.Params.wait_timeout
+    if ($null -ne $waitTimeout -and $waitTimeout -lt 0) {
+        $Module.FailJson("wait_timeout must be 0 or more seconds, got $waitTimeout.")
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds([int]$waitTimeout)
+    try {
+        $entries = @(Get-HvBatchEntry -AnsibleModule $Module -Subject $Subject -DistinctBy $DistinctBy)
+    }
+    catch {
+        $Module.FailJson("Listing the virtual machines of host $env:COMPUTERNAME failed: $($_.Exception.Message)", $_)
+    }
+    $results = [object[]]::new($entries.Count)
+    for ($index = 0; $index -lt $entries.Count; $index++) {
+        $entry = $entries[$index]
+        $results[$index] = if ($entry.error) {
+            @{ changed = $false; failed = $true; vm = $entry.given; msg = $entry.error }
+        }
+        else {
+            Invoke-HvStep -Step $Step -AnsibleModule $Module -Params $entry.params -VirtualMachine $entry.vm -Subject (& $Subject $entry.params)
+        }
+    }
+
+    while ($true) {
+        $waiting = @{}
+        for ($index = 0; $index -lt $results.Count; $index++) {
+            if (-not $results[$index].failed -and $results[$index].pending -and $results[$index].job) {
+                $waiting[[string]$results[$index].job.id] = $index
+            }
+        }
+        $left = [int][Math]::Floor(($deadline - [DateTime]::UtcNow).TotalSeconds)
+        if ($waiting.Count -eq 0 -or $left -le 0 -or $Module.CheckMode) {
+            break
+        }
+        $ended = @(Wait-HvAnyCimJob -InstanceId @($waiting.Keys) -TimeoutSeconds $left)
+        if ($ended.Count -eq 0) {
+            break
+        }
+        foreach ($jobId in $ended) {
+            $index = $waiting[$jobId]
+            $params = $entries[$index].params.Clone()
+            $params._job_id = $jobId
+            $params._resume = $results[$index]._resume
+            $results[$index] = Invoke-HvStep -Step $Step -AnsibleModule $Module -Params $params -VirtualMachine $entries[$index].vm -Subject (& $Subject $params)
+        }
+    }
+
+    if ($single) {
+        $result = $results[0]
+        $cause = $result._cause
+        foreach ($key in @($result.Keys)) {
+            if ($key -notin @('failed', 'msg', 'exception', '_cause', 'diff')) {
+                $Module.Result[$key] = $result[$key]
+            }
+        }
+        if ($result.ContainsKey('diff')) {
+            $Module.Diff.before = $result.diff.before
+            $Module.Diff.after = $result.diff.after
+        }
+        if ($result.failed) {
+            if ($null -ne $cause) {
+                $Module.FailJson($result.msg, $cause)
+            }
+            $Module.FailJson($result.msg)
+        }
+        $Module.ExitJson()
+    }
+
+    foreach ($result in $results) {
+        $result.Remove('_cause')
+        $result.Remove('diff')
+    }
+    $Module.Result.results = $results
+    $Module.Result.changed = @($results | Where-Object { $_.changed }).Count -gt 0
+    if (@($results | Where-Object { $_.ContainsKey('pending') }).Count -gt 0) {
+        # Only modules whose steps start jobs report pending.
+        $Module.Result.pending = @($results | Where-Object { $_.pending }).Count -gt 0
+    }
+    $failed = @($results | Where-Object { $_.failed })
+    if ($failed.Count -gt 0) {
+        $Module.FailJson("$($failed.Count) of $($results.Count) VMs failed: $(($failed | ForEach-Object { $_.msg }) -join ' | ')")
+    }
+    $Module.ExitJson()
+}
+
+Function Get-HvBatchSpec {
+    <#
+    .SYNOPSIS
+    Returns the argument spec shared by the modules that take one VM (vm, vm_id) or a list (vms).
+
+    .DESCRIPTION
+    vm and vm_id are documented by the doc fragment hyperv.backup.vm; each module documents vms
+    itself, since the per-VM options differ. _job_id and _resume are set only by the collection
+    (the action plugins and the driver above) and are not documented.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param ()
+
+    @{
+        options = @{
+            vm = @{ type = 'str' }
+            vm_id = @{ type = 'str' }
+            _job_id = @{ type = 'str' }
+            _resume = @{ type = 'dict' }
+        }
+        mutually_exclusive = @(, @('vm', 'vm_id', 'vms'))
+        required_one_of = @(, @('vm', 'vm_id', 'vms'))
+    }
+}
+
+Function Get-HvVmsSpec {
+    <#
+    .SYNOPSIS
+    Returns the argument spec of vms: a list of VMs, each with vm or vm_id and the module's per-VM options.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Option,
+
+        [AllowEmptyCollection()]
+        [object[]]
+        $MutuallyExclusive = @()
+    )
+
+    $options = @{
+        vm = @{ type = 'str' }
+        vm_id = @{ type = 'str' }
+        _job_id = @{ type = 'str' }
+        _resume = @{ type = 'dict' }
+    }
+    foreach ($name in $Option.Keys) {
+        $options[$name] = $Option[$name]
+    }
+    @{
+        type = 'list'
+        elements = 'dict'
+        options = $options
+        mutually_exclusive = @(, @('vm', 'vm_id')) + $MutuallyExclusive
+        required_one_of = @(, @('vm', 'vm_id'))
+    }
+}
+
+Export-ModuleMember -Function @(
+    'Get-HvBatchSpec'
+    'Get-HvVmsSpec'
+    'Invoke-HvStep'
+    'Invoke-HvVmBatch'
+    'New-HvStepFailure'
+)
