@@ -143,6 +143,23 @@ Function Test-HvCimJobFinished {
     [int]$Job.JobState -ge 7
 }
 
+Function Test-HvCimJobSucceeded {
+    <#
+    .SYNOPSIS
+    Returns whether a job completed without error (7; 32768 is completed with warnings in Microsoft's samples).
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [object]
+        $Job
+    )
+
+    [int]$Job.JobState -in @(7, 32768)
+}
+
 Function Wait-HvCimJob {
     <#
     .SYNOPSIS
@@ -263,7 +280,7 @@ Function ConvertTo-HvJobResult {
         $stateName = 'unknown'
     }
     $finished = Test-HvCimJobFinished -Job $Job
-    $succeeded = $stateCode -eq 7 -or $stateCode -eq 32768
+    $succeeded = Test-HvCimJobSucceeded -Job $Job
     $errors = @()
     if ($finished -and -not $succeeded) {
         $errors = @(Get-HvCimJobError -Job $Job)
@@ -368,6 +385,7 @@ Export-ModuleMember -Function @(
     'Invoke-HvCimMethod'
     'Stop-HvCimJob'
     'Test-HvCimJobFinished'
+    'Test-HvCimJobSucceeded'
     'Wait-HvAnyCimJob'
     'Wait-HvCimJob'
 )

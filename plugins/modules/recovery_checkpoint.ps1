@@ -240,7 +240,7 @@ Function Get-CheckpointPresent {
             return $Result
         }
         $stage = $Params._resume.stage
-        $jobResult = ConvertTo-HvJobResult -Job $job
+        $jobResult = $Result.job
         if ($stage -eq 'leftover') {
             if (-not $jobResult.succeeded) {
                 throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action "Removing a leftover recovery checkpoint of VM '$($identity.name)' before creating $action"))

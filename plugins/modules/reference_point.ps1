@@ -63,7 +63,7 @@ Function Get-CreatedReferencePoint {
         $Job
     )
 
-    if ($null -ne $Job -and (ConvertTo-HvJobResult -Job $Job).succeeded) {
+    if ($null -ne $Job -and (Test-HvCimJobSucceeded -Job $Job)) {
         Get-HvJobProduct -Job $Job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
     }
 }
@@ -331,7 +331,10 @@ Function Get-ReferencePointAbsent {
             Set-PendingJob -Result $Result -Job $job
             return $Result
         }
-        if ($null -ne $job -and $Params._job_id -eq $entry.job_id -and -not (ConvertTo-HvJobResult -Job $job).succeeded -and -not $AnsibleModule.CheckMode) {
+        if ($null -ne $job) {
+            $Result.job = ConvertTo-HvJobResult -Job $job
+        }
+        if ($null -ne $job -and $Params._job_id -eq $entry.job_id -and -not $Result.job.succeeded -and -not $AnsibleModule.CheckMode) {
             # This task's own removal job failed: report it once; the entry is ready again, so the
             # next run tries anew instead of reporting the same failure.
             $entry.status = 'ready'
@@ -340,7 +343,6 @@ Function Get-ReferencePointAbsent {
                 param ($current)
                 Set-HvCatalogEntry -Catalog $current -Entry $entry
             }
-            $Result.job = ConvertTo-HvJobResult -Job $job
             throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $Result.job -Action "Removing $action"))
         }
         $target = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $entry.instance_id

@@ -10,9 +10,10 @@ import time
 
 import pytest
 import yaml
-from conftest import invoked
+from conftest import SCENARIOS, invoked
 
 from hvtest import paths
+from hvtest.sim.runner import PASSWORD, USER, SimServer
 
 CREATE = "Msvm_VirtualSystemReferencePointService.CreateReferencePoint"
 LOST = "Connection to the host lost while waiting on Hyper-V job"
@@ -34,7 +35,7 @@ def flat(text: str) -> str:
 def test_ninety_second_job_with_two_dropped_connections_ends_in_success(play, server) -> None:
     server.endpoint_faults(drop_receives=2, drop_module="job_info")
     started = time.monotonic()
-    (result,) = play(rp(vm="sql01", name="nightly", wait_timeout=3))
+    (result,) = play(rp(vm="sql01", name="nightly", wait_timeout=3), extra=("-v",))
     took = time.monotonic() - started
     assert result["_status"] == "CHANGED" and result["reference_point"]["name"] == "nightly"
     assert result["job"]["state"] == "completed" and result["job"]["percent_complete"] == 100
@@ -43,10 +44,11 @@ def test_ninety_second_job_with_two_dropped_connections_ends_in_success(play, se
     output = flat(play.last_output)
     assert output.count(LOST) == 2
     assert "Retry 1 of 5 in 1.5 s." in output and "Retry 2 of 5 in 2.25 s." in output
-    # Progress: a few lines (state changes and quarters), not one per poll.
+    # Progress at -v: a few lines (state changes and quarters), not one per poll, each naming the host.
     progress = [line for line in play.last_output.splitlines() if ": Hyper-V job " in line and "% complete" in line]
     assert 3 <= len(progress) <= 8, progress
-    assert "Reference point 'nightly' of VM 'sql01': Hyper-V job" in progress[0]
+    assert all(line.startswith("<hv01> Reference point 'nightly' of VM 'sql01': Hyper-V job") for line in progress), progress
+    assert re.search(r"running, \d+% complete, \d+ s$", progress[0])
     assert invoked(server).count(CREATE) == 1
     polls = [r for r in server.calls()["module_runs"] if r["module"] == "job_info"]
     assert 8 <= len(polls) <= 20, "back-off from 1 s to 15 s makes about a dozen polls in 90 s"
@@ -150,3 +152,30 @@ def test_module_defaults_through_the_action_group(play, server, tmp_path) -> Non
     done = server.playbook(playbook)
     assert done.returncode == 0, done.stdout
     assert pathlib.Path(names).is_file()
+
+
+def test_three_hosts_following_jobs_print_no_progress_by_default_and_tagged_lines_with_v(tmp_path) -> None:
+    scenario = SCENARIOS / "slow.yml"
+    with SimServer(scenario, tmp_path / "a") as one, SimServer(scenario, tmp_path / "b") as two, SimServer(scenario, tmp_path / "c") as three:
+        inventory = tmp_path / "hosts.yml"
+        hosts = {name: {"ansible_host": "127.0.0.1", "ansible_port": server.port, "ansible_connection": "winrm",
+                        "ansible_winrm_transport": "basic", "ansible_winrm_scheme": "http", "ansible_user": USER, "ansible_password": PASSWORD}
+                 for name, server in (("hv-a", one), ("hv-b", two), ("hv-c", three))}
+        inventory.write_text(yaml.safe_dump({"all": {"children": {"hyperv": {"hosts": hosts}}}}), encoding="utf-8")
+        playbook = tmp_path / "play.yml"
+        playbook.write_text(yaml.safe_dump([{"name": "three", "hosts": "hyperv", "gather_facts": False,
+                                             "tasks": [rp(vm="big01", name="n", wait_timeout=0)]}]), encoding="utf-8")
+        quiet = subprocess.run([paths.tool("ansible-playbook"), "-i", str(inventory), str(playbook)], env=paths.ansible_env(),
+                               capture_output=True, text=True, check=False)
+        assert quiet.returncode == 0, quiet.stdout
+        assert "Hyper-V job" not in quiet.stdout
+        playbook.write_text(yaml.safe_dump([{"name": "three", "hosts": "hyperv", "gather_facts": False,
+                                             "tasks": [rp(vm="big01", name="m", wait_timeout=0)]}]), encoding="utf-8")
+        verbose = subprocess.run([paths.tool("ansible-playbook"), "-i", str(inventory), str(playbook), "-v"], env=paths.ansible_env(),
+                                 capture_output=True, text=True, check=False)
+        assert verbose.returncode == 0, verbose.stdout
+        lines = [line for line in verbose.stdout.splitlines() if "Hyper-V job" in line]
+        for host in ("hv-a", "hv-b", "hv-c"):
+            own = [line for line in lines if line.startswith(f"<{host}> Reference point 'm' of VM 'big01': Hyper-V job ")]
+            assert own and own[-1].split(" Hyper-V job ")[1].split(" ")[1] == "completed,", lines
+        assert all(line.startswith(("<hv-a> ", "<hv-b> ", "<hv-c> ")) for line in lines), lines

@@ -74,14 +74,6 @@ def module_docs(name: str, root: pathlib.Path = ROOT) -> dict[str, Any]:
     }
 
 
-def controller_options(name: str, root: pathlib.Path = ROOT) -> tuple[str, ...]:
-    """Options the module's action plugin handles itself (its CONTROLLER_OPTIONS tuple)."""
-    path = root / "plugins" / "action" / f"{name}.py"
-    if not path.exists():
-        return ()
-    return tuple(_assigned_string(path, "CONTROLLER_OPTIONS") or ())
-
-
 def module_names(root: pathlib.Path = ROOT) -> list[str]:
     return sorted(p.stem for p in (root / "plugins" / "modules").glob("*.ps1"))
 

@@ -56,97 +56,6 @@ def _body_statements(function: pstree.Function) -> list[Node]:
     return list(statements.named_children) if statements else []
 
 
-def _spec_function(name: str, sources: list[pstree.Source]) -> dict:
-    for source in sources:
-        for function in pstree.functions(source.root):
-            if function.name.lower() == name.lower():
-                hashes = [s for s in _body_statements(function) if pstree.innermost(s).type == "hash_literal_expression"]
-                if hashes:
-                    return pstree.literal(hashes[-1])
-    raise LookupError(f"spec function {name} not found in the module_utils the module requires")
-
-
-CREATE_RE = re.compile(r"\[Ansible\.Basic\.AnsibleModule\]::Create\(\s*\$args\s*,\s*\$spec\s*(?:,\s*@\((.*)\))?\s*\)\s*$",
-                       re.IGNORECASE | re.MULTILINE)
-
-
-def module_spec(path: pathlib.Path, root: pathlib.Path = collection.ROOT) -> dict:
-    """The argument spec a module builds: its $spec merged with the shared specs it passes."""
-    sources = collection.module_sources(path, root)
-    main = sources[0]
-    spec = None
-    for node in pstree.walk(main.root):
-        if node.type == "assignment_expression":
-            left = pstree.text(node.named_children[0]).strip().lower()
-            if left == "$spec" and spec is None:
-                spec = pstree.literal(node.named_children[-1])
-    if spec is None:
-        raise LookupError(f"{path}: no $spec = @{{...}}")
-    match = CREATE_RE.search(main.text.decode("utf-8"))
-    if match is None:
-        raise LookupError(f"{path}: no [Ansible.Basic.AnsibleModule]::Create($args, $spec, ...)")
-    merged = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in spec.items()}
-    for call in re.findall(r"Get-[A-Za-z]+", match.group(1) or ""):
-        extra = _spec_function(call, sources)
-        for key, value in extra.items():
-            if key == "options":
-                merged.setdefault("options", {}).update(value)
-            elif isinstance(value, list):
-                merged.setdefault(key, []).extend(value)
-            else:
-                merged[key] = value
-    return merged
-
-
-def _normal_option(option: dict) -> dict:
-    choices = option.get("choices")
-    default = option.get("default")
-    # $spec nests options of list/dict elements under 'options', the docs under 'suboptions'.
-    nested = option.get("options", option.get("suboptions"))
-    return {
-        "suboptions": {k: _doc_option(v) for k, v in sorted(nested.items())} if nested else None,
-        "type": option.get("type", "str"),
-        "elements": option.get("elements"),
-        "required": bool(option.get("required", False)),
-        "default": default,
-        "choices": sorted(choices) if choices is not None else None,
-        "aliases": sorted(option.get("aliases", [])),
-        "no_log": bool(option.get("no_log", False)),
-    }
-
-
-def _doc_option(option: dict) -> dict:
-    normal = _normal_option(option)
-    normal["no_log"] = False
-    return normal
-
-
-def check_spec(name: str, root: pathlib.Path = collection.ROOT) -> list[Finding]:
-    path = root / "plugins" / "modules" / f"{name}.ps1"
-    rel = str(path.relative_to(root))
-    try:
-        spec = module_spec(path, root)
-    except (LookupError, pstree.NotALiteral) as error:
-        return [Finding(rel, 1, "spec", str(error))]
-    docs = dict(collection.module_docs(name, root)["documentation"].get("options") or {})
-    for handled_by_action in collection.controller_options(name, root):
-        docs.pop(handled_by_action, None)
-    options = spec.get("options", {})
-    found = []
-    for option in sorted(set(options) - set(docs)):
-        found.append(Finding(rel, 1, "spec", f"option '{option}' is in $spec but not documented in {name}.py"))
-    for option in sorted(set(docs) - set(options)):
-        found.append(Finding(rel, 1, "spec", f"option '{option}' is documented in {name}.py but not in $spec"))
-    for option in sorted(set(docs) & set(options)):
-        code = _normal_option(options[option])
-        code["no_log"] = False
-        doc = _doc_option(docs[option])
-        for field in code:
-            if code[field] != doc[field]:
-                found.append(Finding(rel, 1, "spec", f"option '{option}': {field} is {code[field]!r} in $spec but {doc[field]!r} in the docs"))
-    return found
-
-
 # ---------------------------------------------------------------- CIM names
 
 def _cim_type(names: Iterable[str]) -> str | None:
@@ -188,7 +97,7 @@ def _known_types(sources: list[pstree.Source]) -> _Types:
 
 
 def _variable_name(node: Node) -> str:
-    raw = pstree.text(node).lstrip("$").strip("{}")
+    raw = pstree.text(node).lstrip("$@").strip("{}")
     for prefix in ("local:", "private:", "script:"):
         if raw.lower().startswith(prefix):
             raw = raw[len(prefix):]
@@ -459,7 +368,7 @@ def check_variables(path: pathlib.Path, root: pathlib.Path = collection.ROOT) ->
     for node in pstree.walk(source.root):
         if node.type != "variable" or node.id in assigned_nodes:
             continue
-        raw = pstree.text(node).lstrip("$").strip("{}").lower()
+        raw = pstree.text(node).lstrip("$@").strip("{}").lower()
         if ":" in raw and not raw.startswith(("script:", "local:", "private:")):
             continue  # env:, global:, using:, variable:, function:
         name = _variable_name(node)
@@ -524,8 +433,6 @@ def check_all(root: pathlib.Path = collection.ROOT) -> list[Finding]:
     found: list[Finding] = []
     for path in collection.powershell_files(root):
         found.extend(check_file(path, root))
-    for name in collection.module_names(root):
-        found.extend(check_spec(name, root))
     return sorted(set(found))
 
 

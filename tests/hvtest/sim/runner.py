@@ -25,6 +25,7 @@ class SimServer:
     def __init__(self, scenario: pathlib.Path, workdir: pathlib.Path | None = None) -> None:
         self.scenario = scenario
         self.workdir = workdir or pathlib.Path(tempfile.mkdtemp(prefix="hvsim-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.root = self.workdir / "host"  # the host's folders: ProgramData, Temp, exports
         self.process: subprocess.Popen | None = None
         self.port = 0
