@@ -280,7 +280,8 @@ Function Invoke-HvVmBatch {
     while ($true) {
         $waiting = @{}
         for ($index = 0; $index -lt $results.Count; $index++) {
-            if (-not $results[$index].failed -and $results[$index].pending -and $results[$index].job) {
+            # Indexers: a result holds only the keys its step set.
+            if (-not $results[$index].failed -and $results[$index]['pending'] -and $results[$index]['job']) {
                 $waiting[[string]$results[$index].job.id] = $index
             }
         }
@@ -296,14 +297,14 @@ Function Invoke-HvVmBatch {
             $index = $waiting[$jobId]
             $params = $entries[$index].params.Clone()
             $params._job_id = $jobId
-            $params._resume = $results[$index]._resume
+            $params._resume = $results[$index]['_resume']
             $results[$index] = Invoke-HvStep -Step $Step -AnsibleModule $Module -Params $params -VirtualMachine $entries[$index].vm -Subject (& $Subject $params)
         }
     }
 
     if ($single) {
         $result = $results[0]
-        $cause = $result._cause
+        $cause = $result['_cause']
         foreach ($key in @($result.Keys)) {
             if ($key -notin @('failed', 'msg', 'exception', '_cause', 'diff')) {
                 $Module.Result[$key] = $result[$key]
@@ -330,7 +331,7 @@ Function Invoke-HvVmBatch {
     $Module.Result.changed = @($results | Where-Object { $_.changed }).Count -gt 0
     if (@($results | Where-Object { $_.ContainsKey('pending') }).Count -gt 0) {
         # Only modules whose steps start jobs report pending.
-        $Module.Result.pending = @($results | Where-Object { $_.pending }).Count -gt 0
+        $Module.Result.pending = @($results | Where-Object { $_['pending'] }).Count -gt 0
     }
     $failed = @($results | Where-Object { $_.failed })
     if ($failed.Count -gt 0) {

@@ -43,8 +43,23 @@ def _message(node) -> str:
     return re.sub(r"\$\((?:[^()]|\([^()]*\))*\)|\$\{[^}]*\}|\$[\w:]+(?:\.\w+)*", "<...>", text)
 
 
+def _is_action_argument(node) -> bool:
+    """Whether a string is the -Action of a call (what was being done, which a message quotes, not a message)."""
+    current = node
+    while current is not None and current.type not in ("command", "program"):
+        previous = current.prev_named_sibling
+        while previous is not None and previous.type == "command_argument_sep":
+            previous = previous.prev_named_sibling
+        if previous is not None and previous.type == "command_parameter":
+            return pstree.text(previous).lower() == "-action"
+        current = current.parent
+    return False
+
+
 def is_message(node) -> bool:
     """Whether a string is (part of) what a throw, FailJson, Warn or a catalog problem says."""
+    if _is_action_argument(node):
+        return False
     current = node.parent
     while current is not None and current.type not in ("function_statement", "script_block_expression", "program"):
         if current.type == "flow_control_statement" and pstree.text(current).lower().startswith("throw"):

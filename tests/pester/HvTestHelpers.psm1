@@ -215,7 +215,11 @@ Function Invoke-HvTestModule {
 
         [Parameter(Mandatory)]
         [scriptblock]
-        $Body
+        $Body,
+
+        [AllowEmptyCollection()]
+        [System.Collections.IDictionary[]]
+        $Fragments = @()
     )
 
     $global:complex_args = $Arguments.Clone()
@@ -225,7 +229,7 @@ Function Invoke-HvTestModule {
     try {
         [Console]::SetOut($writer)
         [Ansible.Basic.AnsibleModule]::Exit = { param ([int]$rc) throw "hvtest-exit:$rc" }
-        $module = [Ansible.Basic.AnsibleModule]::Create(@(), $Spec)
+        $module = [Ansible.Basic.AnsibleModule]::Create(@(), $Spec, $Fragments)
         try {
             $null = & $Body $module
         }

@@ -1,4 +1,6 @@
-"""The static PowerShell check passes on the collection and catches what it is meant to catch."""
+"""The static PowerShell check passes on the collection and catches what it is meant to catch.
+
+(Argument specs against the docs: validate-modules reads the real specs through pwsh, in make sanity.)"""
 
 from __future__ import annotations
 
@@ -41,30 +43,15 @@ def test_wrong_class_name_is_found(copy) -> None:
     assert found == ["plugins/module_utils/_HvReferencePoint.psm1:28: [cim] class Msvm_VirtualSystemReferencePointSvc is not in the schema"]
 
 
-def test_spec_option_missing_from_docs_is_found(copy) -> None:
-    found = copy("plugins/modules/reference_point.ps1", "run_id = @{ type = 'str'; default = '' }",
-                 "run_id = @{ type = 'str'; default = '' }\n        retries = @{ type = 'int' }")
-    assert found == ["plugins/modules/reference_point.ps1:1: [spec] option 'retries' is in $spec but not documented in reference_point.py"]
-
-
-def test_spec_default_differing_from_docs_is_found(copy) -> None:
-    found = copy("plugins/modules/reference_point.ps1", "default = 30", "default = 60")
-    assert found == ["plugins/modules/reference_point.ps1:1: [spec] option 'wait_timeout': default is 60 in $spec but 30 in the docs"]
-
-
-def test_shared_spec_option_is_compared_with_its_fragment(copy) -> None:
-    found = copy("plugins/module_utils/_HvCatalog.psm1", "catalog_path = @{ type = 'path' }", "catalog_path = @{ type = 'str' }")
-    assert "plugins/modules/reference_point.ps1:1: [spec] option 'catalog_path': type is 'str' in $spec but 'path' in the docs" in found
-
-
 def test_variable_used_before_assignment_is_found(copy) -> None:
-    found = copy("plugins/modules/reference_point.ps1", "$label = $module.Params.name\n", "")
+    found = copy("plugins/modules/reference_point.ps1", "    $label = $Params.name\n", "")
     assert found and all("[variables] $label is read before it is assigned" in f for f in found)
 
 
 def test_variable_assigned_after_its_use_is_found(copy) -> None:
     found = copy("plugins/module_utils/_HvCimJob.psm1", "    $interval = 250\n", "")
-    assert found == ["plugins/module_utils/_HvCimJob.psm1:205: [variables] $interval is read before it is assigned"]
+    assert len(found) == 1 and found[0].startswith("plugins/module_utils/_HvCimJob.psm1:")
+    assert found[0].endswith(": [variables] $interval is read before it is assigned")
 
 
 def test_unknown_method_parameter_is_found(copy) -> None:
@@ -74,18 +61,18 @@ def test_unknown_method_parameter_is_found(copy) -> None:
 
 def test_unknown_property_of_typed_parameter_is_found(copy) -> None:
     found = copy("plugins/module_utils/_HvReferencePoint.psm1", "$ReferencePoint.VirtualDiskIdentifiers", "$ReferencePoint.DiskIdentifiers")
-    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:137: [cim] "
-                     "$ReferencePoint is a Msvm_VirtualSystemReferencePoint, which has no property DiskIdentifiers"]
+    assert len(found) == 1 and found[0].startswith("plugins/module_utils/_HvReferencePoint.psm1:")
+    assert found[0].endswith("[cim] $ReferencePoint is a Msvm_VirtualSystemReferencePoint, which has no property DiskIdentifiers")
 
 
 def test_unknown_method_output_is_found(copy) -> None:
-    found = copy("plugins/modules/reference_point.ps1", "$started.Job.InstanceID", "$started.Jobs.InstanceID")
+    found = copy("plugins/modules/reference_point.ps1", "$newEntry.job_id = $output.Job.InstanceID", "$newEntry.job_id = $output.Jobs.InstanceID")
     assert len(found) == 1 and "CreateReferencePoint, which has no output Jobs" in found[0]
 
 
 def test_embedded_instance_property_is_checked(copy) -> None:
     found = copy("plugins/module_utils/_HvReferencePoint.psm1", "ConsistencyLevel = [byte]", "Consistency = [byte]")
-    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:80: [cim] Msvm_VirtualSystemReferencePointSettingData has no property Consistency"]
+    assert len(found) == 1 and found[0].endswith("[cim] Msvm_VirtualSystemReferencePointSettingData has no property Consistency")
 
 
 def test_user_text_in_wql_is_found(copy) -> None:
@@ -95,7 +82,7 @@ def test_user_text_in_wql_is_found(copy) -> None:
 
 def test_wql_property_is_checked(copy) -> None:
     found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"Captions = 'Virtual Machine'\"")
-    assert found == ["plugins/module_utils/_HvVirtualMachine.psm1:25: [cim] WQL names Captions, which Msvm_ComputerSystem does not have"]
+    assert len(found) == 1 and found[0].endswith("[cim] WQL names Captions, which Msvm_ComputerSystem does not have")
 
 
 def test_syntax_error_is_found(copy) -> None:
@@ -106,7 +93,8 @@ def test_syntax_error_is_found(copy) -> None:
 def test_missing_required_module_util_is_found(copy) -> None:
     found = copy("plugins/modules/reference_point_info.ps1",
                  "#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint\n", "")
-    assert "plugins/modules/reference_point_info.ps1:54: [style] Get-HvReferencePoint is not defined here nor in a module_util this file requires" in found
+    assert any(f.startswith("plugins/modules/reference_point_info.ps1:") and
+               f.endswith("[style] Get-HvReferencePoint is not defined here nor in a module_util this file requires") for f in found), found
 
 
 def test_guid_typed_value_may_be_interpolated() -> None:

@@ -53,6 +53,8 @@ class Command:
         self.stderr = b""
         self.exit_code = 0
         self.sent = False
+        self.dropped = False  # a Receive of it was dropped: the controller never got its result
+        self.created = time.monotonic()
 
 
 class Endpoint:
@@ -86,9 +88,16 @@ class Endpoint:
             raise RuntimeError("the endpoint has no PowerShell runner")
         done = self.runner.run(command.command_line, bytes(command.stdin), command.id)
         command.stdout, command.stderr, command.exit_code = done.stdout, done.stderr, done.exit_code
+        try:
+            result = json.loads(done.stdout.decode("utf-8", "replace").strip() or "null")
+        except ValueError:
+            result = None
         with self.lock:
             self.module_runs.append({"module": invocation.module, "run": command.id,
-                                     "args": {k: v for k, v in invocation.args.items() if not k.startswith("_")},
+                                     "args": {k: v for k, v in invocation.args.items() if not k.startswith("_ansible_")},
+                                     "result": result, "dropped": command.dropped,
+                                     # from the WS-Man Command to the end: what the controller waited, near enough
+                                     "elapsed": round(time.monotonic() - command.created, 3),
                                      "exit_code": done.exit_code, "seconds": round(done.seconds, 3)})
 
 
@@ -230,6 +239,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.endpoint.drop_receives -= 1
         if drop:
             # The connection dies mid-receive, as when a network path to the host fails.
+            with self.endpoint.lock:
+                command.dropped = True
+                for run in self.endpoint.module_runs:
+                    if run["run"] == command.id:
+                        run["dropped"] = True
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return

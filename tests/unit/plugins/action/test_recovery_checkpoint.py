@@ -3,14 +3,14 @@
 # Copyright: (c) 2026, hyperv.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Many VMs in one recovery_checkpoint task, replaying recorded module outputs (batch_checkpoints.jsonl)."""
+"""Many VMs in one recovery_checkpoint task, replaying module runs recorded from the real modules (batch_checkpoints.jsonl)."""
 
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.hyperv.backup.plugins.action import recovery_checkpoint as recovery_checkpoint_action
-from ansible_collections.hyperv.backup.plugins.plugin_utils import job_wait
+from ansible_collections.hyperv.backup.plugins.plugin_utils import _job_wait
 
 from ansible_collections.hyperv.backup.tests.unit.plugins.action.test_reference_point import make_action
 
@@ -19,7 +19,7 @@ TASK = {"vms": [{"vm": "web01"}, {"vm": "web02"}, {"vm": "db01"}, {"vm": "nope"}
 
 @pytest.fixture
 def batch():
-    action, replay, clock = make_action(recovery_checkpoint_action, dict(TASK), "batch_checkpoints")
+    action, replay, _clock = make_action(recovery_checkpoint_action, dict(TASK), "batch_checkpoints")
     result = action.run(task_vars={})
     return result, replay
 
@@ -32,22 +32,24 @@ def test_every_vm_gets_its_own_result_in_the_order_given(batch) -> None:
     assert [r["changed"] for r in result["results"]] == [True, True, True, False], "changed survives the finishing run"
     assert all(r["checkpoint"]["label"] == "nightly" for r in result["results"][:3])
     assert result["changed"] is True and result["pending"] is False
+    assert all("_resume" not in r for r in result["results"])
 
 
 def test_one_unknown_vm_fails_the_task_naming_it_without_stopping_the_others(batch) -> None:
     result, _replay = batch
     assert result["failed"] is True
-    assert result["msg"].startswith("1 of 4 VMs failed: No virtual machine named 'nope' on host HV01.")
+    assert result["msg"].startswith("1 of 4 VMs failed: Recovery checkpoint 'nightly' of VM 'nope': No virtual machine named 'nope' on host HV01.")
 
 
-def test_jobs_are_followed_once_each_and_finished_in_one_module_run(batch) -> None:
+def test_every_job_of_the_task_is_followed_in_one_loop(batch) -> None:
     _result, replay = batch
-    modules = [c["module"].rsplit(".", 1)[-1] for c in replay.calls]
-    # one start for all four VMs, the three jobs followed, one run finishing all three, then db01's fallback job
-    assert modules.count("recovery_checkpoint") == 3
-    second = [c for c in replay.calls if c["module"].endswith("recovery_checkpoint")][1]["args"]
-    assert [v["vm_id"] for v in second["vms"]] == list(second["job_ids"]), "each VM finished by id with its own job"
-    assert len([c for c in replay.calls if c["module"] == job_wait.JOB_INFO]) == 10
+    polls = [c for c in replay.calls if c["module"] == _job_wait.JOB_INFO]
+    assert polls and len(polls[0]["args"]["job_ids"]) == 3, "one job_info run reads the three jobs"
+    waits = [p["args"]["wait_timeout"] for p in polls]
+    assert waits == sorted(waits), "one back-off for the task"
+    runs = [c for c in replay.calls if c["module"].endswith("recovery_checkpoint")]
+    finishing = runs[1]["args"]["vms"]
+    assert all(v["_job_id"] and v["_resume"]["stage"] == "create" for v in finishing), "each VM finished with its own job"
 
 
 def test_application_job_failing_after_the_wait_falls_back_to_crash(batch) -> None:
@@ -56,7 +58,7 @@ def test_application_job_failing_after_the_wait_falls_back_to_crash(batch) -> No
     assert db01["consistency"] == "crash" and db01["failed"] is False
     assert [r["consistency"] for r in result["results"][:2]] == ["application", "application"]
     last = [c for c in replay.calls if c["module"].endswith("recovery_checkpoint")][-1]["args"]
-    assert last["consistency"] == "crash" and [v["vm_id"] for v in last["vms"]] == [db01["vm"]["id"]], "the crash job is finished as crash"
+    assert [v["vm"] for v in last["vms"]] == ["db01"] and last["vms"][0]["_resume"]["consistency"] == "crash", "the crash job is finished as crash"
     assert any("Falling back to a crash-consistent checkpoint" in w for w in result["warnings"])
 
 

@@ -3,12 +3,11 @@
 # Copyright: (c) 2026, hyperv.backup contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The action plugins replaying recorded module outputs (test_data/*.jsonl, from hvtest.record)."""
+"""The action plugins replaying module runs recorded from the real modules (test_data/*.jsonl, hvtest.record)."""
 
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 from typing import Any
 from unittest.mock import MagicMock
@@ -18,13 +17,14 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.hyperv.backup.plugins.action import job_info as job_info_action
 from ansible_collections.hyperv.backup.plugins.action import reference_point as reference_point_action
-from ansible_collections.hyperv.backup.plugins.plugin_utils import job_wait
+from ansible_collections.hyperv.backup.plugins.plugin_utils import _job_action, _job_wait
 
 DATA = pathlib.Path(__file__).parent / "test_data"
 
 
 class Replay:
-    """Stands in for _execute_module: checks each call against the recording, answers from it."""
+    """Stands in for _execute_module: checks each call against the recording, answers from it, and
+    moves the clock by as long as the call took when it was recorded."""
 
     def __init__(self, name: str, clock: FakeClock) -> None:
         with open(DATA / f"{name}.jsonl", encoding="utf-8") as handle:
@@ -38,8 +38,7 @@ class Replay:
         self.calls.append({"module": module_name, "args": dict(module_args), "wrap_async": wrap_async})
         assert module_name == line["module"]
         assert module_args == line["args"]
-        if module_name == job_wait.JOB_INFO:
-            self.clock.now += module_args.get("wait_timeout", 0)
+        self.clock.now += line["elapsed"]
         if "raise" in line:
             raise ConnectionError(line["message"])
         return json.loads(json.dumps(line["result"]))
@@ -75,30 +74,43 @@ def make_action(cls, args: dict[str, Any], recording: str, check_mode: bool = Fa
 
 
 @pytest.fixture
-def shown(monkeypatch) -> dict[str, list[str]]:
-    """What the plugin printed through Display, by verbosity."""
-    lines: dict[str, list[str]] = {"display": [], "v": [], "vvv": []}
-    from ansible_collections.hyperv.backup.plugins.plugin_utils import job_action
-    monkeypatch.setattr(job_action.display, "display", lambda msg, *a, **k: lines["display"].append(msg))
-    monkeypatch.setattr(job_action.display, "v", lambda msg, *a, **k: lines["v"].append(msg))
-    monkeypatch.setattr(job_action.display, "vvv", lambda msg, *a, **k: lines["vvv"].append(msg))
+def shown(monkeypatch) -> dict[str, list[tuple[str, str | None]]]:
+    """What the plugin printed through Display, by verbosity, with the host each line named."""
+    lines: dict[str, list[tuple[str, str | None]]] = {"display": [], "v": [], "vvv": []}
+    monkeypatch.setattr(_job_action.display, "display", lambda msg, *a, **k: lines["display"].append((msg, k.get("host"))))
+    monkeypatch.setattr(_job_action.display, "v", lambda msg, host=None: lines["v"].append((msg, host)))
+    monkeypatch.setattr(_job_action.display, "vvv", lambda msg, host=None: lines["vvv"].append((msg, host)))
     return lines
+
+
+def polls(replay: Replay) -> list[dict[str, Any]]:
+    return [c for c in replay.calls if c["module"] == _job_wait.JOB_INFO]
 
 
 def test_slow_job_is_followed_to_the_end_and_recorded(shown) -> None:
     action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create")
-    result = action.run(task_vars={})
+    result = action.run(task_vars={"inventory_hostname": "hv01"})
     assert replay.lines == [], "every recorded call was made"
-    assert result["changed"] is True and result.get("failed") is False
+    assert result["changed"] is True and not result.get("failed")
     assert result["reference_point"]["name"] == "nightly" and result["job"]["state"] == "completed"
-    polls = [c for c in replay.calls if c["module"] == job_wait.JOB_INFO]
-    # back-off: host waits of 1, 2 (1.5 rounded up), 3, 4, 6, 8, 12, 15, 15 ...
-    assert [c["args"]["wait_timeout"] for c in polls][:8] == [1, 2, 3, 4, 6, 8, 12, 15]
-    assert replay.calls[-1]["module"] == "hyperv.backup.reference_point", "the module finishes the work"
-    assert 4 <= len(shown["display"]) <= 6, shown["display"]
-    assert shown["display"][0].startswith("Reference point 'nightly' of VM 'web01': Hyper-V job ")
+    # back-off: host waits of 1, 2 (1.5 rounded up), 3, 4, 6, 8, 12, 15 ...
+    assert [c["args"]["wait_timeout"] for c in polls(replay)][:8] == [1, 2, 3, 4, 6, 8, 12, 15]
+    finish = replay.calls[-1]
+    assert finish["module"] == "hyperv.backup.reference_point", "the module finishes the work"
+    assert finish["args"]["_job_id"] == result["job"]["id"] and finish["args"]["_resume"] == {"changed": True}
+    # Progress only at -v, a few lines, each for this host; nothing at default verbosity.
+    assert shown["display"] == []
+    assert 3 <= len(shown["v"]) <= 7, shown["v"]
+    assert all(host == "hv01" and line.startswith("Reference point 'nightly' of VM 'web01': Hyper-V job ") for line, host in shown["v"])
     assert result["ansible_facts"]["hyperv_backup"]["reference_points"]["web01"]["nightly"] == result["reference_point"]
     assert clock.slept == []
+
+
+def test_what_only_the_collection_passes_is_hidden_from_the_result(shown) -> None:
+    action, replay, _clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create")
+    result = action.run(task_vars={})
+    assert "_resume" not in result
+    assert not [name for name in (result.get("invocation") or {}).get("module_args", {}) if name.startswith("_")]
 
 
 def test_two_dropped_connections_mid_poll_end_in_success_with_warnings(shown) -> None:
@@ -125,17 +137,17 @@ def test_connection_lost_beyond_retries_is_unreachable_with_the_job_id(shown) ->
     assert clock.slept == [1.5]
 
 
-def test_failed_job_fails_the_task_with_every_error_text(shown) -> None:
+def test_a_failed_job_goes_back_to_the_module_which_words_the_failure(shown) -> None:
     action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "failed_create")
     result = action.run(task_vars={})
     job_id = result["job"]["id"]
     assert replay.lines == []
-    assert result["failed"] is True
+    assert result["failed"] is True and result["changed"] is False
     assert result["msg"] == (
         f"Creating Reference point 'nightly' of VM 'web01' failed: job {job_id} ended in state exception with error code 32768: "
         "Checkpoint operation for 'web01' failed. (Virtual machine ID 6B4A5C2E-0D8C-4F7A-9A57-1D2E3F405162) "
         "Could not create backup checkpoint for virtual machine 'web01': The system cannot find the file specified. (0x80070002).")
-    assert all(c["module"] != "hyperv.backup.reference_point" for c in replay.calls[1:]), "a failed job is not retried"
+    assert replay.calls[-1]["module"] == "hyperv.backup.reference_point" and replay.calls[-1]["args"]["_job_id"] == job_id
 
 
 def test_timeout_fails_with_job_state_and_percent_without_cancelling(shown) -> None:
@@ -146,7 +158,7 @@ def test_timeout_fails_with_job_state_and_percent_without_cancelling(shown) -> N
     assert result["failed"] is True
     assert result["msg"].startswith(f"Reference point 'nightly' of VM 'web01': Hyper-V job {job_id} is still running at ")
     assert "after 10 s (job_timeout)" in result["msg"]
-    assert [c["args"].get("cancel") for c in replay.calls if c["module"] == job_wait.JOB_INFO] == [None] * 4
+    assert [line["module"] for line in replay.lines] == [_job_wait.JOB], "only the recorded cancellation is left"
 
 
 def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
@@ -154,7 +166,7 @@ def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
     action, replay, clock = make_action(reference_point_action, args, "hung_create")
     result = action.run(task_vars={})
     assert replay.lines == []
-    assert replay.calls[-1]["args"] == {"job_id": result["job"]["id"], "cancel": True}
+    assert replay.calls[-1] == {"module": _job_wait.JOB, "args": {"job_id": result["job"]["id"]}, "wrap_async": False}
     assert result["failed"] is True and result["msg"].endswith("It was cancelled (state terminated).")
 
 
@@ -168,13 +180,12 @@ def test_job_timeout_zero_returns_the_pending_job(shown) -> None:
 
 def test_resume_with_job_info_wait(shown) -> None:
     action, replay, clock = make_action(job_info_action, {}, "slow_create")
-    # A later play, knowing only the job id: job_info once, then its polls; no reference_point call.
-    polls = replay.lines[1:-1]
-    job_id = polls[0]["args"]["job_id"]
-    # the job's answers as recorded; the host waits the back-off asks for, from its start
-    waits = job_wait.Backoff().intervals()
-    replay.lines = [dict(polls[0], args={"job_id": job_id})] + [
-        dict(line, args={"job_id": job_id, "wait_timeout": max(1, math.ceil(next(waits)))}) for line in polls[1:]]
+    # A later play, knowing only the job id: job_info once, then the recorded polls; no reference_point call.
+    recorded = replay.lines[1:-1]
+    job_id = recorded[0]["args"]["job_ids"][0]
+    first = recorded[0]["result"]["jobs"][0]
+    replay.lines = [{"module": _job_wait.JOB_INFO, "args": {"job_id": job_id}, "elapsed": 1.0,
+                     "result": {"changed": False, "exists": True, "job": first}}] + recorded
     action._task.args = {"job_id": job_id, "wait": True}
     result = action.run(task_vars={})
     assert result["job"]["state"] == "completed" and result["exists"] is True
@@ -203,9 +214,12 @@ def test_bad_controller_options_fail_before_any_call(bad: dict, message: str) ->
     action._execute_module.assert_not_called()
 
 
-def test_controller_options_are_what_the_static_check_excludes() -> None:
-    assert set(reference_point_action.CONTROLLER_OPTIONS) == set(reference_point_action.ActionModule.CONTROLLER_ARGSPEC)
-    assert set(job_info_action.CONTROLLER_OPTIONS) == set(job_info_action.ActionModule.CONTROLLER_ARGSPEC)
+def test_job_info_wait_is_validated_from_its_documentation() -> None:
+    assert job_info_action.ActionModule.CONTROLLER_SPEC["wait"] == {"type": "bool", "default": False}
+    action = make_action(job_info_action, {"job_id": "J", "wait": "sometimes"}, "")[0]
+    action._execute_module = MagicMock()
+    with pytest.raises(AnsibleActionFail, match="wait"):
+        action.run(task_vars={})
 
 
 def test_fact_keeps_what_earlier_tasks_set() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.hyperv.backup.plugins.filter.rct_backup import rct_record, rct_summary, rct_vms
+from ansible_collections.hyperv.backup.plugins.plugin_utils._rct_state import rct_record, rct_summary, rct_vms
 
 WEB = "6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162"
 DB = "0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13"

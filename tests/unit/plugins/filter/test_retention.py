@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.hyperv.backup.plugins.filter.retention_plan import retention_plan
+from ansible_collections.hyperv.backup.plugins.plugin_utils._retention import retention_plan
 
 
 def point(name: str, day: int, mode: str | None, base: str | None = None, foreign: bool = False) -> dict:

@@ -7,90 +7,148 @@ from __future__ import annotations
 
 import itertools
 
-from ansible.errors import AnsibleConnectionFailure
+import pytest
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
-from ansible_collections.hyperv.backup.plugins.plugin_utils import facts
-from ansible_collections.hyperv.backup.plugins.plugin_utils.job_wait import Backoff, Progress, wait_for_job
+from ansible_collections.hyperv.backup.plugins.plugin_utils import _facts, _options
+from ansible_collections.hyperv.backup.plugins.plugin_utils._job_wait import Backoff, JobFollower, Progress
 
 
 class Shown:
+    """Stands in for Display: what was printed, at which verbosity, for which host."""
+
     def __init__(self) -> None:
-        self.lines: dict[str, list[str]] = {"display": [], "v": [], "vvv": []}
+        self.lines: dict[str, list[tuple[str, str | None]]] = {"display": [], "v": [], "vvv": []}
 
-    def display(self, msg: str) -> None:
-        self.lines["display"].append(msg)
+    def display(self, msg: str, **kwargs) -> None:
+        self.lines["display"].append((msg, kwargs.get("host")))
 
-    def v(self, msg: str) -> None:  # pylint: disable=invalid-name
-        self.lines["v"].append(msg)
+    def v(self, msg: str, host: str | None = None) -> None:  # pylint: disable=invalid-name
+        self.lines["v"].append((msg, host))
 
-    def vvv(self, msg: str) -> None:
-        self.lines["vvv"].append(msg)
+    def vvv(self, msg: str, host: str | None = None) -> None:
+        self.lines["vvv"].append((msg, host))
 
 
-def job(percent: int, state: str = "running", finished: bool = False) -> dict:
-    return {"id": "J1", "state": state, "percent_complete": percent, "finished": finished, "succeeded": finished}
+def job(job_id: str, percent: int, state: str = "running", finished: bool = False) -> dict:
+    return {"id": job_id, "state": state, "percent_complete": percent, "finished": finished, "succeeded": finished}
+
+
+def follower(poll, shown: Shown | None = None, timeout: float = 100, now: list[float] | None = None, slept: list[float] | None = None) -> JobFollower:
+    clock = now if now is not None else [0.0]
+    return JobFollower(poll, display=shown or Shown(), host="hv01", timeout=timeout, retries=1, reconnect=lambda: None,
+                       clock=lambda: clock[0], sleep=(slept.append if slept is not None else lambda _s: None))
 
 
 def test_backoff_grows_to_its_cap_and_stays() -> None:
     assert list(itertools.islice(Backoff().intervals(), 10)) == [1.0, 1.5, 2.25, 3.375, 5.0625, 7.59375, 11.390625, 15.0, 15.0, 15.0]
 
 
-def test_progress_prints_a_line_per_quarter_and_state_change_only() -> None:
+def test_progress_is_verbose_only_a_line_per_quarter_and_state_change_each_naming_the_host() -> None:
     shown = Shown()
-    progress = Progress(shown, "RP")
+    progress = Progress(shown, "hv07", "RP", started=0.0)
     for percent in range(0, 100):
-        progress.update(job(percent))
-    progress.update(job(100, "completed", True))
-    quarters = ["0% complete", "25% complete", "50% complete", "75% complete", "100% complete"]
-    assert [line.split(", ")[-1] for line in shown.lines["display"]] == quarters
-    assert len(shown.lines["v"]) == 96 and shown.lines["vvv"] == []
+        progress.update(job("J1", percent), now=float(percent))
+    progress.update(job("J1", 100, "completed", True), now=120.0)
+    assert shown.lines["display"] == []
+    assert [line.split(", ", 1)[1] for line, _host in shown.lines["v"]] == [
+        "0% complete, 0 s", "25% complete, 25 s", "50% complete, 50 s", "75% complete, 75 s", "100% complete, 120 s"]
+    assert {host for _line, host in shown.lines["v"] + shown.lines["vvv"]} == {"hv07"}
+    assert len(shown.lines["vvv"]) == 96
 
 
-def test_repeated_percent_goes_to_debug_verbosity() -> None:
-    shown = Shown()
-    progress = Progress(shown, "RP")
-    for _repeat in range(5):
-        progress.update(job(10))
-    assert len(shown.lines["display"]) == 1 and len(shown.lines["vvv"]) == 4
+def test_one_poll_reads_every_job_and_the_wait_ends_when_one_of_them_ends() -> None:
+    polls = []
+
+    def poll(job_ids: list[str], wait: int) -> dict:
+        polls.append((list(job_ids), wait))
+        return {"jobs": [job("A", 50), job("B", 100, "completed", True)]}
+
+    follow = follower(poll)
+    follow.follow(job("A", 0), "VM a")
+    follow.follow(job("B", 0), "VM b")
+    outcome = follow.wait(["A", "B"])
+    assert outcome.status == "ended" and outcome.ended == ["B"]
+    assert polls == [(["A", "B"], 1)], "one job_info run for both jobs"
+    assert follow.jobs["A"]["percent_complete"] == 50
+
+
+def test_the_back_off_goes_on_across_waits_of_one_task() -> None:
+    waits: list[int] = []
+    answers = iter([[job("A", 10)], [job("A", 100, "completed", True)], [job("B", 10)], [job("B", 100, "completed", True)]])
+
+    def poll(job_ids: list[str], wait: int) -> dict:
+        waits.append(wait)
+        return {"jobs": next(answers)}
+
+    follow = follower(poll)
+    follow.follow(job("A", 0), "a")
+    assert follow.wait(["A"]).ended == ["A"]
+    follow.follow(job("B", 0), "b")
+    assert follow.wait(["B"]).ended == ["B"]
+    assert waits == [1, 2, 3, 4]
 
 
 def test_consecutive_failures_reset_after_a_good_poll() -> None:
-    answers = iter([AnsibleConnectionFailure("x"), {"job": job(10)}, AnsibleConnectionFailure("y"), {"job": job(100, "completed", True)}])
+    answers = iter([AnsibleConnectionFailure("x"), {"jobs": [job("J1", 10)]}, AnsibleConnectionFailure("y"), {"jobs": [job("J1", 100, "completed", True)]}])
 
-    def poll(_wait: int) -> dict:
+    def poll(_ids: list[str], _wait: int) -> dict:
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
     slept: list[float] = []
-    outcome = wait_for_job(poll, job(0), timeout=100, retries=1, reconnect=lambda: None, progress=Progress(Shown(), "RP"),
-                           clock=lambda: 0.0, sleep=slept.append)
-    assert outcome.status == "finished" and outcome.polls == 2 and len(outcome.warnings) == 2 and slept == [1.5, 1.5]
+    follow = follower(poll, slept=slept)
+    follow.follow(job("J1", 0), "RP")
+    outcome = follow.wait(["J1"])
+    assert outcome.status == "ended" and follow.polls == 2 and len(follow.warnings) == 2 and slept == [1.5, 1.5]
 
 
-def test_a_job_that_vanished_ends_the_wait_as_gone() -> None:
-    outcome = wait_for_job(lambda _w: {"job": {"id": "J1", "state": "gone"}}, job(0), timeout=100, retries=1, reconnect=lambda: None,
-                           progress=Progress(Shown(), "RP"), clock=lambda: 0.0, sleep=lambda _s: None)
-    assert outcome.status == "gone" and outcome.polls == 1
+def test_too_many_failures_in_a_row_are_unreachable() -> None:
+    def poll(_ids: list[str], _wait: int) -> dict:
+        raise AnsibleConnectionFailure("gone")
+
+    follow = follower(poll)
+    follow.follow(job("J1", 0), "RP")
+    outcome = follow.wait(["J1"])
+    assert outcome.status == "unreachable" and outcome.error == "gone"
+
+
+def test_a_job_that_vanished_ends_the_wait() -> None:
+    follow = follower(lambda _ids, _w: {"jobs": [{"id": "J1", "state": "gone"}]})
+    follow.follow(job("J1", 0), "RP")
+    assert follow.wait(["J1"]).ended == ["J1"] and follow.polls == 1
 
 
 def test_last_poll_waits_no_longer_than_the_time_left() -> None:
     now = [0.0]
     waits: list[int] = []
 
-    def poll(wait: int) -> dict:
+    def poll(_ids: list[str], wait: int) -> dict:
         waits.append(wait)
         now[0] += wait
-        return {"job": job(1)}
+        return {"jobs": [job("J1", 1)]}
 
-    outcome = wait_for_job(poll, job(0), timeout=10, retries=1, reconnect=lambda: None, progress=Progress(Shown(), "RP"),
-                           clock=lambda: now[0], sleep=lambda _s: None)
-    assert outcome.status == "timeout" and waits == [1, 2, 3, 4] and sum(waits) == 10
+    follow = follower(poll, timeout=10, now=now)
+    follow.follow(job("J1", 0), "RP")
+    assert follow.wait(["J1"]).status == "timeout" and waits == [1, 2, 3, 4] and sum(waits) == 10
+
+
+def test_controller_options_come_from_the_doc_fragment() -> None:
+    assert _options.JOB_WAIT_SPEC == {
+        "job_timeout": {"type": "int", "default": 3600},
+        "cancel_on_job_timeout": {"type": "bool", "default": False},
+        "connection_retries": {"type": "int", "default": 5},
+    }
+    module_args, options = _options.split({"vm": "x", "job_timeout": "60"}, _options.JOB_WAIT_SPEC)
+    assert module_args == {"vm": "x"} and options == {"job_timeout": 60, "cancel_on_job_timeout": False, "connection_retries": 5}
+    with pytest.raises(AnsibleActionFail, match="job_timeout must be 0 or more, got -1."):
+        _options.split({"job_timeout": -1}, _options.JOB_WAIT_SPEC)
 
 
 def test_fact_drops_empty_vms_and_copies() -> None:
-    first = facts.with_reference_point(None, "web01", "a", {"instance_id": "1"})
-    second = facts.with_reference_point(first, "web01", "a", None)
+    first = _facts.with_reference_point(None, "web01", "a", {"instance_id": "1"})
+    second = _facts.with_reference_point(first, "web01", "a", None)
     assert first == {"reference_points": {"web01": {"a": {"instance_id": "1"}}}}
     assert second == {"reference_points": {}}

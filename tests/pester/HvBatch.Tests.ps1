@@ -1,0 +1,132 @@
+# The driver that runs a module's step for one VM or many and ends the module (_HvBatch.psm1).
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
+    Import-HvTestModuleUtil -Name _HvBatch, _HvReferencePoint
+    $testHost = Start-HvTestHost -Scenario @{
+        host = 'HV10'
+        jobs = @{ CreateReferencePoint = @{ duration = 1 } }
+        vms = @(
+            @{ name = 'web01'; id = '5e5e5e5e-0000-4000-8000-000000000001' }
+            @{ name = 'web02'; id = '5e5e5e5e-0000-4000-8000-000000000002' }
+        )
+    }
+    $spec = @{
+        options = @{
+            wait_timeout = @{ type = 'int'; default = 30 }
+            vms = Get-HvVmsSpec -Option @{}
+        }
+        supports_check_mode = $true
+    }
+    $fragments = @(Get-HvBatchSpec)
+
+    Function Invoke-Batch {
+        # Runs the driver with a step function and task arguments; returns the module's result.
+        param ([string]$Step, [hashtable]$Arguments)
+        Invoke-HvTestModule -Spec $spec -Fragments $fragments -Arguments $Arguments -Body {
+            param ($module)
+            Invoke-HvVmBatch -Module $module -Step (Get-Command -Name $Step) -Subject { 'Test work' }
+        }
+    }
+
+    Function Invoke-QuietStep {
+        # A step whose error an empty catch swallowed: it returns nothing.
+        param ($Params, $VirtualMachine, $AnsibleModule, $Result)
+        try {
+            throw 'the real problem'
+        }
+        catch {
+        }
+    }
+
+    Function Invoke-BrokenStep {
+        # A step that changed something, then met an error nobody words.
+        param ($Params, $VirtualMachine, $AnsibleModule, $Result)
+        $Result.changed = $true
+        $null = [int]'twelve'
+        $Result
+    }
+
+    Function Invoke-RefusingStep {
+        # A step that fails as steps fail: with its own words.
+        param ($Params, $VirtualMachine, $AnsibleModule, $Result)
+        throw (New-HvStepFailure -Message "Test work of VM '$($Result.vm.name)' refused: no.")
+    }
+
+    Function Invoke-JobStep {
+        # A step that starts a reference point's job, and reads it when run again with the job's id.
+        param ($Params, $VirtualMachine, $AnsibleModule, $Result)
+        $Result.pending = $false
+        $Result.runs = 1
+        if ($Params._job_id) {
+            $Result.runs = $Params._resume.runs + 1
+            $Result.job = ConvertTo-HvJobResult -Job (Get-HvCimJob -InstanceId $Params._job_id)
+            return $Result
+        }
+        $output = New-HvReferencePoint -VirtualMachine $VirtualMachine -Type rct -Consistency crash
+        $Result.changed = $true
+        $Result.pending = $true
+        $Result.job = @{ id = $output.Job.InstanceID }
+        $Result._resume = @{ changed = $true; runs = 1 }
+        $Result
+    }
+}
+
+AfterAll {
+    Stop-HvTestHost -TestHost $testHost
+}
+
+Describe 'Invoke-HvVmBatch' {
+    It 'fails a VM whose step returned no result, naming the step' {
+        $result = Invoke-Batch -Step Invoke-QuietStep -Arguments @{ vm = 'web01' }
+        $result.failed | Should -BeTrue
+        $result.msg | Should -BeLike "Test work of VM 'web01' (5e5e5e5e-0000-4000-8000-000000000001): the step Invoke-QuietStep returned 0 values instead of its result*"
+        $result.vm.id | Should -Be '5e5e5e5e-0000-4000-8000-000000000001'
+    }
+
+    It 'keeps what a failed step changed, its exception text and where it happened' {
+        $result = Invoke-Batch -Step Invoke-BrokenStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }) }
+        $result.failed | Should -BeTrue
+        $result.msg | Should -BeLike '2 of 2 VMs failed: Test work of VM ''web01'' (5e5e5e5e-0000-4000-8000-000000000001): Cannot convert value "twelve" to type "System.Int32"*'
+        $first = $result.results[0]
+        $first.changed | Should -BeTrue
+        $first.exception | Should -Match 'HvBatch.Tests.ps1'
+        $first.exception | Should -Match ([regex]::Escape("[int]'twelve'"))
+        $result.changed | Should -BeTrue
+    }
+
+    It 'takes a failure in the step''s own words' {
+        $result = Invoke-Batch -Step Invoke-RefusingStep -Arguments @{ vm = 'web02' }
+        $result.msg | Should -Be "Test work of VM 'web02' refused: no."
+        $result.changed | Should -BeFalse
+    }
+
+    It 'gives each VM of vms its result in the order given, one unknown or listed twice failing alone' {
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = @(@{ vm = 'web02' }, @{ vm = 'nope' }, @{ vm_id = '5E5E5E5E-0000-4000-8000-000000000002' }, @{ vm = 'web01' }) }
+        @($result.results | ForEach-Object { $_.failed }) | Should -Be @($false, $true, $true, $false)
+        $result.results[1].msg | Should -BeLike "Test work of VM 'nope': No virtual machine named 'nope' on host HV10.*"
+        $result.results[2].msg | Should -Be "VM 'web02' (5e5e5e5e-0000-4000-8000-000000000002) is listed more than once in vms."
+        $result.msg | Should -BeLike '2 of 4 VMs failed: *'
+    }
+
+    It 'waits on the jobs together and runs each VM''s step again with its job and what it asked back' {
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }); wait_timeout = 20 }
+        $result.failed | Should -BeFalse
+        @($result.results | ForEach-Object { $_.runs }) | Should -Be @(2, 2)
+        @($result.results | ForEach-Object { $_.job.state }) | Should -Be @('completed', 'completed')
+        @($result.results | ForEach-Object { $_.changed }) | Should -Be @($true, $true)
+        $result.pending | Should -BeFalse
+    }
+
+    It 'returns the jobs still running at once with a wait_timeout of 0' {
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vm = 'web01'; wait_timeout = 0 }
+        $result.pending | Should -BeTrue
+        $result._resume.runs | Should -Be 1
+        $result.job.id | Should -Not -BeNullOrEmpty
+    }
+
+    It 'refuses a negative wait_timeout before any VM is looked at' {
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vm = 'web01'; wait_timeout = -1 }
+        $result.msg | Should -Be 'wait_timeout must be 0 or more seconds, got -1.'
+    }
+}
