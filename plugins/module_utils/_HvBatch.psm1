@@ -138,7 +138,8 @@ Function Invoke-HvStep {
     }
     if ($output.Count -ne 1 -or -not [object]::ReferenceEquals($output[0], $result)) {
         $result.failed = $true
-        $result.msg = "${about}: the step $($Step.Name) returned $($output.Count) values instead of its result, so what it did is not known; this is a bug in hyperv.backup, please report it with this message."
+        $result.msg = ("${about}: the step $($Step.Name) returned $($output.Count) values instead of its result, so what it did is not known; " +
+                "this is a bug in hyperv.backup, please report it with this message.")
         $result.Remove('_resume')
         return $result
     }
@@ -298,7 +299,8 @@ Function Invoke-HvVmBatch {
             $params = $entries[$index].params.Clone()
             $params._job_id = $jobId
             $params._resume = $results[$index]['_resume']
-            $results[$index] = Invoke-HvStep -Step $Step -AnsibleModule $Module -Params $params -VirtualMachine $entries[$index].vm -Subject (& $Subject $params)
+            $run = @{ Step = $Step; AnsibleModule = $Module; Params = $params; VirtualMachine = $entries[$index].vm; Subject = (& $Subject $params) }
+            $results[$index] = Invoke-HvStep @run
         }
     }
 

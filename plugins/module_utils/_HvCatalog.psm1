@@ -41,7 +41,8 @@ Function Lock-HvCatalog {
         }
         catch [System.IO.IOException] {
             if ([DateTime]::UtcNow -gt $deadline) {
-                throw "The reference point catalog is locked by another run ('$lockPath' held for over $TimeoutSeconds s). Wait for the other play to finish, then retry."
+                throw ("The reference point catalog is locked by another run ('$lockPath' held for over $TimeoutSeconds s). " +
+                        "Wait for the other play to finish, then retry.")
             }
             Start-Sleep -Milliseconds 200
         }
@@ -115,7 +116,8 @@ Function Read-HvCatalog {
         }
     }
     if ($problem) {
-        throw "The reference point catalog '$Path' is corrupt: $problem. It was left unchanged; restore it from a backup or move it aside (Hyper-V's reference points are not affected, only their names)."
+        throw ("The reference point catalog '$Path' is corrupt: $problem. It was left unchanged; " +
+                "restore it from a backup or move it aside (Hyper-V's reference points are not affected, only their names).")
     }
     $entries = [System.Collections.Generic.List[object]]@()
     foreach ($entry in $catalog['entries']) {

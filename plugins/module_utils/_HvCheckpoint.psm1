@@ -134,7 +134,8 @@ Function New-HvRecoveryCheckpoint {
         ConsistencyLevel = [uint16]$script:HvConsistencyValue[$Consistency]
         IgnoreNonSnapshottableDisks = $true
     }
-    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName CreateSnapshot -Action "Creating a recovery checkpoint of VM '$($VirtualMachine.ElementName)'" -Arguments @{
+    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName CreateSnapshot -Action ("Creating a recovery checkpoint of VM " +
+            "'$($VirtualMachine.ElementName)'") -Arguments @{
         AffectedSystem = $VirtualMachine
         SnapshotSettings = $settings
         SnapshotType = [uint16]32768
@@ -160,7 +161,8 @@ Function Set-HvCheckpointTag {
     )
 
     $Checkpoint.ElementName = Get-HvCheckpointTag -Label $Label
-    Invoke-HvCimMethod -InputObject (Get-HvManagementService) -MethodName ModifySystemSettings -Action "Naming recovery checkpoint $($Checkpoint.InstanceID)" -Arguments @{
+    $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifySystemSettings'; Action = "Naming recovery checkpoint $($Checkpoint.InstanceID)" }
+    Invoke-HvCimMethod @call -Arguments @{
         SystemSettings = ConvertTo-HvEmbeddedInstance -InputObject $Checkpoint
     }
 }
@@ -179,7 +181,8 @@ Function Remove-HvRecoveryCheckpoint {
         $Checkpoint
     )
 
-    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName DestroySnapshot -Action "Removing recovery checkpoint $($Checkpoint.InstanceID)" -Arguments @{
+    $call = @{ InputObject = Get-HvSnapshotService; MethodName = 'DestroySnapshot'; Action = "Removing recovery checkpoint $($Checkpoint.InstanceID)" }
+    Invoke-HvCimMethod @call -Arguments @{
         AffectedSnapshot = $Checkpoint
     }
 }
@@ -201,7 +204,8 @@ Function Convert-HvRecoveryCheckpoint {
         $Checkpoint
     )
 
-    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName ConvertToReferencePoint -Action "Converting recovery checkpoint $($Checkpoint.InstanceID) to a reference point" -Arguments @{
+    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName ConvertToReferencePoint -Action ("Converting recovery checkpoint " +
+            "$($Checkpoint.InstanceID) to a reference point") -Arguments @{
         AffectedSnapshot = $Checkpoint
         ReferencePointSettings = ''
     }

@@ -375,12 +375,37 @@ Function Stop-HvCimJob {
     }
 }
 
+Function Get-HvJobWaitSpec {
+    <#
+    .SYNOPSIS
+    Returns the argument spec of the options with which the controller follows jobs.
+
+    .DESCRIPTION
+    The action plugin takes these options out of the task before it runs the module, and reads
+    them from the doc fragment hyperv.backup.job_wait; they are declared here too, unused, so that
+    the module's argument spec says what its documentation says (validate-modules compares them),
+    as ansible.windows' win_updates declares its reboot options.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param ()
+
+    @{
+        options = @{
+            job_timeout = @{ type = 'int'; default = 3600 }
+            cancel_on_job_timeout = @{ type = 'bool'; default = $false }
+            connection_retries = @{ type = 'int'; default = 5 }
+        }
+    }
+}
+
 Export-ModuleMember -Function @(
     'ConvertTo-HvJobResult'
     'Format-HvJobFailure'
     'Get-HvCimJob'
     'Get-HvCimJobError'
     'Get-HvJobProduct'
+    'Get-HvJobWaitSpec'
     'Get-HvReturnCodeMessage'
     'Invoke-HvCimMethod'
     'Stop-HvCimJob'

@@ -35,7 +35,8 @@ Function Get-HvVirtualDiskSize {
         $Path
     )
 
-    $output = Invoke-HvCimMethod -InputObject (Get-HvImageManagementService) -MethodName GetVirtualHardDiskSettingData -Action "Reading virtual disk '$Path'" -Arguments @{
+    $call = @{ InputObject = Get-HvImageManagementService; MethodName = 'GetVirtualHardDiskSettingData'; Action = "Reading virtual disk '$Path'" }
+    $output = Invoke-HvCimMethod @call -Arguments @{
         Path = $Path
     }
     $settings = ConvertFrom-HvEmbeddedInstance -Text $output.SettingData

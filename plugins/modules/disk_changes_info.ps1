@@ -50,7 +50,16 @@ Function Get-DiskChange {
         $Params
     )
 
-    $entry = @{ path = $Disk.path; device = $Disk.device; rct_id = $RctId; size = $null; changed_bytes = $null; range_count = 0; ranges = @(); ranges_file = $null }
+    $entry = @{
+        path = $Disk.path
+        device = $Disk.device
+        rct_id = $RctId
+        size = $null
+        changed_bytes = $null
+        range_count = 0
+        ranges = @()
+        ranges_file = $null
+    }
     if (-not $RctId) {
         return @{ disk = $entry; ranges = @(); reason = "disk '$($Disk.path)' is not in '$($Params.base)' (added since, or without change tracking)" }
     }
@@ -139,12 +148,14 @@ Function Invoke-DiskChangesStep {
         throw (New-HvStepFailure -Message 'chunk_bytes and max_ranges_inline must be 0 or more.')
     }
     if (-not $baseName) {
-        throw (New-HvStepFailure -Message "Changed blocks of VM '$($identity.name)' ($($identity.id)) need a base reference point: set base for the task or for the VM in vms.")
+        throw (New-HvStepFailure -Message ("Changed blocks of VM '$($identity.name)' ($($identity.id)) need a base reference point: " +
+                "set base for the task or for the VM in vms."))
     }
     $action = "Changed blocks of VM '$($identity.name)' since '$baseName'"
     $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
     if ($null -eq $checkpoint) {
-        throw (New-HvStepFailure -Message "$action need the recovery checkpoint '$label', which the VM does not have; create it with hyperv.backup.recovery_checkpoint first.")
+        throw (New-HvStepFailure -Message ("$action need the recovery checkpoint '$label', which the VM does not have; " +
+                "create it with hyperv.backup.recovery_checkpoint first."))
     }
     $catalog = Read-HvCatalog -Path (Resolve-HvCatalogPath -Path $Params.catalog_path)
     $entry = Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name $baseName | Select-Object -First 1
@@ -175,7 +186,8 @@ Function Invoke-DiskChangesStep {
             $reasons.Add($read.reason)
         }
         elseif ($read.ranges.Count -gt $Params.max_ranges_inline -and -not $AnsibleModule.CheckMode) {
-            $read.disk.ranges_file = Save-RangeFile -Folder $rangesDir -Name "$($identity.id)-$label-$($disks.Count).json" -Content @{ path = $disk.path; base = $baseName; ranges = $read.ranges }
+            $content = @{ path = $disk.path; base = $baseName; ranges = $read.ranges }
+            $read.disk.ranges_file = Save-RangeFile -Folder $rangesDir -Name "$($identity.id)-$label-$($disks.Count).json" -Content $content
         }
         else {
             $read.disk.ranges = $read.ranges

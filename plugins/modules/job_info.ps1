@@ -11,13 +11,15 @@ $spec = @{
         job_id = @{ type = 'str' }
         job_ids = @{ type = 'list'; elements = 'str' }
         wait_timeout = @{ type = 'int'; default = 0 }
+        # Taken by the action plugin, which follows the job (see Get-HvJobWaitSpec).
+        wait = @{ type = 'bool'; default = $false }
     }
     mutually_exclusive = @(, @('job_id', 'job_ids'))
     required_one_of = @(, @('job_id', 'job_ids'))
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(, (Get-HvJobWaitSpec)))
 
 Function Get-JobView {
     <#

@@ -32,7 +32,7 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec)))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec), (Get-HvJobWaitSpec)))
 
 Function Set-PendingJob {
     <#
@@ -93,7 +93,8 @@ Function Get-EndedJob {
     $job = Get-HvCimJob -InstanceId $Params._job_id
     if ($null -eq $job) {
         $Result.job = @{ id = $Params._job_id; state = 'gone' }
-        throw (New-HvStepFailure -Message "$Action lost track of job $($Params._job_id): Hyper-V no longer has it. Check the VM in Hyper-V Manager, then run the task again.")
+        throw (New-HvStepFailure -Message ("$Action lost track of job $($Params._job_id): Hyper-V no longer has it. Check the VM in Hyper-V Manager, " +
+                "then run the task again."))
     }
     if (-not (Test-HvCimJobFinished -Job $job)) {
         Set-PendingJob -Result $Result -JobId $Params._job_id -Stage $Params._resume.stage
@@ -148,9 +149,26 @@ Function Complete-Checkpoint {
     )
 
     $null = Set-HvCheckpointTag -Checkpoint $Checkpoint -Label $Label
-    $Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint (Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Label)
+    $tagged = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Label
+    $Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint $tagged
     Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
     $Result
+}
+
+Function Get-Leftover {
+    <#
+    .SYNOPSIS
+    Returns a recovery checkpoint this collection made that a run failing half-way left behind, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine
+    )
+
+    Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
 }
 
 Function Start-Creation {
@@ -184,7 +202,7 @@ Function Start-Creation {
 
     $label = $Params.name
     if ($Params.cleanup_leftovers) {
-        $leftover = Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
+        $leftover = Get-Leftover -VirtualMachine $VirtualMachine
         while ($null -ne $leftover) {
             # Left by an earlier run that failed half-way: it blocks merges and grows.
             $output = Remove-HvRecoveryCheckpoint -Checkpoint $leftover
@@ -193,7 +211,7 @@ Function Start-Creation {
                 Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage leftover
                 return $Result
             }
-            $leftover = Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
+            $leftover = Get-Leftover -VirtualMachine $VirtualMachine
         }
     }
     $Result.consistency = $Consistency
@@ -243,7 +261,8 @@ Function Get-CheckpointPresent {
         $jobResult = $Result.job
         if ($stage -eq 'leftover') {
             if (-not $jobResult.succeeded) {
-                throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action "Removing a leftover recovery checkpoint of VM '$($identity.name)' before creating $action"))
+                throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action ("Removing a leftover recovery checkpoint of VM " +
+                        "'$($identity.name)' before creating $action")))
             }
             return Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $Params.consistency
         }
@@ -272,7 +291,8 @@ Function Get-CheckpointPresent {
         return $Result
     }
     foreach ($other in @($existing | Where-Object { -not (Test-HvCheckpointOwned -Checkpoint $_) })) {
-        $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; it is left alone.")
+        $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; " +
+                "it is left alone.")
     }
     $Result.changed = $true
     $Result.consistency = $Params.consistency
@@ -382,7 +402,10 @@ Function Get-CheckpointConverted {
             return $Result
         }
         $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $entry.job_id; state = 'gone' } }
-        $made = if ($null -ne $job -and $Result.job.succeeded) { Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1 }
+        $made = $null
+        if ($null -ne $job -and $Result.job.succeeded) {
+            $made = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
+        }
         if ($AnsibleModule.CheckMode) {
             $Result.changed = $true
             return $Result
@@ -401,7 +424,8 @@ Function Get-CheckpointConverted {
         if ($null -eq $made) {
             $Result.changed = $false
             $message = if ($null -eq $job) {
-                "Converting $action lost track of job $($entry.job_id): Hyper-V no longer has it and no reference point it made can be found. Run reference_point_info and the task again."
+                ("Converting $action lost track of job $($entry.job_id): Hyper-V no longer has it and no reference point it made can be found. " +
+                        "Run reference_point_info and the task again.")
             }
             elseif ($Result.job.succeeded) {
                 "Converting $action finished but Hyper-V reported no reference point; run reference_point_info to check."
@@ -430,7 +454,16 @@ Function Get-CheckpointConverted {
     if ($AnsibleModule.CheckMode) {
         return $Result
     }
-    $newEntry = New-HvCatalogEntry -VmIdentity $identity -Name $pointName -Type 'rct' -Consistency $Params.consistency -RunId $Params.run_id -Mode $Params.mode -Base $Params.base
+    $recorded = @{
+        VmIdentity = $identity
+        Name = $pointName
+        Type = 'rct'
+        Consistency = $Params.consistency
+        RunId = $Params.run_id
+        Mode = $Params.mode
+        Base = $Params.base
+    }
+    $newEntry = New-HvCatalogEntry @recorded
     $output = Update-HvCatalog -Path $catalogPath -Change {
         param ($current)
         $started = Convert-HvRecoveryCheckpoint -Checkpoint $mine

@@ -29,7 +29,7 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec)))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec), (Get-HvJobWaitSpec)))
 
 Function Get-EntryView {
     <#
@@ -183,7 +183,8 @@ Function Get-ReferencePointPresent {
             $Result.diff.after = Get-EntryView -Entry $entry
             return $Result
         }
-        $AnsibleModule.Warn("$action was recorded as $($entry.instance_id), which no longer exists on the host (removed outside this collection); a new one is made.")
+        $AnsibleModule.Warn("$action was recorded as $($entry.instance_id), which no longer exists on the host (removed outside this collection); " +
+                "a new one is made.")
     }
     elseif ($null -ne $entry -and $entry.job_id) {
         # A creation started by this task's previous run or by a run that stopped before recording
@@ -211,7 +212,8 @@ Function Get-ReferencePointPresent {
             $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job
             $Result.changed = $false
             if ($null -eq $job) {
-                throw (New-HvStepFailure -Message "Creating $action failed: job $($entry.job_id) ended and Hyper-V no longer has it, and no reference point it made can be found; run the task again to make one.")
+                throw (New-HvStepFailure -Message ("Creating $action failed: job $($entry.job_id) ended and Hyper-V no longer has it, " +
+                        "and no reference point it made can be found; run the task again to make one."))
             }
             $Result.job = ConvertTo-HvJobResult -Job $job
             throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $Result.job -Action "Creating $action"))
@@ -258,7 +260,8 @@ Function Get-ReferencePointPresent {
     }
     $made = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $newEntry.instance_id
     if ($null -eq $made) {
-        throw (New-HvStepFailure -Message "Creating $action returned $($started.ReturnValue) but the new reference point cannot be found on the host; run reference_point_info to check.")
+        throw (New-HvStepFailure -Message ("Creating $action returned $($started.ReturnValue) but the new reference point cannot be found on the host; " +
+                "run reference_point_info to check."))
     }
     $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $made -VmIdentity $identity -CatalogEntry $newEntry
     $Result
@@ -311,7 +314,8 @@ Function Get-ReferencePointAbsent {
         $target = Select-HvReferencePoint -ReferencePoint $Existing -InstanceId $instanceId
         $action = "Reference point $instanceId of VM '$($identity.name)'"
         if ($null -ne $target -and $null -eq $entry -and -not $Params.allow_foreign) {
-            throw (New-HvStepFailure -Message "$action was not made by this collection (it is not in the catalog '$catalogPath'); another backup product may depend on it. Set allow_foreign=true to remove it anyway.")
+            throw (New-HvStepFailure -Message ("$action was not made by this collection (it is not in the catalog '$catalogPath'); " +
+                    "another backup product may depend on it. Set allow_foreign=true to remove it anyway."))
         }
     }
     else {
@@ -361,7 +365,8 @@ Function Get-ReferencePointAbsent {
         # Its creation was started by a run that did not see the end: finish that first.
         $job = Get-HvCimJob -InstanceId $entry.job_id
         if ($null -ne $job -and -not (Test-HvCimJobFinished -Job $job)) {
-            throw (New-HvStepFailure -Message "$action is still being created by job $($entry.job_id); wait for it (hyperv.backup.job_info with wait=true) before removing it.")
+            throw (New-HvStepFailure -Message ("$action is still being created by job $($entry.job_id); " +
+                    "wait for it (hyperv.backup.job_info with wait=true) before removing it."))
         }
         $target = Get-CreatedReferencePoint -Job $job
         if (-not $AnsibleModule.CheckMode) {
@@ -437,7 +442,8 @@ Function Invoke-ReferencePointStep {
     $Result.diff = @{ before = @{}; after = @{} }
     $identity = $Result.vm
     if (-not $Params.name -and -not $Params.instance_id) {
-        throw (New-HvStepFailure -Message "Reference point of VM '$($identity.name)' ($($identity.id)) needs name or instance_id, for the task or for the VM in vms.")
+        throw (New-HvStepFailure -Message ("Reference point of VM '$($identity.name)' ($($identity.id)) needs name or instance_id, " +
+                "for the task or for the VM in vms."))
     }
     if ($Params.name -and $Params.instance_id) {
         throw (New-HvStepFailure -Message 'name and instance_id are mutually exclusive: name selects by catalog name, instance_id by InstanceID.')

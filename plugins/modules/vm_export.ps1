@@ -28,7 +28,7 @@ $spec = @{
     supports_check_mode = $true
 }
 
-$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec)))
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec), (Get-HvJobWaitSpec)))
 
 Function Set-ExportResult {
     <#
@@ -133,7 +133,8 @@ Function Start-Export {
 Function Complete-Export {
     <#
     .SYNOPSIS
-    Returns the result once the export's job (_job_id) has ended: the marker written, or a full export started after a differential one lost its base, or the failure.
+    Returns the result once the export's job (_job_id) has ended: the marker written, or a full
+    export started after a differential one lost its base, or the failure.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
@@ -163,7 +164,8 @@ Function Complete-Export {
     $job = Get-HvCimJob -InstanceId $Params._job_id
     if ($null -eq $job) {
         $Result.job = @{ id = $Params._job_id; state = 'gone' }
-        throw (New-HvStepFailure -Message "$Action lost track of job $($Params._job_id) (Hyper-V no longer has it) and the destination has no completion marker; export again with overwrite_partial=true.")
+        throw (New-HvStepFailure -Message ("$Action lost track of job $($Params._job_id) (Hyper-V no longer has it) and the destination has no completion " +
+                "marker; export again with overwrite_partial=true."))
     }
     $jobResult = ConvertTo-HvJobResult -Job $job
     $Result.job = $jobResult
@@ -247,7 +249,8 @@ Function Invoke-ExportStep {
     $Result.bytes = 0
     $Result.job = $null
     if (-not $destination) {
-        throw (New-HvStepFailure -Message "Export of VM '$($identity.name)' ($($identity.id)) needs a destination: set destination for the task or for the VM in vms.")
+        throw (New-HvStepFailure -Message ("Export of VM '$($identity.name)' ($($identity.id)) needs a destination: " +
+                "set destination for the task or for the VM in vms."))
     }
     $action = "Export of VM '$($identity.name)' to '$destination'"
     if ($Params._job_id) {
@@ -257,7 +260,8 @@ Function Invoke-ExportStep {
     $marker = Read-HvExportMarker -Destination $destination
     if ($null -ne $marker) {
         if ($marker.vm_id -ne $identity.id -or $marker.checkpoint -cne $label) {
-            throw (New-HvStepFailure -Message "$action refused: the destination holds a complete export of VM '$($marker.vm_name)' checkpoint '$($marker.checkpoint)'. Choose another destination.")
+            throw (New-HvStepFailure -Message ("$action refused: the destination holds a complete export of VM '$($marker.vm_name)' checkpoint " +
+                    "'$($marker.checkpoint)'. Choose another destination."))
         }
         Set-ExportResult -Result $Result -Marker $marker
         return $Result
@@ -272,7 +276,8 @@ Function Invoke-ExportStep {
     }
     $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
     if ($null -eq $checkpoint) {
-        throw (New-HvStepFailure -Message "$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; create it with hyperv.backup.recovery_checkpoint first.")
+        throw (New-HvStepFailure -Message ("$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; " +
+                "create it with hyperv.backup.recovery_checkpoint first."))
     }
     $basePoint = $null
     if ($Params.base) {
@@ -280,7 +285,8 @@ Function Invoke-ExportStep {
         $basePoint = $base.point
         if ($base.why_full) {
             if (-not $Params.fallback_to_full) {
-                throw (New-HvStepFailure -Message "$action cannot be differential: $($base.why_full). Take a full export (no base), or set fallback_to_full=true.")
+                throw (New-HvStepFailure -Message ("$action cannot be differential: $($base.why_full). Take a full export (no base), " +
+                        "or set fallback_to_full=true."))
             }
             $AnsibleModule.Warn("$action is full instead of differential: $($base.why_full).")
             $Result.mode = 'full'

@@ -18,8 +18,8 @@ from hvtest import corevenv
 @pytest.mark.scenario("backup")
 def test_recovery_checkpoints_of_two_vms_made_followed_and_removed(play, server, core) -> None:
     venv = corevenv.venv(core)
-    checkpoints = {"hyperv.backup.recovery_checkpoint": {"vms": [{"vm": "app01"}, {"vm": "legacy01"}], "name": "v",
-                                                          "consistency": "crash", "wait_timeout": 0}}
+    arguments = {"vms": [{"vm": "app01"}, {"vm": "legacy01"}], "name": "v", "consistency": "crash", "wait_timeout": 0}
+    checkpoints = {"hyperv.backup.recovery_checkpoint": arguments}
     made, again, listing, removed = play(
         checkpoints, checkpoints, {"hyperv.backup.reference_point_info": {"vm": ["app01"]}},
         {"hyperv.backup.recovery_checkpoint": {"vms": [{"vm": "app01"}, {"vm": "legacy01"}], "name": "v", "state": "absent"}},

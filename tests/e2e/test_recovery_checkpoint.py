@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from conftest import catalog_entries, invoked
-
 
 
 def rc(**args):

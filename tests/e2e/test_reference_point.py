@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import pytest
@@ -195,8 +194,9 @@ def test_info_lists_named_foreign_and_stale(play, server) -> None:
 
 
 def test_raw_commands_run_in_powershell_with_cim_answered_by_the_host(play, server) -> None:
-    play({"ansible.builtin.raw": "(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_ComputerSystem | "
-                                "Where-Object Caption -eq 'Virtual Machine').ElementName -join ','"})
+    script = ("(Get-CimInstance -Namespace root/virtualization/v2 -ClassName Msvm_ComputerSystem | "
+              "Where-Object Caption -eq 'Virtual Machine').ElementName -join ','")
+    play({"ansible.builtin.raw": script})
     assert "hv01 | CHANGED | rc=0 >>\nweb01,db01,test,test" in play.last_output
 
 

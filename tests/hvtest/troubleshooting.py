@@ -36,11 +36,29 @@ messages already say what to do next; the notes below add what they cannot.
 """
 
 
+def _subexpressions_out(text: str) -> str:
+    """The text with each $( ... ) (nested parentheses and all) replaced by <...>."""
+    out, index = [], 0
+    while index < len(text):
+        if text.startswith("$(", index):
+            depth, index = 1, index + 2
+            while index < len(text) and depth:
+                depth += {"(": 1, ")": -1}.get(text[index], 0)
+                index += 1
+            out.append("<...>")
+        else:
+            out.append(text[index])
+            index += 1
+    return "".join(out)
+
+
 def _message(node) -> str:
     text = pstree.text(node)[1:-1]
     if node.type == "verbatim_string_characters":
         text = text.replace("''", "'")
-    return re.sub(r"\$\((?:[^()]|\([^()]*\))*\)|\$\{[^}]*\}|\$[\w:]+(?:\.\w+)*", "<...>", text)
+    else:
+        text = _subexpressions_out(text)
+    return re.sub(r"\$\{[^}]*\}|\$[\w:]+(?:\.\w+)*", "<...>", text)
 
 
 def _is_action_argument(node) -> bool:
@@ -74,13 +92,53 @@ def is_message(node) -> bool:
     return False
 
 
+_WRAPPERS = ("string_literal", "unary_expression", "array_literal_expression", "range_expression", "format_expression",
+             "multiplicative_expression", "additive_expression", "range_argument_expression", "format_argument_expression",
+             "multiplicative_argument_expression", "additive_argument_expression")
+
+
+def _inside_string(node, top) -> bool:
+    """Whether a string sits inside another string's $( ... ), below top."""
+    current = node.parent
+    while current is not None and current.id != top.id:
+        if current.type == "expandable_string_literal":
+            return True
+        current = current.parent
+    return False
+
+
+def _joined(node):
+    """The strings of the + expression a string is part of, when that expression is only strings
+    (a message written over several lines), else None."""
+    top = None
+    current = node.parent
+    while current is not None and current.type in _WRAPPERS:
+        if current.type in ("additive_expression", "additive_argument_expression"):
+            top = current
+        current = current.parent
+    if top is None:
+        return None
+    parts = [n for n in pstree.walk(top) if n.type in ("expandable_string_literal", "verbatim_string_characters") and not _inside_string(n, top)]
+    rest = pstree.text(top)
+    for part in parts:
+        rest = rest.replace(pstree.text(part), "", 1)
+    return parts if not rest.replace("+", "").strip() else None
+
+
 def file_messages(path) -> list[str]:
     found: list[str] = []
+    done: set[int] = set()
     for node in pstree.walk(pstree.parse(path).root):
-        if node.type in ("expandable_string_literal", "verbatim_string_characters") and is_message(node):
+        if node.type not in ("expandable_string_literal", "verbatim_string_characters") or not is_message(node) or node.id in done:
+            continue
+        parts = _joined(node)
+        if parts is not None:
+            done |= {n.id for n in parts}
+            text = "".join(_message(n) for n in parts)
+        else:
             text = _message(node)
-            if len(text.strip()) > 8 and text not in found:
-                found.append(text)
+        if len(text.strip()) > 8 and text not in found:
+            found.append(text)
     return found
 
 

@@ -1,5 +1,11 @@
 # The driver that runs a module's step for one VM or many and ends the module (_HvBatch.psm1).
 
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseDeclaredVarsMoreThanAssignments', '',
+    Justification = 'Pester: BeforeAll sets what the It blocks read')]
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidUsingEmptyCatchBlock', '',
+    Justification = 'Invoke-QuietStep swallows an error on purpose: the driver must notice')]
+param ()
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
     Import-HvTestModuleUtil -Name _HvBatch, _HvReferencePoint
@@ -80,14 +86,16 @@ Describe 'Invoke-HvVmBatch' {
     It 'fails a VM whose step returned no result, naming the step' {
         $result = Invoke-Batch -Step Invoke-QuietStep -Arguments @{ vm = 'web01' }
         $result.failed | Should -BeTrue
-        $result.msg | Should -BeLike "Test work of VM 'web01' (5e5e5e5e-0000-4000-8000-000000000001): the step Invoke-QuietStep returned 0 values instead of its result*"
+        $result.msg | Should -BeLike ("Test work of VM 'web01' (5e5e5e5e-0000-4000-8000-000000000001): " +
+                "the step Invoke-QuietStep returned 0 values instead of its result*")
         $result.vm.id | Should -Be '5e5e5e5e-0000-4000-8000-000000000001'
     }
 
     It 'keeps what a failed step changed, its exception text and where it happened' {
         $result = Invoke-Batch -Step Invoke-BrokenStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }) }
         $result.failed | Should -BeTrue
-        $result.msg | Should -BeLike '2 of 2 VMs failed: Test work of VM ''web01'' (5e5e5e5e-0000-4000-8000-000000000001): Cannot convert value "twelve" to type "System.Int32"*'
+        $result.msg | Should -BeLike ('2 of 2 VMs failed: Test work of VM ''web01'' (5e5e5e5e-0000-4000-8000-000000000001): ' +
+                'Cannot convert value "twelve" to type "System.Int32"*')
         $first = $result.results[0]
         $first.changed | Should -BeTrue
         $first.exception | Should -Match 'HvBatch.Tests.ps1'
@@ -102,7 +110,8 @@ Describe 'Invoke-HvVmBatch' {
     }
 
     It 'gives each VM of vms its result in the order given, one unknown or listed twice failing alone' {
-        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = @(@{ vm = 'web02' }, @{ vm = 'nope' }, @{ vm_id = '5E5E5E5E-0000-4000-8000-000000000002' }, @{ vm = 'web01' }) }
+        $vms = @(@{ vm = 'web02' }, @{ vm = 'nope' }, @{ vm_id = '5E5E5E5E-0000-4000-8000-000000000002' }, @{ vm = 'web01' })
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = $vms }
         @($result.results | ForEach-Object { $_.failed }) | Should -Be @($false, $true, $true, $false)
         $result.results[1].msg | Should -BeLike "Test work of VM 'nope': No virtual machine named 'nope' on host HV10.*"
         $result.results[2].msg | Should -Be "VM 'web02' (5e5e5e5e-0000-4000-8000-000000000002) is listed more than once in vms."

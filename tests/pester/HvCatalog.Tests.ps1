@@ -1,5 +1,9 @@
 # The reference point catalog (HvCatalog.psm1): reading, saving, refusing damage, locking.
 
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseDeclaredVarsMoreThanAssignments', '',
+    Justification = 'Pester: BeforeEach sets what the It blocks read')]
+param ()
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
     Import-HvTestModuleUtil -Name _HvCatalog
@@ -81,7 +85,8 @@ Describe 'Lock-HvCatalog' {
         $held = Lock-HvCatalog -Path $path
         try {
             $started = [DateTime]::UtcNow
-            { Lock-HvCatalog -Path $path -TimeoutSeconds 1 } | Should -Throw "The reference point catalog is locked by another run ('$path.lock' held for over 1 s)*"
+            { Lock-HvCatalog -Path $path -TimeoutSeconds 1 } | Should -Throw ("The reference point catalog is locked by another run ('$path.lock' held for " +
+                    "over 1 s)*")
             ([DateTime]::UtcNow - $started).TotalSeconds | Should -BeGreaterOrEqual 1
         }
         finally {

@@ -1,5 +1,9 @@
 # Calling Hyper-V methods and following their jobs (HvCimJob.psm1), against a simulated host.
 
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseDeclaredVarsMoreThanAssignments', '',
+    Justification = 'Pester: BeforeAll sets what the It blocks read')]
+param ()
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
     Import-HvTestModuleUtil -Name _HvVirtualMachine, _HvCimJob, _HvReferencePoint
@@ -80,12 +84,18 @@ Describe 'Following a job' {
     }
 
     It 'gives every error text of a failed job in one sentence' {
-        $id = Start-TestJob -Fault @{ job = @{ duration = 0.2; fail = @{ error_code = 32768; description = 'Checkpoint operation failed.'; errors = @('Checkpoint operation failed.', 'The guest did not answer (0x80070002).') } } }
+        $fail = @{
+            error_code = 32768
+            description = 'Checkpoint operation failed.'
+            errors = @('Checkpoint operation failed.', 'The guest did not answer (0x80070002).')
+        }
+        $id = Start-TestJob -Fault @{ job = @{ duration = 0.2; fail = $fail } }
         $result = ConvertTo-HvJobResult -Job (Wait-HvCimJob -InstanceId $id -TimeoutSeconds 20)
         $result.state | Should -Be 'exception'
         $result.errors | Should -Be @('Checkpoint operation failed.', 'The guest did not answer (0x80070002).')
         Format-HvJobFailure -JobResult $result -Action 'Making it' |
-            Should -Be "Making it failed: job $id ended in state exception with error code 32768: Checkpoint operation failed. The guest did not answer (0x80070002)."
+            Should -Be ("Making it failed: job $id ended in state exception with error code 32768: Checkpoint operation failed. " +
+                    "The guest did not answer (0x80070002).")
     }
 
     It 'returns the first of several jobs to end' {

@@ -1,5 +1,9 @@
 # Embedded instances (HvEmbeddedInstance.psm1): the CIM-XML text Hyper-V's methods take.
 
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseDeclaredVarsMoreThanAssignments', '',
+    Justification = 'Pester: BeforeAll sets what the It blocks read')]
+param ()
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'HvTestHelpers.psm1') -Force
     Import-HvTestModuleUtil -Name _HvEmbeddedInstance
@@ -35,7 +39,8 @@ Describe 'New-HvEmbeddedInstance' {
         $saved = [System.Globalization.CultureInfo]::CurrentCulture
         try {
             [System.Globalization.CultureInfo]::CurrentCulture = $Culture
-            $text = New-HvEmbeddedInstance -ClassName Msvm_VirtualHardDiskSettingData -Property @{ MaxInternalSize = [uint64]1234567890123; Path = 'I:\disk.vhdx' }
+            $property = @{ MaxInternalSize = [uint64]1234567890123; Path = 'I:\disk.vhdx' }
+            $text = New-HvEmbeddedInstance -ClassName Msvm_VirtualHardDiskSettingData -Property $property
         }
         finally {
             [System.Globalization.CultureInfo]::CurrentCulture = $saved
@@ -52,8 +57,9 @@ Describe 'New-HvEmbeddedInstance' {
 
 Describe 'ConvertFrom-HvEmbeddedInstance' {
     It 'reads properties and arrays, and gives nothing for text that is not CIM-XML' {
-        $text = '<INSTANCE CLASSNAME="Msvm_Error"><PROPERTY NAME="Message" TYPE="string"><VALUE>Disk &amp; more</VALUE></PROPERTY>' +
-            '<PROPERTY.ARRAY NAME="MessageArguments" TYPE="string"><VALUE.ARRAY><VALUE>a</VALUE><VALUE>b</VALUE></VALUE.ARRAY></PROPERTY.ARRAY></INSTANCE>'
+        $message = '<PROPERTY NAME="Message" TYPE="string"><VALUE>Disk &amp; more</VALUE></PROPERTY>'
+        $arguments = '<PROPERTY.ARRAY NAME="MessageArguments" TYPE="string"><VALUE.ARRAY><VALUE>a</VALUE><VALUE>b</VALUE></VALUE.ARRAY></PROPERTY.ARRAY>'
+        $text = "<INSTANCE CLASSNAME=`"Msvm_Error`">$message$arguments</INSTANCE>"
         $read = ConvertFrom-HvEmbeddedInstance -Text $text
         $read.Message | Should -Be 'Disk & more'
         $read.MessageArguments | Should -Be @('a', 'b')

@@ -1,8 +1,13 @@
 # Every module's argument spec has the shape Ansible.Basic reads: PowerShell builds arrays in ways
 # that look right and are not (statements inside @() are unrolled into one flat list).
 
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseDeclaredVarsMoreThanAssignments', '',
+    Justification = 'Pester: BeforeDiscovery sets what -ForEach reads')]
+param ()
+
 BeforeDiscovery {
-    $modules = Get-ChildItem -Path (Join-Path $env:HVTEST_ROOT 'plugins/modules') -Filter '*.ps1' | ForEach-Object { @{ Name = $_.BaseName; Path = $_.FullName } }
+    $modules = Get-ChildItem -LiteralPath (Join-Path $env:HVTEST_ROOT 'plugins/modules') -Filter '*.ps1' |
+        ForEach-Object { @{ Name = $_.BaseName; Path = $_.FullName } }
 }
 
 BeforeAll {

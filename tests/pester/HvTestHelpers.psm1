@@ -202,6 +202,8 @@ Function Invoke-HvTestModule {
     ExitJson and FailJson end a module by exiting the process; here Ansible.Basic's Exit hook is
     replaced for the call so that the result printed on stdout is read back instead.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidGlobalVars', '',
+        Justification = 'Ansible.Basic reads complex_args from the global scope')]
     [CmdletBinding()]
     [OutputType([hashtable])]
     param (
@@ -222,6 +224,7 @@ Function Invoke-HvTestModule {
         $Fragments = @()
     )
 
+    # Ansible.Basic reads the module's arguments from the global variable complex_args.
     $global:complex_args = $Arguments.Clone()
     $originalExit = [Ansible.Basic.AnsibleModule]::Exit
     $originalOut = [Console]::Out

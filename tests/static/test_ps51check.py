@@ -222,7 +222,7 @@ def test_incompatibility_is_found(mutated: tuple[CheckRun, pathlib.Path], mutati
 
 
 def test_findings_fail_the_check(mutated: tuple[CheckRun, pathlib.Path]) -> None:
-    run, _ = mutated
+    run = mutated[0]
     assert run.returncode == 1
     assert f", {len(run.findings)} findings; " in run.summary
 

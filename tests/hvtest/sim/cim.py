@@ -406,7 +406,8 @@ def _xml_text(value: Any) -> str:
 
 # ---------------------------------------------------------------------------- WQL
 
-_TOKEN = re.compile(r"\s*(?:(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+)|(?P<op><>|!=|<=|>=|=|<|>|\(|\))|(?P<word>[A-Za-z_][A-Za-z0-9_]*))")
+_TOKEN = re.compile(r"\s*(?:(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+)"
+                    r"|(?P<op><>|!=|<=|>=|=|<|>|\(|\))|(?P<word>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 def parse_filter(text: str) -> Any:
@@ -453,14 +454,14 @@ class _Wql:
         left = self.conjunction()
         while self.word("OR"):
             right = self.conjunction()
-            left = (lambda a, b: lambda i: a(i) or b(i))(left, right)
+            left = _either(left, right)
         return left
 
     def conjunction(self) -> Any:
         left = self.negation()
         while self.word("AND"):
             right = self.negation()
-            left = (lambda a, b: lambda i: a(i) and b(i))(left, right)
+            left = _both(left, right)
         return left
 
     def negation(self) -> Any:
@@ -514,6 +515,14 @@ class _Wql:
         if kind == "word" and text.upper() == "NULL":
             return None
         raise invalid_query()
+
+
+def _either(left: Any, right: Any) -> Any:
+    return lambda instance: left(instance) or right(instance)
+
+
+def _both(left: Any, right: Any) -> Any:
+    return lambda instance: left(instance) and right(instance)
 
 
 def _get(instance: dict[str, Any], name: str) -> Any:

@@ -34,7 +34,8 @@ class SimServer:
         port_file = self.workdir / "port"
         env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(port_file), "--user", USER, "--password", PASSWORD, "--root", str(self.root)],
+            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(port_file), "--user", USER, "--password", PASSWORD,
+             "--root", str(self.root)],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sim.log", "wb"))  # pylint: disable=consider-using-with
         deadline = time.monotonic() + 20
         while not port_file.exists() or not port_file.read_text():

@@ -103,9 +103,11 @@ Function New-HvSimCimException {
     )
 
     $exception = [Microsoft.Management.Infrastructure.CimException]::new($Fault.message)
-    $field = [Microsoft.Management.Infrastructure.CimException].GetField('<NativeErrorCode>k__BackingField', [System.Reflection.BindingFlags]'NonPublic,Instance')
+    $flags = [System.Reflection.BindingFlags]'NonPublic,Instance'
+    $field = [Microsoft.Management.Infrastructure.CimException].GetField('<NativeErrorCode>k__BackingField', $flags)
     if ($null -eq $field) {
-        throw 'HvSim: CimException has no NativeErrorCode backing field in this version of Microsoft.Management.Infrastructure; the shim cannot make faithful errors.'
+        throw ('HvSim: CimException has no NativeErrorCode backing field in this version of Microsoft.Management.Infrastructure; ' +
+                'the shim cannot make faithful errors.')
     }
     $field.SetValue($exception, [Microsoft.Management.Infrastructure.NativeErrorCode]$Fault.native)
     $errorId = if ($Fault.hresult) { $Fault.hresult } else { 'HvSimCimError' }
@@ -175,7 +177,10 @@ Function ConvertFrom-HvSimValue {
         'real32' { return [single]$Value }
         'real64' { return [double]$Value }
         # The CIM cmdlets hand out CIM datetimes as local DateTime values.
-        'datetime' { return [datetime]::Parse($Value, [System.Globalization.CultureInfo]::InvariantCulture, [System.Globalization.DateTimeStyles]::RoundtripKind).ToLocalTime() }
+        'datetime' {
+            $invariant = [System.Globalization.CultureInfo]::InvariantCulture
+            return [datetime]::Parse($Value, $invariant, [System.Globalization.DateTimeStyles]::RoundtripKind).ToLocalTime()
+        }
         'interval' { return [TimeSpan]::FromSeconds([double]$Value) }
         'reference' { return New-HvSimInstance -Wire $Value }
     }
@@ -381,6 +386,8 @@ Function Get-CimInstance {
     .SYNOPSIS
     Get-CimInstance by class (with an optional WQL filter) or by the keys of an instance.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidOverwritingBuiltInCmdlets', '',
+        Justification = 'Linux has no CimCmdlets: these stand in for them in the tests')]
     [CmdletBinding(DefaultParameterSetName = 'ClassNameComputerSet')]
     [OutputType([psobject])]
     param (
@@ -426,6 +433,8 @@ Function Get-CimAssociatedInstance {
     .SYNOPSIS
     The instances associated with one through an association class, of a result class.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidOverwritingBuiltInCmdlets', '',
+        Justification = 'Linux has no CimCmdlets: these stand in for them in the tests')]
     [CmdletBinding()]
     [OutputType([psobject])]
     param (
@@ -464,6 +473,8 @@ Function Invoke-CimMethod {
     .SYNOPSIS
     Invokes a method of an instance; returns a method result with ReturnValue and the out parameters.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidOverwritingBuiltInCmdlets', '',
+        Justification = 'Linux has no CimCmdlets: these stand in for them in the tests')]
     [CmdletBinding()]
     [OutputType([psobject])]
     param (
@@ -526,6 +537,8 @@ Function New-CimInstance {
     .SYNOPSIS
     New-CimInstance -ClientOnly: a local instance of a class with the given (key) properties.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidOverwritingBuiltInCmdlets', '',
+        Justification = 'Linux has no CimCmdlets: these stand in for them in the tests')]
     [CmdletBinding()]
     [OutputType([psobject])]
     param (
@@ -572,6 +585,8 @@ Function Get-CimClass {
     .SYNOPSIS
     The declaration of a class: its properties with their CIM types and flags, its methods.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidOverwritingBuiltInCmdlets', '',
+        Justification = 'Linux has no CimCmdlets: these stand in for them in the tests')]
     [CmdletBinding()]
     [OutputType([psobject])]
     param (
