@@ -139,7 +139,7 @@ Function Invoke-HvStep {
     if ($output.Count -ne 1 -or -not [object]::ReferenceEquals($output[0], $result)) {
         $result.failed = $true
         $result.msg = ("${about}: the step $($Step.Name) returned $($output.Count) values instead of its result, so what it did is not known; " +
-                "this is a bug in hyperv.backup, please report it with this message.")
+            "this is a bug in hyperv.backup, please report it with this message.")
         $result.Remove('_resume')
         return $result
     }

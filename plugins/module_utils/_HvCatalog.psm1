@@ -42,7 +42,7 @@ Function Lock-HvCatalog {
         catch [System.IO.IOException] {
             if ([DateTime]::UtcNow -gt $deadline) {
                 throw ("The reference point catalog is locked by another run ('$lockPath' held for over $TimeoutSeconds s). " +
-                        "Wait for the other play to finish, then retry.")
+                    "Wait for the other play to finish, then retry.")
             }
             Start-Sleep -Milliseconds 200
         }
@@ -117,7 +117,7 @@ Function Read-HvCatalog {
     }
     if ($problem) {
         throw ("The reference point catalog '$Path' is corrupt: $problem. It was left unchanged; " +
-                "restore it from a backup or move it aside (Hyper-V's reference points are not affected, only their names).")
+            "restore it from a backup or move it aside (Hyper-V's reference points are not affected, only their names).")
     }
     $entries = [System.Collections.Generic.List[object]]@()
     foreach ($entry in $catalog['entries']) {

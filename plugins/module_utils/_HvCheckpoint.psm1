@@ -135,7 +135,7 @@ Function New-HvRecoveryCheckpoint {
         IgnoreNonSnapshottableDisks = $true
     }
     Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName CreateSnapshot -Action ("Creating a recovery checkpoint of VM " +
-            "'$($VirtualMachine.ElementName)'") -Arguments @{
+        "'$($VirtualMachine.ElementName)'") -Arguments @{
         AffectedSystem = $VirtualMachine
         SnapshotSettings = $settings
         SnapshotType = [uint16]32768
@@ -205,7 +205,7 @@ Function Convert-HvRecoveryCheckpoint {
     )
 
     Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName ConvertToReferencePoint -Action ("Converting recovery checkpoint " +
-            "$($Checkpoint.InstanceID) to a reference point") -Arguments @{
+        "$($Checkpoint.InstanceID) to a reference point") -Arguments @{
         AffectedSnapshot = $Checkpoint
         ReferencePointSettings = ''
     }

@@ -28,7 +28,7 @@ Function Get-HvReferencePointService {
     $service = @(Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemReferencePointService)
     if ($service.Count -eq 0) {
         throw ("Host $env:COMPUTERNAME has no Msvm_VirtualSystemReferencePointService: " +
-                "reference points need Windows Server 2016 or Windows 10 or later with the Hyper-V role.")
+            "reference points need Windows Server 2016 or Windows 10 or later with the Hyper-V role.")
     }
     $service[0]
 }
@@ -83,7 +83,7 @@ Function New-HvReferencePoint {
     }
     $service = Get-HvReferencePointService
     Invoke-HvCimMethod -InputObject $service -MethodName CreateReferencePoint -Action ("Creating a reference point of VM " +
-            "'$($VirtualMachine.ElementName)'") -Arguments @{
+        "'$($VirtualMachine.ElementName)'") -Arguments @{
         AffectedSystem = $VirtualMachine
         ReferencePointSettings = $settings
         ReferencePointType = [uint16]$script:HvTypeParameter[$Type]

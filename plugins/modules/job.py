@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: job
 short_description: Cancel a running Hyper-V job
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Asks Hyper-V to terminate a running job (C(Msvm_ConcreteJob) C(RequestStateChange) to Terminate),
     found by the C(InstanceID) the modules of this collection return in RV(hyperv.backup.job_info#module:job.id).

@@ -31,7 +31,7 @@ options:
       - The C(InstanceID) of several jobs, answered in RV(jobs) in this order.
     type: list
     elements: str
-    version_added: 0.3.0
+    version_added: 0.2.0
   wait:
     description:
       - Follow the job (O(job_id)) from the controller until it ends or O(job_timeout) passes.

@@ -261,8 +261,8 @@ Function Get-CheckpointPresent {
         $jobResult = $Result.job
         if ($stage -eq 'leftover') {
             if (-not $jobResult.succeeded) {
-                throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action ("Removing a leftover recovery checkpoint of VM " +
-                        "'$($identity.name)' before creating $action")))
+                $removing = "Removing a leftover recovery checkpoint of VM '$($identity.name)' before creating $action"
+                throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action $removing))
             }
             return Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $Params.consistency
         }
@@ -292,7 +292,7 @@ Function Get-CheckpointPresent {
     }
     foreach ($other in @($existing | Where-Object { -not (Test-HvCheckpointOwned -Checkpoint $_) })) {
         $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; " +
-                "it is left alone.")
+            "it is left alone.")
     }
     $Result.changed = $true
     $Result.consistency = $Params.consistency
@@ -424,8 +424,8 @@ Function Get-CheckpointConverted {
         if ($null -eq $made) {
             $Result.changed = $false
             $message = if ($null -eq $job) {
-                ("Converting $action lost track of job $($entry.job_id): Hyper-V no longer has it and no reference point it made can be found. " +
-                        "Run reference_point_info and the task again.")
+                "Converting $action lost track of job $($entry.job_id): Hyper-V no longer has it and no reference point it made can be found. " +
+                "Run reference_point_info and the task again."
             }
             elseif ($Result.job.succeeded) {
                 "Converting $action finished but Hyper-V reported no reference point; run reference_point_info to check."

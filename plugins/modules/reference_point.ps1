@@ -184,7 +184,7 @@ Function Get-ReferencePointPresent {
             return $Result
         }
         $AnsibleModule.Warn("$action was recorded as $($entry.instance_id), which no longer exists on the host (removed outside this collection); " +
-                "a new one is made.")
+            "a new one is made.")
     }
     elseif ($null -ne $entry -and $entry.job_id) {
         # A creation started by this task's previous run or by a run that stopped before recording

@@ -87,7 +87,7 @@ Describe 'Invoke-HvVmBatch' {
         $result = Invoke-Batch -Step Invoke-QuietStep -Arguments @{ vm = 'web01' }
         $result.failed | Should -BeTrue
         $result.msg | Should -BeLike ("Test work of VM 'web01' (5e5e5e5e-0000-4000-8000-000000000001): " +
-                "the step Invoke-QuietStep returned 0 values instead of its result*")
+            "the step Invoke-QuietStep returned 0 values instead of its result*")
         $result.vm.id | Should -Be '5e5e5e5e-0000-4000-8000-000000000001'
     }
 
@@ -95,7 +95,7 @@ Describe 'Invoke-HvVmBatch' {
         $result = Invoke-Batch -Step Invoke-BrokenStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }) }
         $result.failed | Should -BeTrue
         $result.msg | Should -BeLike ('2 of 2 VMs failed: Test work of VM ''web01'' (5e5e5e5e-0000-4000-8000-000000000001): ' +
-                'Cannot convert value "twelve" to type "System.Int32"*')
+            'Cannot convert value "twelve" to type "System.Int32"*')
         $first = $result.results[0]
         $first.changed | Should -BeTrue
         $first.exception | Should -Match 'HvBatch.Tests.ps1'

@@ -86,7 +86,7 @@ Describe 'Lock-HvCatalog' {
         try {
             $started = [DateTime]::UtcNow
             { Lock-HvCatalog -Path $path -TimeoutSeconds 1 } | Should -Throw ("The reference point catalog is locked by another run ('$path.lock' held for " +
-                    "over 1 s)*")
+                "over 1 s)*")
             ([DateTime]::UtcNow - $started).TotalSeconds | Should -BeGreaterOrEqual 1
         }
         finally {

@@ -95,7 +95,7 @@ Describe 'Following a job' {
         $result.errors | Should -Be @('Checkpoint operation failed.', 'The guest did not answer (0x80070002).')
         Format-HvJobFailure -JobResult $result -Action 'Making it' |
             Should -Be ("Making it failed: job $id ended in state exception with error code 32768: Checkpoint operation failed. " +
-                    "The guest did not answer (0x80070002).")
+                "The guest did not answer (0x80070002).")
     }
 
     It 'returns the first of several jobs to end' {

@@ -43,7 +43,7 @@ Describe 'Select-HvVirtualMachine' {
     It 'matches names without case, as Hyper-V Manager does, and names every match' {
         { Select-HvVirtualMachine -VirtualMachine $all -Name 'TWIN' } |
             Should -Throw ("The name 'TWIN' matches 2 virtual machines on host HV07: 'twin' (3c3c3c3c-0000-4000-8000-000000000002), " +
-                    "'Twin' (3c3c3c3c-0000-4000-8000-000000000003). Select one with vm_id.")
+                "'Twin' (3c3c3c3c-0000-4000-8000-000000000003). Select one with vm_id.")
         (Select-HvVirtualMachine -VirtualMachine $all -Name 'WEB01').ElementName | Should -Be 'web01'
     }
 

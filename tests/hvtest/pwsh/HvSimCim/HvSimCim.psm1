@@ -107,7 +107,7 @@ Function New-HvSimCimException {
     $field = [Microsoft.Management.Infrastructure.CimException].GetField('<NativeErrorCode>k__BackingField', $flags)
     if ($null -eq $field) {
         throw ('HvSim: CimException has no NativeErrorCode backing field in this version of Microsoft.Management.Infrastructure; ' +
-                'the shim cannot make faithful errors.')
+            'the shim cannot make faithful errors.')
     }
     $field.SetValue($exception, [Microsoft.Management.Infrastructure.NativeErrorCode]$Fault.native)
     $errorId = if ($Fault.hresult) { $Fault.hresult } else { 'HvSimCimError' }
