@@ -7,9 +7,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """How the modules select their virtual machine (or machines, with vms)."""
+    """How the modules select their virtual machine (or machines, with vms), and the internal _resume."""
 
-    # Matches the vm/vm_id of Get-HvBatchSpec (HvBatch.psm1); checked by tests/static.
+    # Matches Get-HvBatchSpec (_HvBatch.psm1); validate-modules holds the two together.
     DOCUMENTATION = r"""
 options:
   vm:
@@ -25,4 +25,21 @@ options:
       - GUID of the virtual machine (C(Get-VM).Id), the stable choice when names repeat.
       - Exactly one of O(vm) and O(vm_id) is required (or O(vms)).
     type: str
+  _resume:
+    description:
+      - Internal use only, do not set it. The collection's action plugins set it when they run the
+        module again for the VMs whose Hyper-V job has ended (one entry per VM of that run, in
+        order); they refuse a task that sets it, before anything runs.
+    type: list
+    elements: dict
+    suboptions:
+      job_id:
+        description:
+          - Internal use only.
+        type: str
+        required: true
+      state:
+        description:
+          - Internal use only.
+        type: dict
 """

@@ -147,6 +147,38 @@ Function Invoke-HvStep {
     $result
 }
 
+Function Get-HvResumedJob {
+    <#
+    .SYNOPSIS
+    Returns the _resume entries of a run the action plugin started again (one per VM, in order), or $null on a first run.
+
+    .DESCRIPTION
+    The collection alone sets _resume; an entry for each VM of the run keeps one VM's job and
+    state from being handed to another. A count that does not match is refused before any VM is
+    touched.
+    #>
+    [CmdletBinding()]
+    [OutputType([object[]])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [int]
+        $Count
+    )
+
+    if ($null -eq $AnsibleModule.Params._resume) {
+        return $null
+    }
+    $entries = @($AnsibleModule.Params._resume)
+    if ($entries.Count -ne $Count) {
+        throw "_resume holds $($entries.Count) entries for $Count VMs; it is set only by the collection's action plugins, do not set it in a task."
+    }
+    , $entries
+}
+
 Function Get-HvBatchEntry {
     <#
     .SYNOPSIS
@@ -171,25 +203,34 @@ Function Get-HvBatchEntry {
 
         [AllowEmptyCollection()]
         [string[]]
-        $DistinctBy = @()
+        $DistinctBy = @(),
+
+        [AllowNull()]
+        [object[]]
+        $Resumed
     )
 
     $taskParams = @{}
     foreach ($key in $AnsibleModule.Params.Keys) {
-        if ($key -ne 'vms') {
+        if ($key -notin @('vms', '_resume')) {
             $taskParams[$key] = $AnsibleModule.Params[$key]
         }
     }
-    $elements = if ($null -eq $AnsibleModule.Params.vms) { , @{} } else { @($AnsibleModule.Params.vms) }
+    $elements = @(if ($null -eq $AnsibleModule.Params.vms) { @{} } else { $AnsibleModule.Params.vms })
     $all = $null
     $seen = @{}
-    foreach ($element in $elements) {
+    for ($index = 0; $index -lt $elements.Count; $index++) {
+        $element = $elements[$index]
         $params = $taskParams.Clone()
         foreach ($key in $element.Keys) {
             if ($null -ne $element[$key]) {
                 $params[$key] = $element[$key]
             }
         }
+        # A step sees the job it is run again for, and what it asked back, as _job_id and _resume
+        # ($null on a first run).
+        $params._job_id = if ($null -ne $Resumed) { $Resumed[$index].job_id } else { $null }
+        $params._resume = if ($null -ne $Resumed) { $Resumed[$index].state } else { $null }
         $given = if ($params.vm_id) { $params.vm_id } else { $params.vm }
         $entry = @{ params = $params; vm = $null; error = $null; given = @{ name = $params.vm; id = $params.vm_id } }
         try {
@@ -261,8 +302,15 @@ Function Invoke-HvVmBatch {
         $Module.FailJson("wait_timeout must be 0 or more seconds, got $waitTimeout.")
     }
     $deadline = [DateTime]::UtcNow.AddSeconds([int]$waitTimeout)
+    $count = if ($single) { 1 } else { @($Module.Params.vms).Count }
     try {
-        $entries = @(Get-HvBatchEntry -AnsibleModule $Module -Subject $Subject -DistinctBy $DistinctBy)
+        $resumed = Get-HvResumedJob -AnsibleModule $Module -Count $count
+    }
+    catch {
+        $Module.FailJson($_.Exception.Message)
+    }
+    try {
+        $entries = @(Get-HvBatchEntry -AnsibleModule $Module -Subject $Subject -DistinctBy $DistinctBy -Resumed $resumed)
     }
     catch {
         $Module.FailJson("Listing the virtual machines of host $env:COMPUTERNAME failed: $($_.Exception.Message)", $_)
@@ -349,8 +397,8 @@ Function Get-HvBatchSpec {
 
     .DESCRIPTION
     vm and vm_id are documented by the doc fragment hyperv.backup.vm; each module documents vms
-    itself, since the per-VM options differ. _job_id and _resume are set only by the collection
-    (the action plugins and the driver above) and are not documented.
+    itself, since the per-VM options differ. _resume is set only by the collection's action plugins
+    and documented as internal by the doc fragment hyperv.backup.internal.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
@@ -360,8 +408,14 @@ Function Get-HvBatchSpec {
         options = @{
             vm = @{ type = 'str' }
             vm_id = @{ type = 'str' }
-            _job_id = @{ type = 'str' }
-            _resume = @{ type = 'dict' }
+            _resume = @{
+                type = 'list'
+                elements = 'dict'
+                options = @{
+                    job_id = @{ type = 'str'; required = $true }
+                    state = @{ type = 'dict' }
+                }
+            }
         }
         mutually_exclusive = @(, @('vm', 'vm_id', 'vms'))
         required_one_of = @(, @('vm', 'vm_id', 'vms'))
@@ -388,8 +442,6 @@ Function Get-HvVmsSpec {
     $options = @{
         vm = @{ type = 'str' }
         vm_id = @{ type = 'str' }
-        _job_id = @{ type = 'str' }
-        _resume = @{ type = 'dict' }
     }
     foreach ($name in $Option.Keys) {
         $options[$name] = $Option[$name]

@@ -7,8 +7,8 @@
 
 The module does the work and starts Hyper-V jobs; when jobs are still running as it returns,
 this follows all of them in one loop (plugin_utils/_job_wait.py) and runs the module again for
-the VMs whose jobs ended, handing each its job (_job_id) and what the module asked to get back
-(_resume), until none is left or the task's job_timeout passes. Whatever happened to a job,
+the VMs whose jobs ended, handing each its job and what the module asked to get back (the
+internal option _resume, one entry per VM of the run), until none is left or the task's job_timeout passes. Whatever happened to a job,
 failed or gone, the module says what it means: only the PowerShell words job failures.
 """
 
@@ -49,20 +49,20 @@ def batch_message(results: list[dict[str, Any]]) -> str | None:
     return f"{len(failed)} of {len(results)} VMs failed: {' | '.join(str(r.get('msg')) for r in failed)}"
 
 
+def resume_entry(vm_result: dict[str, Any]) -> dict[str, Any]:
+    """What a VM's rerun gets back in _resume: the job it was run again for and the state its step kept."""
+    return {"job_id": vm_result["job"]["id"], "state": vm_result.get("_resume")}
+
+
 def hide_internals(result: dict[str, Any]) -> None:
-    """Removes what only the collection hands between its runs (_job_id, _resume) from what the task shows."""
+    """Removes what only the collection hands between its runs (_resume) from what the task shows."""
     result.pop("_resume", None)
     for vm_result in result.get("results") or []:
         if isinstance(vm_result, dict):
             vm_result.pop("_resume", None)
     args = (result.get("invocation") or {}).get("module_args")
     if isinstance(args, dict):
-        for name in [n for n in args if n.startswith("_")]:
-            del args[name]
-        for element in args.get("vms") or []:
-            if isinstance(element, dict):
-                for name in [n for n in element if n.startswith("_")]:
-                    del element[name]
+        args.pop(_options.INTERNAL, None)
 
 
 class _Single:
@@ -76,8 +76,7 @@ class _Single:
         return [(0, result, self.args)]
 
     def finish_args(self, ended: dict[int, dict[str, Any]]) -> dict[str, Any]:
-        vm_result = ended[0]
-        return {**self.args, "_job_id": vm_result["job"]["id"], "_resume": vm_result.get("_resume")}
+        return {**self.args, "_resume": [resume_entry(ended[0])]}
 
     def merge(self, result: dict[str, Any], positions: list[int], rerun: dict[str, Any]) -> dict[str, Any]:
         del result, positions
@@ -101,8 +100,8 @@ class _Batch:
         return [(i, r, {**self.args, **self.vms[i]}) for i, r in enumerate(results) if i < len(self.vms)]
 
     def finish_args(self, ended: dict[int, dict[str, Any]]) -> dict[str, Any]:
-        vms = [{**self.vms[i], "_job_id": r["job"]["id"], "_resume": r.get("_resume")} for i, r in sorted(ended.items())]
-        return {**self.args, "vms": vms}
+        positions = sorted(ended)
+        return {**self.args, "vms": [self.vms[i] for i in positions], "_resume": [resume_entry(ended[i]) for i in positions]}
 
     def merge(self, result: dict[str, Any], positions: list[int], rerun: dict[str, Any]) -> dict[str, Any]:
         finished = rerun.get("results")

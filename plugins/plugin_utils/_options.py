@@ -23,6 +23,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.hyperv.backup.plugins.doc_fragments.job_wait import ModuleDocFragment
 
 _SPEC_KEYS = ("type", "default", "choices", "elements", "required")
+# The option only the collection sets, on its reruns of a module (documented as internal by the
+# doc fragment hyperv.backup.vm); a task that sets it is refused.
+INTERNAL = "_resume"
 
 
 def argument_spec(documentation: str) -> dict[str, dict[str, Any]]:
@@ -36,6 +39,9 @@ JOB_WAIT_SPEC: dict[str, dict[str, Any]] = argument_spec(ModuleDocFragment.DOCUM
 
 def split(args: dict[str, Any], spec: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the module's arguments, the validated controller options) of a task's arguments."""
+    if INTERNAL in args:
+        raise AnsibleActionFail(f"{INTERNAL} is internal to hyperv.backup: its action plugins set it when they run a module again "
+                                "for a job that ended. Remove it from the task; nothing was run.")
     module_args = {name: value for name, value in args.items() if name not in spec}
     validated = ArgumentSpecValidator(spec).validate({name: value for name, value in args.items() if name in spec})
     if validated.error_messages:

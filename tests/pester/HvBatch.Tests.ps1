@@ -134,6 +134,27 @@ Describe 'Invoke-HvVmBatch' {
         $result.job.id | Should -Not -BeNullOrEmpty
     }
 
+    It 'runs each VM of a rerun with its own entry of _resume, as the action plugin hands them back' {
+        $first = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }); wait_timeout = 0 }
+        $jobs = @($first.results | ForEach-Object { $_.job.id })
+        $resume = @(
+            @{ job_id = $jobs[1]; state = @{ changed = $true; runs = 4 } }
+            @{ job_id = $jobs[0]; state = @{ changed = $true; runs = 1 } }
+        )
+        $rerun = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = @(@{ vm = 'web02' }, @{ vm = 'web01' }); _resume = $resume; wait_timeout = 20 }
+        @($rerun.results | ForEach-Object { $_.vm.name }) | Should -Be @('web02', 'web01')
+        @($rerun.results | ForEach-Object { $_.job.id }) | Should -Be @($jobs[1], $jobs[0])
+        @($rerun.results | ForEach-Object { $_.runs }) | Should -Be @(5, 2)
+    }
+
+    It 'refuses a _resume that does not hold one entry per VM, before any VM is looked at' {
+        $result = Invoke-Batch -Step Invoke-BrokenStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }); _resume = @(@{ job_id = 'x' }) }
+        $result.failed | Should -BeTrue
+        $result.msg | Should -BeLike '_resume holds 1 entries for 2 VMs; it is set only by the collection*'
+        $result.Contains('results') | Should -BeFalse
+        $result.changed | Should -BeFalse
+    }
+
     It 'refuses a negative wait_timeout before any VM is looked at' {
         $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vm = 'web01'; wait_timeout = -1 }
         $result.msg | Should -Be 'wait_timeout must be 0 or more seconds, got -1.'

@@ -48,8 +48,11 @@ def test_every_job_of_the_task_is_followed_in_one_loop(batch) -> None:
     waits = [p["args"]["wait_timeout"] for p in polls]
     assert waits == sorted(waits), "one back-off for the task"
     runs = [c for c in replay.calls if c["module"].endswith("recovery_checkpoint")]
-    finishing = runs[1]["args"]["vms"]
-    assert all(v["_job_id"] and v["_resume"]["stage"] == "create" for v in finishing), "each VM finished with its own job"
+    finishing = runs[1]["args"]
+    assert [v["vm"] for v in finishing["vms"]] == ["web01", "web02", "db01"]
+    started = {r["vm"]["name"]: r["job"]["id"] for r in runs[0]["result"]["results"] if r.get("job")}
+    assert [e["job_id"] for e in finishing["_resume"]] == [started[v["vm"]] for v in finishing["vms"]], "each VM finished with its own job"
+    assert len(set(started.values())) == 3 and all(e["state"]["stage"] == "create" for e in finishing["_resume"])
 
 
 def test_application_job_failing_after_the_wait_falls_back_to_crash(batch) -> None:
@@ -58,7 +61,7 @@ def test_application_job_failing_after_the_wait_falls_back_to_crash(batch) -> No
     assert db01["consistency"] == "crash" and db01["failed"] is False
     assert [r["consistency"] for r in result["results"][:2]] == ["application", "application"]
     last = [c for c in replay.calls if c["module"].endswith("recovery_checkpoint")][-1]["args"]
-    assert [v["vm"] for v in last["vms"]] == ["db01"] and last["vms"][0]["_resume"]["consistency"] == "crash", "the crash job is finished as crash"
+    assert [v["vm"] for v in last["vms"]] == ["db01"] and last["_resume"][0]["state"]["consistency"] == "crash", "the crash job is finished as crash"
     assert any("Falling back to a crash-consistent checkpoint" in w for w in result["warnings"])
 
 

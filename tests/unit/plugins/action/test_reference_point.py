@@ -35,12 +35,14 @@ class Replay:
     def __call__(self, module_name: str, module_args: dict[str, Any], task_vars: dict[str, Any], wrap_async: bool = False) -> dict[str, Any]:
         assert self.lines, f"unexpected extra call of {module_name} {module_args}"
         line = self.lines.pop(0)
-        self.calls.append({"module": module_name, "args": dict(module_args), "wrap_async": wrap_async})
+        call = {"module": module_name, "args": json.loads(json.dumps(module_args)), "wrap_async": wrap_async}
+        self.calls.append(call)
         assert module_name == line["module"]
         assert module_args == line["args"]
         self.clock.now += line["elapsed"]
         if "raise" in line:
             raise ConnectionError(line["message"])
+        call["result"] = line["result"]
         return json.loads(json.dumps(line["result"]))
 
 
@@ -97,7 +99,7 @@ def test_slow_job_is_followed_to_the_end_and_recorded(shown) -> None:
     assert [c["args"]["wait_timeout"] for c in polls(replay)][:8] == [1, 2, 3, 4, 6, 8, 12, 15]
     finish = replay.calls[-1]
     assert finish["module"] == "hyperv.backup.reference_point", "the module finishes the work"
-    assert finish["args"]["_job_id"] == result["job"]["id"] and finish["args"]["_resume"] == {"changed": True}
+    assert finish["args"]["_resume"] == [{"job_id": result["job"]["id"], "state": {"changed": True}}]
     # Progress only at -v, a few lines, each for this host; nothing at default verbosity.
     assert shown["display"] == []
     assert 3 <= len(shown["v"]) <= 7, shown["v"]
@@ -111,6 +113,14 @@ def test_what_only_the_collection_passes_is_hidden_from_the_result(shown) -> Non
     result = action.run(task_vars={})
     assert "_resume" not in result
     assert not [name for name in (result.get("invocation") or {}).get("module_args", {}) if name.startswith("_")]
+
+
+@pytest.mark.parametrize("resume", [[], [{"job_id": "x"}], None])
+def test_a_task_that_sets_the_internal_resume_is_refused_before_anything_runs(shown, resume) -> None:
+    action, replay, _clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "_resume": resume}, "slow_create")
+    with pytest.raises(AnsibleActionFail, match="_resume is internal to hyperv.backup.*nothing was run"):
+        action.run(task_vars={})
+    assert replay.calls == []
 
 
 def test_two_dropped_connections_mid_poll_end_in_success_with_warnings(shown) -> None:
@@ -147,7 +157,7 @@ def test_a_failed_job_goes_back_to_the_module_which_words_the_failure(shown) -> 
         f"Creating Reference point 'nightly' of VM 'web01' failed: job {job_id} ended in state exception with error code 32768: "
         "Checkpoint operation for 'web01' failed. (Virtual machine ID 6B4A5C2E-0D8C-4F7A-9A57-1D2E3F405162) "
         "Could not create backup checkpoint for virtual machine 'web01': The system cannot find the file specified. (0x80070002).")
-    assert replay.calls[-1]["module"] == "hyperv.backup.reference_point" and replay.calls[-1]["args"]["_job_id"] == job_id
+    assert replay.calls[-1]["module"] == "hyperv.backup.reference_point" and replay.calls[-1]["args"]["_resume"][0]["job_id"] == job_id
 
 
 def test_timeout_fails_with_job_state_and_percent_without_cancelling(shown) -> None:
@@ -166,7 +176,8 @@ def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
     action, replay, clock = make_action(reference_point_action, args, "hung_create")
     result = action.run(task_vars={})
     assert replay.lines == []
-    assert replay.calls[-1] == {"module": _job_wait.JOB, "args": {"job_id": result["job"]["id"]}, "wrap_async": False}
+    last = replay.calls[-1]
+    assert (last["module"], last["args"], last["wrap_async"]) == (_job_wait.JOB, {"job_id": result["job"]["id"]}, False)
     assert result["failed"] is True and result["msg"].endswith("It was cancelled (state terminated).")
 
 
