@@ -6,6 +6,7 @@
 # so changes happen under an exclusive lock file and land by replacing the whole file.
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
 $script:HvCatalogVersion = 1
 
@@ -315,7 +316,7 @@ Function New-HvCatalogEntry {
         type = $Type
         consistency = $Consistency
         run_id = $RunId
-        created = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ')
+        created = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
         status = 'pending'
         instance_id = $null
         job_id = $null

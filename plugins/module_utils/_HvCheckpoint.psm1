@@ -108,7 +108,8 @@ Function Test-HvCheckpointOwned {
         $Checkpoint
     )
 
-    [string]$Checkpoint.ElementName -like "$script:HvTagPrefix*"
+    # Ordinal: -like compares with the culture's case rules (under tr-TR 'FILE' -like 'fi*' is false).
+    ([string]$Checkpoint.ElementName).StartsWith($script:HvTagPrefix, [System.StringComparison]::Ordinal)
 }
 
 Function New-HvRecoveryCheckpoint {
@@ -288,7 +289,7 @@ Function ConvertTo-HvCheckpointResult {
     $owned = Test-HvCheckpointOwned -Checkpoint $Checkpoint
     $created = [string]$Checkpoint.CreationTime
     if ($Checkpoint.CreationTime -is [datetime]) {
-        $created = $Checkpoint.CreationTime.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+        $created = ConvertTo-HvTimestamp -Time $Checkpoint.CreationTime
     }
     @{
         instance_id = $Checkpoint.InstanceID

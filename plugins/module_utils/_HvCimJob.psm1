@@ -129,7 +129,13 @@ Function Get-HvCimJob {
 Function Test-HvCimJobFinished {
     <#
     .SYNOPSIS
-    Returns whether a job has reached a final state (7 and up).
+    Returns whether a job has reached a final state: 7 completed, 8 terminated, 9 killed,
+    10 exception, or 32768 (completed with warnings in Microsoft's samples).
+
+    .DESCRIPTION
+    Not "7 and up": 11 Service and 12 Query Pending come after 10 in the list of states but are
+    not final (CIM_ConcreteJob: the job is being serviced, or waits for a client to answer a
+    query), so a job in them is still waited on, and a timeout reports that state.
     #>
     [CmdletBinding()]
     [OutputType([bool])]
@@ -140,7 +146,7 @@ Function Test-HvCimJobFinished {
         $Job
     )
 
-    [int]$Job.JobState -ge 7
+    [int]$Job.JobState -in @(7, 8, 9, 10, 32768)
 }
 
 Function Test-HvCimJobSucceeded {

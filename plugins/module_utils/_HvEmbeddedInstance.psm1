@@ -23,7 +23,7 @@ Function Get-HvCimXmlType {
     )
 
     $name = ([string]$Declaration.CimType).ToLowerInvariant()
-    $array = $name.EndsWith('array')
+    $array = $name.EndsWith('array', [System.StringComparison]::Ordinal)
     if ($array) {
         $name = $name.Substring(0, $name.Length - 'array'.Length)
     }
@@ -233,8 +233,29 @@ Function ConvertFrom-HvEmbeddedInstance {
     $properties
 }
 
+Function ConvertTo-HvTimestamp {
+    <#
+    .SYNOPSIS
+    Returns a time as the collection writes every time it reports or records: UTC, 'yyyy-MM-ddTHH:mm:ssZ'.
+
+    .DESCRIPTION
+    With the invariant culture: in a format string ':' is the culture's time separator, so a
+    Finnish host (fi-FI) would otherwise write 02.15.00 and no reader would parse it.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [datetime]
+        $Time
+    )
+
+    $Time.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
 Export-ModuleMember -Function @(
     'ConvertFrom-HvEmbeddedInstance'
     'ConvertTo-HvEmbeddedInstance'
+    'ConvertTo-HvTimestamp'
     'New-HvEmbeddedInstance'
 )

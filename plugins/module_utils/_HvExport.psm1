@@ -34,7 +34,7 @@ Function Get-HvInstancePath {
     )
 
     $key = $InstanceId.Replace('\', '\\')
-    "\\$($env:COMPUTERNAME.ToUpper())\root\virtualization\v2:$ClassName.InstanceID=`"$key`""
+    "\\$($env:COMPUTERNAME.ToUpperInvariant())\root\virtualization\v2:$ClassName.InstanceID=`"$key`""
 }
 
 Function Start-HvExport {

@@ -13,16 +13,17 @@ Function Get-HvVirtualMachineList {
     Returns every virtual machine of the host, never the host itself.
 
     .DESCRIPTION
-    The host's own Msvm_ComputerSystem has the caption 'Hosting Computer System' and a host
-    name in Name; the fixed filter on Caption leaves it out, and the GUID check on Name guards
-    against a localised caption letting it through.
+    A VM's Name is its GUID; the host's own Msvm_ComputerSystem has the computer name there.
+    Caption and Description cannot tell them apart: Windows translates them ("Virtuell dator"
+    on a Swedish host, "Ordinateur virtuel Microsoft" on a French one, as users of other
+    Hyper-V clients reported), so a filter on either finds no VM outside English hosts.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
     param ()
 
     $guid = [guid]::Empty
-    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ComputerSystem -Filter "Caption = 'Virtual Machine'" |
+    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ComputerSystem |
         Where-Object { [guid]::TryParse($_.Name, [ref]$guid) }
 }
 

@@ -11,6 +11,7 @@
 #AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
 #AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
 #AnsibleRequires -PowerShell ..module_utils._HvExport
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
 $spec = @{
     options = @{
@@ -203,7 +204,7 @@ Function Complete-Export {
         full_reason = $Result.full_reason
         files = $files
         bytes = $bytes
-        completed = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+        completed = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
     }
     Save-HvExportMarker -Destination $Result.destination -Marker $marker
     Set-ExportResult -Result $Result -Marker $marker

@@ -10,17 +10,21 @@ BeforeAll {
     $testHost = Start-HvTestHost -Scenario @{
         host = 'HV08'
         jobs = @{ CreateReferencePoint = @{ duration = 1 } }
-        vms = @(@{ name = 'web01'; id = '4d4d4d4d-0000-4000-8000-000000000001' })
+        # One VM per job: Hyper-V refuses a second reference point of a VM while one is being made.
+        vms = @(1..20 | ForEach-Object { @{ name = "web$('{0:d2}' -f $_)"; id = "4d4d4d4d-0000-4000-8000-0000000000$('{0:d2}' -f $_)" } })
     }
     $vm = Get-HvVirtualMachine -Name 'web01'
+    $script:nextVm = 1
 
     Function Start-TestJob {
-        # A CreateReferencePoint job; a fault given first shapes it.
+        # A CreateReferencePoint job of the next VM; a fault given first shapes it.
         param ([hashtable]$Fault)
+        $script:nextVm++
+        $name = "web$('{0:d2}' -f $script:nextVm)"
         if ($Fault) {
-            $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body (@{ method = 'CreateReferencePoint' } + $Fault)
+            $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body (@{ method = 'CreateReferencePoint'; vm = $name } + $Fault)
         }
-        (New-HvReferencePoint -VirtualMachine $vm -Type rct -Consistency crash).Job.InstanceID
+        (New-HvReferencePoint -VirtualMachine (Get-HvVirtualMachine -Name $name) -Type rct -Consistency crash).Job.InstanceID
     }
 }
 
@@ -102,6 +106,38 @@ Describe 'Following a job' {
         $slow = Start-TestJob -Fault @{ job = @{ duration = 30 } }
         $fast = Start-TestJob -Fault @{ job = @{ duration = 0.5 } }
         @(Wait-HvAnyCimJob -InstanceId @($slow, $fast) -TimeoutSeconds 20) | Should -Be @($fast)
+    }
+
+    It 'keeps waiting on a job in <Name> (<State>), which is not final, and says which state it is in' -ForEach @(
+        @{ State = 5; Name = 'suspended' }
+        @{ State = 6; Name = 'shutting_down' }
+        @{ State = 11; Name = 'service' }
+        @{ State = 12; Name = 'query_pending' }
+    ) {
+        $id = Start-TestJob -Fault @{ job = @{ duration = 60; states = @(, @(0, $State)) } }
+        $started = [DateTime]::UtcNow
+        $result = ConvertTo-HvJobResult -Job (Wait-HvCimJob -InstanceId $id -TimeoutSeconds 2)
+        ([DateTime]::UtcNow - $started).TotalSeconds | Should -BeGreaterOrEqual 1.5
+        $result.finished | Should -BeFalse
+        $result.state | Should -Be $Name
+    }
+
+    It 'reports a job that ended in <Name> (<State>) as finished, succeeded <Succeeded>' -ForEach @(
+        @{ State = 9; Name = 'killed'; Succeeded = $false }
+        @{ State = 32768; Name = 'completed_with_warnings'; Succeeded = $true }
+    ) {
+        $id = Start-TestJob -Fault @{ job = @{ duration = 0.2; final = $State } }
+        $result = ConvertTo-HvJobResult -Job (Wait-HvCimJob -InstanceId $id -TimeoutSeconds 20)
+        $result.finished | Should -BeTrue
+        $result.state | Should -Be $Name
+        $result.succeeded | Should -Be $Succeeded
+    }
+
+    It 'reads a job the host forgot after its removal time as nothing' {
+        $id = Start-TestJob -Fault @{ job = @{ duration = 0.1; vanish_after = 0.5 } }
+        $null = Wait-HvCimJob -InstanceId $id -TimeoutSeconds 20
+        Start-Sleep -Seconds 1
+        Get-HvCimJob -InstanceId $id | Should -BeNullOrEmpty
     }
 
     It 'cancels a running job, and refuses one that cannot be cancelled' {

@@ -31,7 +31,7 @@ def test_instances_carry_every_property_of_the_class_typed_with_nulls() -> None:
     assert vm["keys"] == ["CreationClassName", "Name"]
     props = _properties(vm)
     assert props["EnabledState"] == ("uint16", False, 2)
-    assert props["OperationalStatus"] == ("uint16", True, None)
+    assert props["OperationalStatus"] == ("uint16", True, [2])
     assert props["InstallDate"] == ("datetime", False, None)
     assert props["CreationClassName"][2] == "Msvm_ComputerSystem"
     assert len(props) == 46

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hvtest.sim.host import SimHost
 
 SCENARIO = {"host": "hv9", "vms": [
-    {"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001", "disks": [{"path": "C:\\a.vhdx"}, {"path": "C:\\b.vhd", "rct": False}]},
+    {"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001", "disks": [{"path": "C:\\a.vhdx"}, {"path": "C:\\b.vhdx", "rct": False}]},
     {"name": "m", "id": "aaaaaaaa-0000-4000-8000-000000000002", "state": "migrating"},
 ]}
 
@@ -53,5 +53,6 @@ def test_migrating_vm_answers_invalid_state() -> None:
 def test_host_itself_is_listed_but_not_as_a_virtual_machine() -> None:
     systems = SimHost(SCENARIO).enumerate("Msvm_ComputerSystem")
     assert systems[0] == {"ClassName": "Msvm_ComputerSystem", "CreationClassName": "Msvm_ComputerSystem", "Name": "HV9",
-                          "ElementName": "HV9", "Caption": "Hosting Computer System", "EnabledState": 2}
+                          "ElementName": "HV9", "Caption": "Hosting Computer System",
+                          "Description": "Microsoft Hosting Computer System", "EnabledState": 2}
     assert [s["Caption"] for s in systems[1:]] == ["Virtual Machine", "Virtual Machine"]

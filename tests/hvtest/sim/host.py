@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import datetime
 import os
+import re
 import threading
 import time
 import uuid
@@ -25,7 +26,63 @@ NAMESPACE = "root/virtualization/v2"
 JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202, "CreateSnapshot": 70, "DestroySnapshot": 72,
             "ConvertToReferencePoint": 200, "ExportSystemDefinition": 62}
 RECOVERY = "Microsoft:Hyper-V:Snapshot:Recovery"
+REALIZED = "Microsoft:Hyper-V:System:Realized"
+HARD_DISK = "Microsoft:Hyper-V:Virtual Hard Disk"      # .vhd, .vhdx and .vhds alike (Msvm_StorageAllocationSettingData page)
+DVD_DISK = "Microsoft:Hyper-V:Virtual CD/DVD Disk"     # an ISO in a DVD drive
+PHYSICAL_DISK = "Microsoft:Hyper-V:Physical Disk Drive"  # a pass-through disk (Msvm_ResourceAllocationSettingData page)
+# EnabledState of a VM by the state a scenario names: 2 running, 3 off, 6 saved, 9 paused, 10 starting
+# (Msvm_ComputerSystem page; 6 and 9 as hosts report them); migrating is running with
+# OperationalStatus[1] 32774 Migrating Virtual Machine.
+ENABLED_STATE = {"running": 2, "off": 3, "saved": 6, "paused": 9, "starting": 10, "migrating": 2}
+# UserSnapshotType by the checkpoint setting a scenario names (Msvm_VirtualSystemSettingData page).
+CHECKPOINT_TYPE = {"disabled": 2, "production": 3, "enabled": 3, "production_only": 4, "standard": 5}
+DISK_KINDS = ("vhdx", "vhd", "vhds", "iso", "dvd_empty", "passthrough")
+VIRTUAL_HARD_DISKS = ("vhdx", "vhd", "vhds")
+# The configuration versions each Windows Server can run (Microsoft's "Upgrade virtual machine
+# version" page): 2022 and 2025 cannot run VMs below 8.0.
+HOST_VERSIONS = {2016: ("5.0", "8.0"), 2019: ("5.0", "9.0"), 2022: ("8.0", "10.0"), 2025: ("8.0", "12.0")}
+
+
+# Texts Windows localizes. Where users have reported what a host says in a language, that text
+# (sv-SE Caption "Virtuell dator": GNS3 issue #1612; fr-FR Description "Ordinateur virtuel
+# Microsoft": podman issue #20571; de-DE service Caption "Hyper-V-Imageverwaltungsdienst":
+# microsoft/wmi issue #117). Every other localizable text (captions, descriptions, job and error
+# texts, which nobody documents) is scrambled: not a translation, only different from English, so
+# a test shows that nothing the collection decides depends on it.
+LANGUAGES = {
+    "en-US": {},
+    "sv-SE": {"Virtual Machine": "Virtuell dator"},
+    "fr-FR": {"Microsoft Virtual Machine": "Ordinateur virtuel Microsoft"},
+    "de-DE": {"Hyper-V Image Management Service": "Hyper-V-Imageverwaltungsdienst"},
+    "ja-JP": {},
+}
+SERVICE_CAPTIONS = {
+    "Msvm_VirtualSystemReferencePointService": "Hyper-V Virtual System Reference Point Service",
+    "Msvm_VirtualSystemSnapshotService": "Hyper-V Virtual System Snapshot Service",
+    "Msvm_VirtualSystemManagementService": "Hyper-V Virtual System Management Service",
+    "Msvm_ImageManagementService": "Hyper-V Image Management Service",
+}
+
+
+def localized(text: str, language: str) -> str:
+    """text as a host in language shows it: a reported translation, else scrambled (words reversed,
+    with what is not a word - numbers, hex codes, quoted names - kept as it is)."""
+    if language == "en-US" or not text:
+        return text
+    known = LANGUAGES[language].get(text)
+    if known:
+        return known
+    tag = language.split("-")[0]
+    parts = re.split(r"('[^']*'|0x[0-9A-Fa-f]+|\d[\w.:-]*)", text)
+    return f"[{tag}] " + "".join(part if index % 2 else re.sub(r"[A-Za-z]{2,}", lambda m: m.group(0)[::-1], part)
+                                 for index, part in enumerate(parts))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
+# Methods a host answers at once unless a scenario says otherwise; their pages list 4096 too.
+ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualDiskChanges"})
 # Each service class has one instance per host; Name as Windows gives it.
 SERVICES = {
     "Msvm_VirtualSystemReferencePointService": "vmms",
@@ -43,9 +100,21 @@ def _guid() -> str:
     return str(uuid.uuid4())
 
 
+# Msvm_ConcreteJob.TimeBeforeRemoval: "always 00000000000500.000000:000", five minutes after the
+# job ends the host forgets it (Microsoft's Msvm_ConcreteJob page).
+TIME_BEFORE_REMOVAL = 300.0
+
+
 @dataclasses.dataclass
 class Job:
-    """A Msvm_ConcreteJob whose state follows the clock."""
+    """A Msvm_ConcreteJob whose state follows the clock.
+
+    states: the states it goes through while running, as [seconds since start, JobState] (2 New,
+    3 Starting, 4 Running, 5 Suspended, 6 Shutting Down, 11 Service, 12 Query Pending); final:
+    the state it ends in when it does not fail (7, or 32768 completed with warnings, or 9 Killed);
+    vanish_after: seconds after its end until the host forgets it; affected: whether
+    CIM_AffectedJobElement names what it made.
+    """
 
     instance_id: str
     job_type: int
@@ -59,22 +128,44 @@ class Job:
     killed: bool = False
     affected: list[dict] = dataclasses.field(default_factory=list)
     finished_state: int | None = None
+    states: list[tuple[float, int]] | None = None
+    final: int = 7
+    vanish_after: float = TIME_BEFORE_REMOVAL
+    names_product: bool = True
+    ended_at: float | None = None
+    vm: str | None = None
 
     def state(self, now: float) -> tuple[int, int]:
         """(JobState, PercentComplete) at time now; completes (once) when its time has come."""
         if self.finished_state is not None:
-            return self.finished_state, 100 if self.finished_state == 7 else self._percent(now)
+            return self.finished_state, 100 if self.finished_state in (7, 32768) else self._percent(now)
         if self.killed:
-            self.finished_state = 9
-            return 9, self._percent(now)
+            return self._end(9, now), self._percent(now)
         if self.never_ends or now - self.started < self.duration:
-            return 4, self._percent(now)
+            return self._running_state(now), self._percent(now)
         if self.fail:
-            self.finished_state = 10
-            return 10, self._percent(now)
-        self.affected = self.on_complete()
-        self.finished_state = 7
-        return 7, 100
+            return self._end(10, now), self._percent(now)
+        products = self.on_complete()
+        # A job may do its work without naming it in CIM_AffectedJobElement (a knob: what then?).
+        self.affected = products if self.names_product else []
+        return self._end(self.final, now), 100
+
+    def _end(self, state: int, now: float) -> int:
+        self.finished_state = state
+        self.ended_at = now
+        return state
+
+    def _running_state(self, now: float) -> int:
+        state = 4
+        for at, value in self.states or []:
+            if now - self.started >= at:
+                state = value
+        return state
+
+    def gone(self, now: float) -> bool:
+        """Whether the host has forgotten the job (it ended more than vanish_after seconds ago)."""
+        self.state(now)
+        return self.ended_at is not None and now - self.ended_at >= self.vanish_after
 
     def _percent(self, now: float) -> int:
         """PercentComplete: linear in time, or along `curve` ([time fraction, percent] points)."""
@@ -94,13 +185,19 @@ class SimHost:
     """A Hyper-V host seeded from a scenario (see tests/e2e/scenarios/*.yml)."""
 
     def __init__(self, scenario: dict, clock: Callable[[], float] = time.monotonic) -> None:
-        self.schema = schema_mod.load()
         self.clock = clock
         self.lock = threading.RLock()
         self.calls: list[dict] = []
         self.context = threading.local()  # .run: the WinRM command whose CIM call is being answered
         self.scenario = copy.deepcopy(scenario)
         self.name = scenario.get("host", "HV01").upper()
+        self.language = str(scenario.get("language", "en-US"))
+        if self.language not in LANGUAGES:
+            raise CimError(f"language {self.language!r} is not modelled ({', '.join(LANGUAGES)})")
+        self.windows = int(scenario.get("windows", 2022))
+        if self.windows not in HOST_VERSIONS:
+            raise CimError(f"Windows Server {self.windows} is not modelled ({', '.join(map(str, HOST_VERSIONS))})")
+        self.schema = schema_mod.load().for_windows(self.windows)
         self.faults: list[dict] = list(scenario.get("faults", []))
         self.job_defaults: dict = dict(scenario.get("jobs", {}))
         self.vms: list[dict] = []
@@ -109,6 +206,10 @@ class SimHost:
         self.jobs: dict[str, Job] = {}
         for vm in scenario.get("vms", []):
             self._add_vm(vm)
+        for checkpoint in scenario.get("recovery_checkpoints", []):
+            # Another product's recovery checkpoint (its own name), left on the VM.
+            vm = self._vm_by_name(checkpoint["vm"])
+            self.checkpoints.append(self._new_checkpoint(vm, checkpoint.get("consistency", 2), checkpoint.get("name")))
         for point in scenario.get("reference_points", []):
             vm = self._vm_by_name(point["vm"])
             self.reference_points.append(self._new_reference_point(vm, point.get("type", 2), point.get("consistency", 1),
@@ -119,6 +220,16 @@ class SimHost:
     def _add_vm(self, spec: dict) -> None:
         vm_id = spec.get("id") or _guid()
         state = {False: "off", True: "running"}.get(spec.get("state"), spec.get("state", "running"))  # YAML 1.1 reads off as false
+        if state not in ENABLED_STATE:
+            raise CimError(f"VM {spec['name']}: state {state!r} is not modelled ({', '.join(ENABLED_STATE)})")
+        version = str(spec.get("version", "10.0"))
+        supported = HOST_VERSIONS[self.windows]
+        if _version(version) < _version(supported[0]) or _version(version) > _version(supported[1]):
+            raise CimError(f"VM {spec['name']}: configuration version {version} cannot exist on Windows Server {self.windows} "
+                           f"(supported {supported[0]} to {supported[1]})")
+        checkpoints = spec.get("checkpoints", "production")
+        if checkpoints not in CHECKPOINT_TYPE:
+            raise CimError(f"VM {spec['name']}: checkpoints {checkpoints!r} is not modelled ({', '.join(CHECKPOINT_TYPE)})")
         disks = []
         for index, disk in enumerate(spec.get("disks", [{"path": f"C:\\VMs\\{spec['name']}\\disk0.vhdx"}])):
             disks.append(self._new_disk(index, disk))
@@ -127,19 +238,30 @@ class SimHost:
             "CreationClassName": "Msvm_ComputerSystem",
             "Name": vm_id.upper(),
             "ElementName": spec["name"],
-            "Caption": "Virtual Machine",
-            "EnabledState": {"running": 2, "off": 3, "saved": 6, "migrating": 2}.get(state, 2),
+            "Caption": self.localize("Virtual Machine"),
+            "Description": self.localize("Microsoft Virtual Machine"),
+            "EnabledState": ENABLED_STATE[state],
+            "OperationalStatus": [2, 32774] if state == "migrating" else [2],
             "_state": state,
             "_disks": disks,
-            "_checkpoints": spec.get("checkpoints", "enabled"),
+            "_checkpoints": checkpoints,
+            "_version": version,
             "_integration_services": spec.get("integration_services", True),
+            "_busy": bool(spec.get("busy", False)),
         })
 
     @staticmethod
     def _new_disk(index: int, disk: dict) -> dict:
+        """A drive of a VM: a virtual hard disk (vhdx, vhd, vhds), an ISO, or a pass-through disk."""
+        path = disk.get("path", "")
+        kind = disk.get("kind") or {".vhdx": "vhdx", ".vhd": "vhd", ".vhds": "vhds", ".iso": "iso", ".avhdx": "vhdx"}.get(
+            os.path.splitext(path.lower())[1], "")
+        if kind not in DISK_KINDS:
+            raise CimError(f"disk {path!r}: kind {kind!r} is not modelled ({', '.join(DISK_KINDS)})")
         return {
-            "path": disk["path"],
-            "rct": disk.get("rct", True),
+            "path": path,
+            "kind": kind,
+            "rct": disk.get("rct", kind in ("vhdx", "vhds")),
             # the part of a disk id that names the disk everywhere (VM, checkpoint, reference point)
             "device": f"{_guid().upper()}\\0\\{index}\\D",
             "size": int(float(disk.get("size_gb", 10)) * 2**30),
@@ -154,18 +276,52 @@ class SimHost:
 
     def host_system(self) -> dict:
         return {"ClassName": "Msvm_ComputerSystem", "CreationClassName": "Msvm_ComputerSystem", "Name": self.name,
-                "ElementName": self.name, "Caption": "Hosting Computer System", "EnabledState": 2}
+                "ElementName": self.name, "Caption": self.localize("Hosting Computer System"),
+                "Description": self.localize("Microsoft Hosting Computer System"), "EnabledState": 2}
 
     def service(self, class_name: str) -> dict:
         """The host's one instance of a Hyper-V service class."""
         return {"ClassName": class_name, "CreationClassName": class_name, "Name": SERVICES[class_name],
-                "SystemCreationClassName": "Msvm_ComputerSystem", "SystemName": self.name}
+                "SystemCreationClassName": "Msvm_ComputerSystem", "SystemName": self.name,
+                "Caption": self.localize(SERVICE_CAPTIONS[class_name])}
+
+    def localize(self, text: str) -> str:
+        """A text Windows localizes, in the host's language (see LANGUAGES)."""
+        return localized(text, self.language)
+
+    def settings(self, vm: dict) -> dict:
+        """The VM's own Msvm_VirtualSystemSettingData (VirtualSystemType Realized)."""
+        return {
+            "ClassName": "Msvm_VirtualSystemSettingData",
+            "InstanceID": f"Microsoft:{vm['Name']}",
+            "ElementName": vm["ElementName"],
+            "Caption": self.localize("Virtual Machine Settings"),
+            "VirtualSystemIdentifier": vm["Name"],
+            "VirtualSystemType": REALIZED,
+            "Version": vm["_version"],
+            "UserSnapshotType": CHECKPOINT_TYPE[vm["_checkpoints"]],
+        }
+
+    def drives(self, owner: str, disks: list[dict], with_passthrough: bool) -> list[dict]:
+        """The storage of a VM or checkpoint: a Msvm_StorageAllocationSettingData per virtual hard disk
+        or ISO, and (for the VM) a Msvm_ResourceAllocationSettingData per pass-through disk."""
+        found = []
+        for disk in disks:
+            if disk["kind"] in VIRTUAL_HARD_DISKS or disk["kind"] == "iso":
+                found.append({"ClassName": "Msvm_StorageAllocationSettingData", "InstanceID": disk_id(owner, disk),
+                              "ResourceType": 31, "ResourceSubType": HARD_DISK if disk["kind"] != "iso" else DVD_DISK,
+                              "HostResource": [disk["path"]]})
+            elif disk["kind"] == "passthrough" and with_passthrough:
+                # Which host disk it names is not documented in a form worth guessing: the path stays as the scenario gives it.
+                found.append({"ClassName": "Msvm_ResourceAllocationSettingData", "InstanceID": disk_id(owner, disk),
+                              "ResourceType": 17, "ResourceSubType": PHYSICAL_DISK, "HostResource": [disk["path"]]})
+        return found
 
     def _new_reference_point(self, vm: dict, type_value: int, consistency: int, instance_id: str | None = None,
                              disks: list[dict] | None = None) -> dict:
         """A reference point of the VM's disks as they are, or as a checkpoint saw them (disks)."""
         disk_ids, rct_ids, generations = [], [], {}
-        for disk in disks if disks is not None else vm["_disks"]:
+        for disk in (d for d in (disks if disks is not None else vm["_disks"]) if d["kind"] in VIRTUAL_HARD_DISKS):
             live = next((d for d in vm["_disks"] if d["device"] == disk["device"]), disk)
             disk_ids.append(disk_id(vm["Name"], disk))
             generations[disk["device"]] = (disk["tracking_id"], disk["generation"])
@@ -195,11 +351,15 @@ class SimHost:
             self.log("enumerate", class_name=class_name)
             self._require_class(class_name)
             if class_name == "Msvm_ComputerSystem":
-                return [self.host_system()] + [dict(vm) for vm in self.vms]
+                return [self.host_system()] + [_public(vm) for vm in self.vms]
             if class_name in SERVICES:
                 return [self.service(class_name)]
             if class_name == "Msvm_VirtualSystemReferencePoint":
                 return [_public(p) for p in self.reference_points]
+            if class_name == "Msvm_VirtualSystemSettingData":
+                return [self.settings(vm) for vm in self.vms] + [_public(c) for c in self.checkpoints]
+            if class_name in ("Msvm_StorageAllocationSettingData", "Msvm_ResourceAllocationSettingData", "Msvm_ConcreteJob"):
+                raise CimError(f"enumerating every {class_name} of the host is not modelled by the simulator")
             return []
 
     def associators(self, instance: dict, association: str, result_class: str) -> list[dict]:
@@ -212,14 +372,19 @@ class SimHost:
                 return [_public(p) for p in self.reference_points if p["VirtualSystemIdentifier"] == instance["Name"]]
             if association == "Msvm_VirtualSystemSettingDataComponent" and instance["ClassName"] == "Msvm_VirtualSystemSettingData":
                 checkpoint = self._checkpoint(instance)
-                owner = checkpoint["InstanceID"].split(":", 1)[1] if checkpoint else ""
-                return [{"ClassName": "Msvm_StorageAllocationSettingData", "InstanceID": disk_id(owner, d), "HostResource": [d["path"]]}
-                        for d in (checkpoint or {}).get("_disks", [])]
+                if checkpoint is not None:
+                    drives = self.drives(checkpoint["InstanceID"].split(":", 1)[1], checkpoint["_disks"], with_passthrough=False)
+                else:
+                    vm = next((v for v in self.vms if f"Microsoft:{v['Name']}" == instance.get("InstanceID")), None)
+                    drives = self.drives(vm["Name"], vm["_disks"], with_passthrough=True) if vm else []
+                return [d for d in drives if result_class in self.schema.lineage(d["ClassName"])]
             if association == "Msvm_SnapshotOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
                 return [_public(c) for c in self.checkpoints if c["VirtualSystemIdentifier"] == instance["Name"]]
             if association == "CIM_AffectedJobElement" and instance["ClassName"] == "Msvm_ConcreteJob":
                 job = self.jobs.get(instance["InstanceID"])
-                return [dict(a) for a in (job.affected if job else []) if a["ClassName"] == result_class]
+                if job is None or job.gone(self.clock()):
+                    raise CimError("CIM_AffectedJobElement of a job the host has forgotten: what Get-CimAssociatedInstance gives then is not modelled")
+                return [_public(a) for a in job.affected if a["ClassName"] == result_class]
             return []
 
     def get_job(self, instance_id: str) -> dict | None:
@@ -230,7 +395,7 @@ class SimHost:
 
     def _job_instance(self, instance_id: str) -> dict | None:
         job = self.jobs.get(instance_id)
-        if job is None:
+        if job is None or job.gone(self.clock()):
             return None
         state, percent = job.state(self.clock())
         fail = job.fail or {}
@@ -242,7 +407,8 @@ class SimHost:
             "JobType": job.job_type,
             "Cancellable": job.cancellable,
             "ErrorCode": fail.get("error_code", 32768) if state == 10 else 0,
-            "ErrorDescription": fail.get("description", "") if state == 10 else "",
+            "ErrorDescription": self.localize(fail.get("description", "")) if state == 10 else "",
+            "Caption": self.localize("Job"),
         }
 
     def get_instance(self, target: dict) -> dict | None:
@@ -266,7 +432,7 @@ class SimHost:
         if class_name == "Msvm_VirtualSystemReferencePoint":
             return list(self.reference_points)
         if class_name == "Msvm_VirtualSystemSettingData":
-            return list(self.checkpoints)
+            return [self.settings(vm) for vm in self.vms] + list(self.checkpoints)
         raise CimError(f"Get-CimInstance -InputObject of a {class_name} is not modelled by the simulator")
 
     def invoke(self, instance: dict, method: str, arguments: dict) -> dict:
@@ -284,8 +450,35 @@ class SimHost:
 
     # ------------------------------------------------------------------ methods
 
-    def _start_job(self, method: str, fault: dict, on_complete: Callable[[], list[dict]]) -> dict:
+    def answer(self, method: str, fault: dict) -> str:
+        """How a method answers: 'job' (4096, the work in a Msvm_ConcreteJob) or 'sync' (0, done).
+
+        Every method the collection calls documents both; the scenario's answers (and a fault's
+        answer) pick one per method, a job by default.
+        """
+        default = "sync" if method in ANSWERED_AT_ONCE else "job"
+        return str(fault.get("answer") or self.scenario.get("answers", {}).get(method) or default)
+
+    def job_instead_of_output(self, method: str, fault: dict) -> dict | None:
+        """A method that usually answers at once (ANSWERED_AT_ONCE) answering 4096 instead: a job,
+        and out parameters left empty, as its page allows."""
+        if self.answer(method, fault) != "job":
+            return None
+        return self._start_job(method, fault, lambda: [])
+
+    def _start_job(self, method: str, fault: dict, on_complete: Callable[[], list[dict]], product: str | None = None,
+                   vm: dict | None = None) -> dict:
+        """Does the work of a method: in a job (4096), or at once (0, product in the out parameter product)."""
         settings = {**self.job_defaults.get(method, {}), **fault.get("job", {})}
+        if self.answer(method, fault) == "sync":
+            if settings.get("fail"):
+                raise CimError(f"{method}: a failure of a synchronous answer is a return value, not a job failure (use return_value)")
+            made = on_complete()
+            self.log("answered_at_once", method=method)
+            output: dict[str, Any] = {"ReturnValue": 0}
+            if product and made:
+                output[product] = made[0]
+            return output
         job = Job(
             instance_id=str(uuid.uuid4()).upper(),
             job_type=JOB_TYPE.get(method, 0),
@@ -296,7 +489,14 @@ class SimHost:
             on_complete=on_complete,
             cancellable=bool(settings.get("cancellable", True)),
             curve=[tuple(point) for point in settings["curve"]] if settings.get("curve") else None,
+            states=[(float(at), int(value)) for at, value in settings.get("states", [])] or None,
+            final=int(settings.get("final", 7)),
+            vanish_after=float(settings.get("vanish_after", TIME_BEFORE_REMOVAL)),
+            names_product=bool(settings.get("names_product", True)),
+            vm=vm["Name"] if vm else None,
         )
+        if job.final not in (7, 9, 32768):
+            raise CimError(f"{method}: a job ends in 7, 9 or 32768 unless it fails; got final={job.final}")
         self.jobs[job.instance_id] = job
         self.log("job_started", method=method, job_id=job.instance_id)
         return {"ReturnValue": 4096, "Job": {"ClassName": "Msvm_ConcreteJob", "InstanceID": job.instance_id}}
@@ -306,20 +506,24 @@ class SimHost:
         live = next((v for v in self.vms if v["Name"] == vm.get("Name")), None)
         if live is None:
             return {"ReturnValue": 4}
-        if live["_state"] == "migrating":
+        if live["_state"] in ("migrating", "starting"):
             return {"ReturnValue": 5}
         type_parameter = arguments.get("ReferencePointType", 1)
         if type_parameter not in (0, 1):
             return {"ReturnValue": 4}
-        consistency = _embedded_property(arguments.get("ReferencePointSettings", ""), "ConsistencyLevel") or 1
+        if self.busy(live):
+            # A second reference point (or checkpoint) of a VM another operation holds: invalid state (issue 13).
+            return {"ReturnValue": 32775}
+        consistency = int(_embedded_property(arguments.get("ReferencePointSettings", ""), "ConsistencyLevel") or 1)
+        self.refuse_unmodelled("CreateReferencePoint", live, consistency)
 
         def complete() -> list[dict]:
-            point = self._new_reference_point(live, type_parameter + 1, int(consistency))
+            point = self._new_reference_point(live, type_parameter + 1, consistency)
             self.reference_points.append(point)
             self.log("created", instance_id=point["InstanceID"], vm=live["ElementName"])
             return [point]
 
-        return self._start_job("CreateReferencePoint", fault, complete)
+        return self._start_job("CreateReferencePoint", fault, complete, product="ResultingReferencePoint", vm=live)
 
     def _m_DestroyReferencePoint(self, _service: dict, arguments: dict, fault: dict) -> dict:
         target = arguments["AffectedReferencePoint"].get("InstanceID")
@@ -352,15 +556,66 @@ class SimHost:
     def _checkpoint(self, reference: dict | None) -> dict | None:
         return next((c for c in self.checkpoints if reference and c["InstanceID"] == reference.get("InstanceID")), None)
 
+    def _new_checkpoint(self, vm: dict, consistency: int, name: str | None = None, snapshot_type: int = 32768,
+                        ignore_non_snapshottable: bool = True) -> dict:
+        """A checkpoint of the VM's disks as they are now (pass-through disks are left out, as
+        IgnoreNonSnapshottableDisks asks)."""
+        del ignore_non_snapshottable  # a checkpoint that keeps a pass-through disk is refused before this
+        return {
+            "ClassName": "Msvm_VirtualSystemSettingData",
+            "InstanceID": f"Microsoft:{_guid().upper()}",
+            "ElementName": name or f"{vm['ElementName']} - Backup - ({time.strftime('%m/%d/%Y - %H:%M:%S')})",
+            "Caption": self.localize("Virtual Machine Settings"),
+            "VirtualSystemIdentifier": vm["Name"],
+            "VirtualSystemType": RECOVERY if snapshot_type == 32768 else "Microsoft:Hyper-V:Snapshot:Realized",
+            "Version": vm["_version"],
+            "CreationTime": datetime.datetime.now(datetime.timezone.utc),
+            "_consistency": consistency,
+            "_disks": [dict(d, writes=list(d["writes"])) for d in vm["_disks"] if d["kind"] != "passthrough"],
+        }
+
+    def busy(self, vm: dict) -> bool:
+        """Whether the VM is held: by another product (scenario busy: true, a merge in progress) or by
+        a job of ours on it that still runs."""
+        if vm.get("_busy"):
+            return True
+        now = self.clock()
+        return any(job.vm == vm["Name"] and job.state(now)[0] < 7 for job in self.jobs.values())
+
+    def refuse_unmodelled(self, method: str, vm: dict, consistency: int | None = None,
+                          ignore_non_snapshottable: bool = True) -> None:
+        """What Microsoft does not document is not guessed: a call that would need a guess fails loudly."""
+        if _version(vm["_version"]) < (6, 2):
+            raise CimError(f"{method} on VM {vm['ElementName']} of configuration version {vm['_version']}: RCT and production "
+                           "checkpoints need 6.2 or later, and what Hyper-V answers below that is not documented (not modelled)")
+        kinds = sorted({d["kind"] for d in vm["_disks"]} & {"vhd", "vhds"})
+        if kinds and method != "CreateSnapshot":
+            raise CimError(f"{method} on VM {vm['ElementName']} with {'/'.join(kinds)} disks: RCT needs VHDX, and what Hyper-V "
+                           "answers for these disks is not documented (not modelled)")
+        if not ignore_non_snapshottable and any(d["kind"] == "passthrough" for d in vm["_disks"]):
+            raise CimError(f"{method} on VM {vm['ElementName']} with a pass-through disk and IgnoreNonSnapshottableDisks false: "
+                           "the error Hyper-V gives is not documented (not modelled)")
+        if method == "CreateReferencePoint" and any(d["kind"] == "passthrough" for d in vm["_disks"]):
+            raise CimError(f"CreateReferencePoint on VM {vm['ElementName']} with a pass-through disk: not documented (not modelled)")
+        if consistency == 1 and vm["_state"] in ("off", "saved", "paused"):
+            raise CimError(f"{method} application-consistent on VM {vm['ElementName']}, which is {vm['_state']}: what Hyper-V does "
+                           "without a running guest is not documented (not modelled)")
+
     def _m_CreateSnapshot(self, _service: dict, arguments: dict, fault: dict) -> dict:
         live = self._live_vm(arguments.get("AffectedSystem"))
         if live is None or arguments.get("SnapshotType") not in (2, 3, 32768):
             return {"ReturnValue": 4}
-        if live["_state"] == "migrating" or live["_checkpoints"] == "disabled":
+        settings = arguments.get("SnapshotSettings", "")
+        consistency = int(_embedded_property(settings, "ConsistencyLevel") or 1)
+        ignore = (_embedded_property(settings, "IgnoreNonSnapshottableDisks") or "false").lower() == "true"
+        # A VM in a transitional state or with checkpoints disabled: invalid state (shared/spec hyperv-rct.md).
+        if live["_state"] in ("migrating", "starting") or live["_checkpoints"] == "disabled":
             return {"ReturnValue": 5}
-        consistency = int(_embedded_property(arguments.get("SnapshotSettings", ""), "ConsistencyLevel") or 1)
-        if consistency == 1 and (not live["_integration_services"] or live["_state"] != "running") and "fail" not in fault.get("job", {}):
-            # Application consistency needs a running guest with integration services (VSS).
+        if self.busy(live):
+            return {"ReturnValue": 32775}
+        self.refuse_unmodelled("CreateSnapshot", live, consistency, ignore)
+        if consistency == 1 and not live["_integration_services"] and "fail" not in fault.get("job", {}):
+            # Application consistency needs the guest's VSS through integration services.
             fault = {"job": {**fault.get("job", {}), "fail": {
                 "error_code": 32768,
                 "description": f"Checkpoint operation for '{live['ElementName']}' failed. (Virtual machine ID {live['Name'].upper()})",
@@ -370,21 +625,12 @@ class SimHost:
         snapshot_type = arguments["SnapshotType"]
 
         def complete() -> list[dict]:
-            checkpoint = {
-                "ClassName": "Msvm_VirtualSystemSettingData",
-                "InstanceID": f"Microsoft:{_guid().upper()}",
-                "ElementName": f"{live['ElementName']} - Backup - ({time.strftime('%m/%d/%Y - %H:%M:%S')})",
-                "VirtualSystemIdentifier": live["Name"],
-                "VirtualSystemType": RECOVERY if snapshot_type == 32768 else "Microsoft:Hyper-V:Snapshot:Realized",
-                "CreationTime": datetime.datetime.now(datetime.timezone.utc),
-                "_consistency": consistency,
-                "_disks": [dict(d, writes=list(d["writes"])) for d in live["_disks"]],
-            }
+            checkpoint = self._new_checkpoint(live, consistency, snapshot_type=snapshot_type)
             self.checkpoints.append(checkpoint)
             self.log("checkpoint_created", instance_id=checkpoint["InstanceID"], vm=live["ElementName"])
             return [_public(checkpoint)]
 
-        return self._start_job("CreateSnapshot", fault, complete)
+        return self._start_job("CreateSnapshot", fault, complete, product="ResultingSnapshot", vm=live)
 
     def _m_ModifySystemSettings(self, _service: dict, arguments: dict, _fault: dict) -> dict:
         settings = arguments.get("SystemSettings", "")
@@ -411,6 +657,7 @@ class SimHost:
         if target is None or target["VirtualSystemType"] != RECOVERY:
             return {"ReturnValue": 4}  # only recovery checkpoints can be converted
         live = self._live_vm({"Name": target["VirtualSystemIdentifier"]})
+        self.refuse_unmodelled("ConvertToReferencePoint", live)
 
         def complete() -> list[dict]:
             point = self._new_reference_point(live, 2, target["_consistency"], disks=target["_disks"])
@@ -419,7 +666,7 @@ class SimHost:
             self.log("converted", checkpoint=target["InstanceID"], instance_id=point["InstanceID"])
             return [point]
 
-        return self._start_job("ConvertToReferencePoint", fault, complete)
+        return self._start_job("ConvertToReferencePoint", fault, complete, product="ResultingReferencePoint", vm=live)
 
     def _m_ExportSystemDefinition(self, _service: dict, arguments: dict, fault: dict) -> dict:
         live = self._live_vm(arguments.get("ComputerSystem"))
@@ -447,7 +694,7 @@ class SimHost:
             # Hyper-V writes the export under ExportDirectory\<VM name> (CreateVmExportSubdirectory);
             # the simulator writes real (sparse) files there with the host's path separator.
             folder = os.path.join(directory, live["ElementName"])
-            for disk in checkpoint["_disks"]:
+            for disk in (d for d in checkpoint["_disks"] if d["kind"] in VIRTUAL_HARD_DISKS):
                 name = disk["path"].rsplit(chr(92), 1)[-1]
                 since = base["_generations"].get(disk["device"]) if base else None
                 size = disk["size"] if since is None else _changed_bytes(disk["writes"], since[1])
@@ -456,7 +703,7 @@ class SimHost:
             self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
             return []
 
-        return self._start_job("ExportSystemDefinition", fault, complete)
+        return self._start_job("ExportSystemDefinition", fault, complete, vm=live)
 
     def _disk_by_path(self, path: str) -> tuple[dict, dict] | tuple[None, None]:
         for vm in self.vms:
@@ -465,17 +712,20 @@ class SimHost:
                     return vm, disk
         return None, None
 
-    def _m_GetVirtualHardDiskSettingData(self, _service: dict, arguments: dict, _fault: dict) -> dict:
+    def _m_GetVirtualHardDiskSettingData(self, _service: dict, arguments: dict, fault: dict) -> dict:
         _vm, disk = self._disk_by_path(arguments.get("Path"))
         if disk is None:
             return {"ReturnValue": 32779}
+        as_job = self.job_instead_of_output("GetVirtualHardDiskSettingData", fault)
+        if as_job is not None:
+            return as_job
         return {"ReturnValue": 0, "SettingData": (
             '<INSTANCE CLASSNAME="Msvm_VirtualHardDiskSettingData">'
             f'<PROPERTY NAME="Path" TYPE="string"><VALUE>{_xml_escape(disk["path"])}</VALUE></PROPERTY>'
             f'<PROPERTY NAME="MaxInternalSize" TYPE="uint64"><VALUE>{disk["size"]}</VALUE></PROPERTY>'
             '<PROPERTY NAME="Format" TYPE="uint16"><VALUE>3</VALUE></PROPERTY></INSTANCE>')}
 
-    def _m_GetVirtualDiskChanges(self, _service: dict, arguments: dict, _fault: dict) -> dict:
+    def _m_GetVirtualDiskChanges(self, _service: dict, arguments: dict, fault: dict) -> dict:
         """Changes since the RCT id LimitId, up to the newest recovery checkpoint holding the disk.
 
         Answers at most `changes_per_call` bytes of the range asked for (scenario knob), as Hyper-V
@@ -488,8 +738,14 @@ class SimHost:
         tracking = ":".join(limit.split(":")[1:6]).replace(":", "-")
         if not disk["rct"]:
             return {"ReturnValue": 32770}
+        if disk["kind"] == "vhds":
+            raise CimError("GetVirtualDiskChanges of a VHD Set: Microsoft documents it through TargetSnapshotId (VHD Set "
+                           "snapshots), which the simulator does not model")
         if tracking != disk["tracking_id"]:
             return {"ReturnValue": 32768}  # 0xC03A0029: the change tracking identifier is not valid
+        as_job = self.job_instead_of_output("GetVirtualDiskChanges", fault)
+        if as_job is not None:
+            return as_job
         base = next((p for p in self.reference_points if limit in p["ResilientChangeTrackingIdentifiers"]), None)
         if base is None or disk["device"] not in base["_generations"]:
             return {"ReturnValue": 32768}
