@@ -248,7 +248,9 @@ Function Get-HvCheckpointDiskFile {
         $Checkpoint
     )
 
+    # Only virtual hard disks: an ISO in a DVD drive is storage too, but no reference point covers it.
     Get-CimAssociatedInstance -InputObject $Checkpoint -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_StorageAllocationSettingData |
+        Where-Object { $_.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual Hard Disk' } |
         ForEach-Object { @{ device = Get-HvDiskDevicePart -DiskId $_.InstanceID; path = [string]@($_.HostResource)[0] } }
 }
 

@@ -22,6 +22,51 @@ Function Get-HvImageManagementService {
     Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ImageManagementService | Select-Object -First 1
 }
 
+# How often a read that Hyper-V answered with a job is asked again, and how long each job is waited on.
+$script:HvReadAttempts = 3
+$script:HvReadJobWaitSeconds = 60
+
+Function Invoke-HvImageRead {
+    <#
+    .SYNOPSIS
+    Returns the output of an image management read (GetVirtualHardDiskSettingData, GetVirtualDiskChanges) that carries its answer.
+
+    .DESCRIPTION
+    Both methods may answer 4096, a job, instead of 0 (their pages list both), and then their
+    out parameters are empty: read as an answer, a disk would have size 0 and no changes, and a
+    backup would silently miss every change. Microsoft documents no way to read the answer from
+    the job, so the job is waited on and the read asked again; after HvReadAttempts job answers
+    the read fails, naming the last job.
+    #>
+    [CmdletBinding()]
+    [OutputType([object])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $MethodName,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Arguments
+    )
+
+    $service = Get-HvImageManagementService
+    for ($attempt = 1; $attempt -le $script:HvReadAttempts; $attempt++) {
+        $output = Invoke-HvCimMethod -InputObject $service -MethodName $MethodName -Action $Action -Arguments $Arguments
+        if ($null -eq $output.Job) {
+            return $output
+        }
+        $jobId = $output.Job.InstanceID
+        $null = Wait-HvCimJob -InstanceId $jobId -TimeoutSeconds $script:HvReadJobWaitSeconds
+    }
+    throw ("$Action failed: $MethodName answered with a Hyper-V job (4096, last $jobId) instead of the data $script:HvReadAttempts times, " +
+        "and the data cannot be read from a job; retry when the host is less busy.")
+}
+
 Function Get-HvVirtualDiskSize {
     <#
     .SYNOPSIS
@@ -35,8 +80,7 @@ Function Get-HvVirtualDiskSize {
         $Path
     )
 
-    $call = @{ InputObject = Get-HvImageManagementService; MethodName = 'GetVirtualHardDiskSettingData'; Action = "Reading virtual disk '$Path'" }
-    $output = Invoke-HvCimMethod @call -Arguments @{
+    $output = Invoke-HvImageRead -MethodName GetVirtualHardDiskSettingData -Action "Reading virtual disk '$Path'" -Arguments @{
         Path = $Path
     }
     $settings = ConvertFrom-HvEmbeddedInstance -Text $output.SettingData
@@ -72,14 +116,13 @@ Function Get-HvVirtualDiskChange {
         $ChunkBytes = 0
     )
 
-    $service = Get-HvImageManagementService
     $offset = [long]0
     while ($offset -lt $Size) {
         $length = $Size - $offset
         if ($ChunkBytes -gt 0 -and $ChunkBytes -lt $length) {
             $length = $ChunkBytes
         }
-        $output = Invoke-HvCimMethod -InputObject $service -MethodName GetVirtualDiskChanges -Action "Reading the changes of '$Path'" -Arguments @{
+        $output = Invoke-HvImageRead -MethodName GetVirtualDiskChanges -Action "Reading the changes of '$Path'" -Arguments @{
             Path = $Path
             LimitId = $LimitId
             TargetSnapshotId = ''

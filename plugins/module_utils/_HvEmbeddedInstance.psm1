@@ -139,7 +139,14 @@ Function New-HvEmbeddedInstance {
         $Property
     )
 
-    $class = Get-CimClass -Namespace $script:HvNamespace -ClassName $ClassName -ErrorAction Stop
+    try {
+        $class = Get-CimClass -Namespace $script:HvNamespace -ClassName $ClassName -ErrorAction Stop
+    }
+    catch {
+        # Classes Windows added after Server 2016 (1703, 1709) are missing on a 2016 host.
+        throw ("Hyper-V on host $env:COMPUTERNAME has no class $ClassName ($($_.Exception.Message)); classes Windows added after " +
+            "Server 2016 (such as Msvm_VirtualSystemReferencePointSettingData) are missing on a 2016 host.")
+    }
     $declarations = @{}
     foreach ($declaration in $class.CimClassProperties) {
         $declarations[$declaration.Name] = $declaration

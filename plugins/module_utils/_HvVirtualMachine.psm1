@@ -173,10 +173,180 @@ Function Get-HvSelectedVirtualMachine {
     }
 }
 
+Function Get-HvVirtualMachineState {
+    <#
+    .SYNOPSIS
+    Returns what a VM is doing, in one word: running, off, saved, paused, starting, migrating, or 'state <n>'.
+
+    .DESCRIPTION
+    From EnabledState (2 running, 3 off, 6 saved, 9 paused, 10 starting) and, for a running VM,
+    OperationalStatus[1] 32774 (live migration), as Microsoft's Msvm_ComputerSystem page lists them.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
+    )
+
+    $status = @($VirtualMachine.OperationalStatus)
+    if ($status.Count -gt 1 -and [int]$status[1] -eq 32774) {
+        return 'migrating'
+    }
+    $names = @{ 2 = 'running'; 3 = 'off'; 6 = 'saved'; 9 = 'paused'; 10 = 'starting' }
+    $name = $names[[int]$VirtualMachine.EnabledState]
+    if ($null -eq $name) {
+        return "state $([int]$VirtualMachine.EnabledState)"
+    }
+    $name
+}
+
+Function Get-HvVirtualMachineSetting {
+    <#
+    .SYNOPSIS
+    Returns the VM's own settings (its realized Msvm_VirtualSystemSettingData), not a checkpoint's.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
+    )
+
+    # The query stays fixed; the VM is picked in PowerShell, by GUID whatever its case.
+    $id = [guid]$VirtualMachine.Name
+    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemSettingData -Filter "VirtualSystemType = 'Microsoft:Hyper-V:System:Realized'" |
+        Where-Object { [guid]$_.VirtualSystemIdentifier -eq $id } | Select-Object -First 1
+}
+
+Function Get-HvVirtualMachineDrive {
+    <#
+    .SYNOPSIS
+    Returns each storage drive of a VM as @{ kind; path }: kind vhdx, vhd, vhds, iso or passthrough.
+
+    .DESCRIPTION
+    Virtual hard disks (.vhd, .vhdx and .vhds share one ResourceSubType, so the file name tells
+    them apart) and ISO images are Msvm_StorageAllocationSettingData; a pass-through disk is a
+    Msvm_ResourceAllocationSettingData of subtype Physical Disk Drive. Empty DVD drives and
+    controllers are neither and are left out.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Setting
+    )
+
+    $component = @{ InputObject = $Setting; Association = 'Msvm_VirtualSystemSettingDataComponent' }
+    foreach ($storage in @(Get-CimAssociatedInstance @component -ResultClassName Msvm_StorageAllocationSettingData)) {
+        $path = [string]@($storage.HostResource)[0]
+        if ($storage.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual CD/DVD Disk') {
+            @{ kind = 'iso'; path = $path }
+        }
+        elseif ($storage.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual Hard Disk') {
+            $extension = [System.IO.Path]::GetExtension($path).ToLowerInvariant()
+            $kind = @{ '.vhd' = 'vhd'; '.avhd' = 'vhd'; '.vhds' = 'vhds' }[$extension]
+            @{ kind = if ($null -ne $kind) { $kind } else { 'vhdx' }; path = $path }
+        }
+    }
+    foreach ($resource in @(Get-CimAssociatedInstance @component -ResultClassName Msvm_ResourceAllocationSettingData)) {
+        if ($resource.ResourceSubType -eq 'Microsoft:Hyper-V:Physical Disk Drive') {
+            @{ kind = 'passthrough'; path = [string]@($resource.HostResource)[0] }
+        }
+    }
+}
+
+Function Get-HvRctBlocker {
+    <#
+    .SYNOPSIS
+    Returns why a VM cannot have RCT reference points, one sentence per reason; nothing when it can.
+
+    .DESCRIPTION
+    RCT needs configuration version 6.2 or later (backup vendors document 6.2; Microsoft documents
+    production checkpoints from 6.2) and VHDX disks: a .vhd has no change tracking, and a VHD Set
+    (.vhds) is tracked through VHD Set snapshots, which this collection does not use. What Hyper-V
+    answers for these is not documented, so they are refused before any change.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+        [object]
+        $Setting,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [hashtable[]]
+        $Drive
+    )
+
+    $version = $null
+    if ([version]::TryParse([string]$Setting.Version, [ref]$version) -and $version -lt [version]'6.2') {
+        "its configuration version is $($Setting.Version) and RCT needs 6.2 or later (upgrade it with Update-VMVersion while it is off)"
+    }
+    foreach ($disk in @($Drive | Where-Object { $_.kind -eq 'vhd' })) {
+        "disk '$($disk.path)' is a VHD and RCT needs VHDX (convert it with Convert-VHD)"
+    }
+    foreach ($disk in @($Drive | Where-Object { $_.kind -eq 'vhds' })) {
+        "disk '$($disk.path)' is a VHD Set (.vhds), which this collection does not back up"
+    }
+}
+
+Function Get-HvCheckpointConsistency {
+    <#
+    .SYNOPSIS
+    Returns the consistency to ask Hyper-V for, @{ consistency; warning }, or throws why the one asked for cannot be had.
+
+    .DESCRIPTION
+    Application consistency is VSS inside the guest, so it needs a running guest. A VM that is off
+    is checkpointed crash-consistent, which loses nothing since nothing runs in it. A saved or
+    paused VM has state in memory that VSS never flushed: crash-consistent only if the task allows
+    it (crash_fallback), refused otherwise.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Asked,
+
+        [Parameter(Mandatory)]
+        [string]
+        $State,
+
+        [Parameter(Mandatory)]
+        [bool]
+        $CrashFallback
+    )
+
+    if ($Asked -ne 'application' -or $State -notin @('off', 'saved', 'paused')) {
+        return @{ consistency = $Asked; warning = $null }
+    }
+    if ($State -eq 'off') {
+        return @{ consistency = 'crash'; warning = 'it is off, so the checkpoint is crash-consistent (nothing runs in it to be made consistent)' }
+    }
+    if ($CrashFallback) {
+        return @{ consistency = 'crash'; warning = "it is $State, so the checkpoint is crash-consistent (crash_fallback=true)" }
+    }
+    throw "it is $State and an application-consistent checkpoint needs it running; start or resume it, or ask for a crash-consistent one"
+}
+
 Export-ModuleMember -Function @(
+    'Get-HvCheckpointConsistency'
+    'Get-HvRctBlocker'
     'Get-HvSelectedVirtualMachine'
     'Get-HvVirtualMachine'
+    'Get-HvVirtualMachineDrive'
     'Get-HvVirtualMachineIdentity'
     'Get-HvVirtualMachineList'
+    'Get-HvVirtualMachineSetting'
+    'Get-HvVirtualMachineState'
     'Select-HvVirtualMachine'
 )

@@ -215,7 +215,15 @@ Function Start-Creation {
         }
     }
     $Result.consistency = $Consistency
-    $output = New-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine -Consistency $Consistency
+    try {
+        $output = New-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine -Consistency $Consistency
+    }
+    catch {
+        # An invalid state (5, 32775) means little without the state the VM was in.
+        $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
+        throw (New-HvStepFailure -Message ("Recovery checkpoint '$label' of VM '$($Result.vm.name)' ($($Result.vm.id)), which is $state" +
+                ": $($_.Exception.Message)") -ErrorRecord $_)
+    }
     if ($null -ne $output.Job) {
         Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage create
         return $Result
@@ -294,12 +302,68 @@ Function Get-CheckpointPresent {
         $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; " +
             "it is left alone.")
     }
+    $consistency = Get-CreatableConsistency -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result
     $Result.changed = $true
-    $Result.consistency = $Params.consistency
+    $Result.consistency = $consistency
     if ($AnsibleModule.CheckMode) {
         return $Result
     }
-    Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $Params.consistency
+    Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $consistency
+}
+
+Function Get-CreatableConsistency {
+    <#
+    .SYNOPSIS
+    Returns the consistency the VM's checkpoint can be made with, after warning about what it leaves out; throws what stops it.
+
+    .DESCRIPTION
+    Checked before any change (in check mode too): what stops RCT on this VM (configuration
+    version, VHD and VHD Set disks), and whether its state allows the consistency asked for.
+    Pass-through disks cannot be checkpointed (IgnoreNonSnapshottableDisks leaves them out), so
+    they are named in a warning: they are not in this backup.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    $about = "Recovery checkpoint '$($Params.name)' of VM '$($Result.vm.name)' ($($Result.vm.id))"
+    $setting = Get-HvVirtualMachineSetting -VirtualMachine $VirtualMachine
+    $drives = @(Get-HvVirtualMachineDrive -Setting $setting)
+    $blockers = @(Get-HvRctBlocker -Setting $setting -Drive $drives)
+    if ($blockers.Count -gt 0) {
+        throw (New-HvStepFailure -Message "$about was refused before any change: $($blockers -join '; ').")
+    }
+    foreach ($disk in @($drives | Where-Object { $_.kind -eq 'passthrough' })) {
+        $AnsibleModule.Warn("$about leaves out pass-through disk '$($disk.path)': Hyper-V cannot checkpoint a disk the guest owns, " +
+            "so it is not in this backup; back it up from inside the guest.")
+    }
+    $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
+    try {
+        $choice = Get-HvCheckpointConsistency -Asked $Params.consistency -State $state -CrashFallback ([bool]$Params.crash_fallback)
+    }
+    catch {
+        throw (New-HvStepFailure -Message "$about was refused before any change: $($_.Exception.Message).")
+    }
+    if ($null -ne $choice.warning) {
+        $AnsibleModule.Warn("${about}: $($choice.warning).")
+    }
+    $choice.consistency
 }
 
 Function Get-CheckpointAbsent {

@@ -221,8 +221,9 @@ Function Get-ReferencePointPresent {
         $AnsibleModule.Warn("$action was being created by job $($entry.job_id), which ended without a reference point; a new one is made.")
     }
 
+    $consistency = Get-CreatableConsistency -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Action $action
     $Result.changed = $true
-    $newEntry = New-HvCatalogEntry -VmIdentity $identity -Name $label -Type $Params.type -Consistency $Params.consistency -RunId $Params.run_id
+    $newEntry = New-HvCatalogEntry -VmIdentity $identity -Name $label -Type $Params.type -Consistency $consistency -RunId $Params.run_id
     $Result.diff.after = Get-EntryView -Entry $newEntry
     if ($AnsibleModule.CheckMode) {
         return $Result
@@ -238,7 +239,7 @@ Function Get-ReferencePointPresent {
             if ($nowStamp -ne $seenStamp) {
                 throw "another run recorded '$label' for this VM while this one was deciding; rerun the task."
             }
-            $output = New-HvReferencePoint -VirtualMachine $VirtualMachine -Type $Params.type -Consistency $Params.consistency
+            $output = New-HvReferencePoint -VirtualMachine $VirtualMachine -Type $Params.type -Consistency $consistency
             if ($null -ne $output.Job) {
                 $newEntry.job_id = $output.Job.InstanceID
             }
@@ -252,7 +253,9 @@ Function Get-ReferencePointPresent {
     }
     catch {
         $Result.changed = $false
-        throw (New-HvStepFailure -Message "Creating $action failed: $($_.Exception.Message)" -ErrorRecord $_)
+        # An invalid state (5, 32775) means little without the state the VM was in.
+        $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
+        throw (New-HvStepFailure -Message "Creating $action ($($identity.id)), which is $state, failed: $($_.Exception.Message)" -ErrorRecord $_)
     }
     if ($newEntry.status -ne 'ready') {
         Set-PendingJob -Result $Result -Job (Get-HvCimJob -InstanceId $newEntry.job_id)
@@ -265,6 +268,60 @@ Function Get-ReferencePointPresent {
     }
     $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $made -VmIdentity $identity -CatalogEntry $newEntry
     $Result
+}
+
+Function Get-CreatableConsistency {
+    <#
+    .SYNOPSIS
+    Returns the consistency the VM's reference point can be made with; throws, before any change, what stops it.
+
+    .DESCRIPTION
+    What stops RCT on this VM (configuration version, VHD and VHD Set disks), a pass-through disk
+    (what CreateReferencePoint does with one is not documented), and a state that does not allow
+    the consistency asked for.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $about = "$Action ($(([guid]$VirtualMachine.Name).ToString()))"
+    $setting = Get-HvVirtualMachineSetting -VirtualMachine $VirtualMachine
+    $drives = @(Get-HvVirtualMachineDrive -Setting $setting)
+    $blockers = @(Get-HvRctBlocker -Setting $setting -Drive $drives)
+    $blockers += @($drives | Where-Object { $_.kind -eq 'passthrough' } | ForEach-Object {
+            "disk '$($_.path)' is a pass-through disk, which a reference point cannot cover (back the VM up with the rct_backup role, " +
+            "which leaves such disks out)"
+        })
+    if ($blockers.Count -gt 0) {
+        throw (New-HvStepFailure -Message "$about was refused before any change: $($blockers -join '; ').")
+    }
+    try {
+        $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
+        $choice = Get-HvCheckpointConsistency -Asked $Params.consistency -State $state -CrashFallback $false
+    }
+    catch {
+        throw (New-HvStepFailure -Message "$about was refused before any change: $($_.Exception.Message).")
+    }
+    if ($null -ne $choice.warning) {
+        $AnsibleModule.Warn("${about}: $($choice.warning).")
+    }
+    $choice.consistency
 }
 
 Function Get-ReferencePointAbsent {

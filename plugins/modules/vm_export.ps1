@@ -102,10 +102,15 @@ Function Get-ExportBase {
 Function Start-Export {
     <#
     .SYNOPSIS
-    Starts the export into the destination and makes the result wait on its job.
+    Returns the result of starting the export into the destination: waiting on its job, or finished when Hyper-V did it at once.
     #>
     [CmdletBinding()]
+    [OutputType([hashtable])]
     param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
         [Parameter(Mandatory)]
         [hashtable]
         $Result,
@@ -125,10 +130,15 @@ Function Start-Export {
 
     $output = Start-HvExport -VirtualMachine $VirtualMachine -Checkpoint $Checkpoint -Destination $Result.destination -BaseReferencePoint $BaseReferencePoint
     $Result.changed = $true
+    if ($null -eq $output.Job) {
+        # ExportSystemDefinition may answer 0: the export is done.
+        return Complete-ExportFile -Params $Params -Result $Result
+    }
     $Result.pending = $true
     $job = Get-HvCimJob -InstanceId $output.Job.InstanceID
     $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $output.Job.InstanceID; state = 'gone' } }
     $Result._resume = @{ changed = $true; full_reason = $Result.full_reason; differential = $null -ne $BaseReferencePoint }
+    $Result
 }
 
 Function Complete-Export {
@@ -161,7 +171,6 @@ Function Complete-Export {
         $Action
     )
 
-    $identity = $Result.vm
     $job = Get-HvCimJob -InstanceId $Params._job_id
     if ($null -eq $job) {
         $Result.job = @{ id = $Params._job_id; state = 'gone' }
@@ -184,12 +193,33 @@ Function Complete-Export {
         $Result.full_reason = $whyFull
         $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Params.checkpoint
         Clear-HvExportDestination -Destination $Result.destination
-        Start-Export -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $null
-        return $Result
+        return Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $null
     }
     if (-not $jobResult.succeeded) {
         throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action $Action))
     }
+    Complete-ExportFile -Params $Params -Result $Result
+}
+
+Function Complete-ExportFile {
+    <#
+    .SYNOPSIS
+    Returns the result of an export Hyper-V has finished, after writing its completion marker.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    $identity = $Result.vm
+    $Result.pending = $false
     $files = @(Get-HvExportFile -Destination $Result.destination)
     $bytes = [long]0
     foreach ($file in $files) {
@@ -304,8 +334,7 @@ Function Invoke-ExportStep {
     elseif (-not (Test-Path -LiteralPath $destination)) {
         $null = New-Item -Path $destination -ItemType Directory -Force
     }
-    Start-Export -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $basePoint
-    $Result
+    Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $basePoint
 }
 
 Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-ExportStep) -Subject { 'Export' }

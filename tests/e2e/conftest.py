@@ -59,7 +59,17 @@ def server(request, tmp_path: pathlib.Path) -> Iterator[SimServer]:
     """The simulator with tests/e2e/scenarios/<marker or demo>.yml, stopped after the test."""
     marker = request.node.get_closest_marker("scenario")
     name = marker.args[0] if marker else "demo"
-    with SimServer(SCENARIOS / f"{name}.yml", tmp_path) as running:
+    scenario = SCENARIOS / f"{name}.yml"
+    knobs = dict(marker.kwargs) if marker else {}
+    knobs.update(getattr(request, "param", None) or {})
+    if knobs:
+        # The scenario file with some top-level knobs set (language, culture, windows, answers, vms ...).
+        data = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+        data.update(knobs)
+        scenario = tmp_path / f"{name}-knobs.yml"
+        scenario.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with SimServer(scenario, tmp_path) as running:
+        running.scenario_knobs = knobs
         yield running
 
 

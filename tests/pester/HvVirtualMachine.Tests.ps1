@@ -69,3 +69,73 @@ Describe 'Select-HvVirtualMachine' {
         $identity.name | Should -Be 'web01'
     }
 }
+
+Describe 'What a VM is and holds' {
+    BeforeAll {
+        $kinds = Start-HvTestHost -Scenario @{
+            host = 'HV14'
+            windows = 2019
+            vms = @(
+                @{ name = 'media'; id = '3d3d3d3d-0000-4000-8000-000000000001'; disks = @(
+                        @{ path = 'D:\VMs\media\os.vhdx' }, @{ path = 'D:\VMs\media\old.VHD' }, @{ path = 'C:\ClusterStorage\q.vhds' }
+                        @{ path = 'D:\ISO\setup.iso' }, @{ path = ''; kind = 'dvd_empty' }, @{ path = 'Disk 2'; kind = 'passthrough' })
+                }
+                @{ name = 'old'; id = '3d3d3d3d-0000-4000-8000-000000000002'; version = '5.0' }
+                @{ name = 'v62'; id = '3d3d3d3d-0000-4000-8000-000000000003'; version = '6.2' }
+                @{ name = 'off'; id = '3d3d3d3d-0000-4000-8000-000000000004'; state = 'off' }
+                @{ name = 'saved'; id = '3d3d3d3d-0000-4000-8000-000000000005'; state = 'saved' }
+                @{ name = 'paused'; id = '3d3d3d3d-0000-4000-8000-000000000006'; state = 'paused' }
+                @{ name = 'starting'; id = '3d3d3d3d-0000-4000-8000-000000000007'; state = 'starting' }
+                @{ name = 'migrating'; id = '3d3d3d3d-0000-4000-8000-000000000008'; state = 'migrating' }
+            )
+        }
+        $byName = @{}
+        Get-HvVirtualMachineList | ForEach-Object { $byName[$_.ElementName] = $_ }
+    }
+
+    AfterAll {
+        Stop-HvTestHost -TestHost $kinds
+        $env:HVSIM_CIM_URL = "$($testHost.Url)/sim/cim"
+    }
+
+    It 'names the drives by what they are, leaving out empty DVD drives' {
+        $drives = @(Get-HvVirtualMachineDrive -Setting (Get-HvVirtualMachineSetting -VirtualMachine $byName.media))
+        @($drives | ForEach-Object { "$($_.kind) $($_.path)" }) | Should -Be @(
+            'vhdx D:\VMs\media\os.vhdx', 'vhd D:\VMs\media\old.VHD', 'vhds C:\ClusterStorage\q.vhds', 'iso D:\ISO\setup.iso', 'passthrough Disk 2')
+    }
+
+    It 'gives every reason a VM cannot have RCT reference points, and none for one that can' {
+        $setting = Get-HvVirtualMachineSetting -VirtualMachine $byName.media
+        @(Get-HvRctBlocker -Setting $setting -Drive @(Get-HvVirtualMachineDrive -Setting $setting)) | Should -Be @(
+            "disk 'D:\VMs\media\old.VHD' is a VHD and RCT needs VHDX (convert it with Convert-VHD)"
+            "disk 'C:\ClusterStorage\q.vhds' is a VHD Set (.vhds), which this collection does not back up")
+        $old = Get-HvVirtualMachineSetting -VirtualMachine $byName.old
+        @(Get-HvRctBlocker -Setting $old -Drive @()) | Should -Be @(
+            'its configuration version is 5.0 and RCT needs 6.2 or later (upgrade it with Update-VMVersion while it is off)')
+        @(Get-HvRctBlocker -Setting (Get-HvVirtualMachineSetting -VirtualMachine $byName.v62) -Drive @()) | Should -BeNullOrEmpty
+    }
+
+    It 'reads the state of <Name>' -ForEach @(
+        @{ Name = 'v62'; State = 'running' }, @{ Name = 'off'; State = 'off' }, @{ Name = 'saved'; State = 'saved' }
+        @{ Name = 'paused'; State = 'paused' }, @{ Name = 'starting'; State = 'starting' }, @{ Name = 'migrating'; State = 'migrating' }
+    ) {
+        Get-HvVirtualMachineState -VirtualMachine $byName[$Name] | Should -Be $State
+    }
+
+    It 'asks for <Asked> on a VM that is <State> (crash_fallback <Fallback>): <Expected>' -ForEach @(
+        @{ Asked = 'application'; State = 'running'; Fallback = $false; Expected = 'application' }
+        @{ Asked = 'crash'; State = 'saved'; Fallback = $false; Expected = 'crash' }
+        @{ Asked = 'application'; State = 'off'; Fallback = $false; Expected = 'crash' }
+        @{ Asked = 'application'; State = 'saved'; Fallback = $true; Expected = 'crash' }
+        @{ Asked = 'application'; State = 'paused'; Fallback = $false; Expected = 'refused' }
+        @{ Asked = 'application'; State = 'migrating'; Fallback = $false; Expected = 'application' }
+    ) {
+        if ($Expected -eq 'refused') {
+            { Get-HvCheckpointConsistency -Asked $Asked -State $State -CrashFallback $Fallback } |
+                Should -Throw "it is $State and an application-consistent checkpoint needs it running*"
+        }
+        else {
+            (Get-HvCheckpointConsistency -Asked $Asked -State $State -CrashFallback $Fallback).consistency | Should -Be $Expected
+        }
+    }
+}

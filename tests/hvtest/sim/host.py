@@ -222,8 +222,10 @@ class SimHost:
         state = {False: "off", True: "running"}.get(spec.get("state"), spec.get("state", "running"))  # YAML 1.1 reads off as false
         if state not in ENABLED_STATE:
             raise CimError(f"VM {spec['name']}: state {state!r} is not modelled ({', '.join(ENABLED_STATE)})")
-        version = str(spec.get("version", "10.0"))
         supported = HOST_VERSIONS[self.windows]
+        # New VMs get the host's default version; Microsoft's page lists the supported ones, and the
+        # newest of them is taken as the default (not documented; nothing here depends on it).
+        version = str(spec.get("version", supported[1]))
         if _version(version) < _version(supported[0]) or _version(version) > _version(supported[1]):
             raise CimError(f"VM {spec['name']}: configuration version {version} cannot exist on Windows Server {self.windows} "
                            f"(supported {supported[0]} to {supported[1]})")
@@ -311,6 +313,10 @@ class SimHost:
                 found.append({"ClassName": "Msvm_StorageAllocationSettingData", "InstanceID": disk_id(owner, disk),
                               "ResourceType": 31, "ResourceSubType": HARD_DISK if disk["kind"] != "iso" else DVD_DISK,
                               "HostResource": [disk["path"]]})
+            elif disk["kind"] == "dvd_empty" and with_passthrough:
+                # A DVD drive with nothing in it: the drive's RASD, and no storage behind it.
+                found.append({"ClassName": "Msvm_ResourceAllocationSettingData", "InstanceID": disk_id(owner, disk),
+                              "ResourceType": 16, "ResourceSubType": "Microsoft:Hyper-V:Virtual CD/DVD Drive", "HostResource": []})
             elif disk["kind"] == "passthrough" and with_passthrough:
                 # Which host disk it names is not documented in a form worth guessing: the path stays as the scenario gives it.
                 found.append({"ClassName": "Msvm_ResourceAllocationSettingData", "InstanceID": disk_id(owner, disk),

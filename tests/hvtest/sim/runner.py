@@ -29,6 +29,7 @@ class SimServer:
         self.root = self.workdir / "host"  # the host's folders: ProgramData, Temp, exports
         self.process: subprocess.Popen | None = None
         self.port = 0
+        self.scenario_knobs: dict[str, Any] = {}
 
     def __enter__(self) -> SimServer:
         port_file = self.workdir / "port"
@@ -91,6 +92,11 @@ class SimServer:
 
     def calls(self) -> dict:
         return self._call("/sim/calls")
+
+    def cim_instances(self, class_name: str) -> list[dict[str, Any]]:
+        """The instances of a class as the CIM shim receives them, as {property: value}."""
+        reply = self._call("/sim/cim", {"op": "enumerate", "class": class_name})
+        return [{name: value for name, _type, _array, value in instance["properties"]} for instance in reply["instances"]]
 
     def clear_calls(self) -> None:
         self._call("/sim/calls/clear", {})
