@@ -147,6 +147,99 @@ Function Invoke-HvStep {
     $result
 }
 
+Function Test-HvHoldingResult {
+    <#
+    .SYNOPSIS
+    Returns whether a VM's result waits on a job of its own (which holds the VM until it ends).
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [AllowNull()]
+        [hashtable]
+        $Result
+    )
+
+    # Indexers: a result holds only the keys its step set.
+    [bool]($null -ne $Result -and -not $Result['failed'] -and $Result['pending'] -and $Result['job'] -and -not (Test-HvDeferredResult -Result $Result))
+}
+
+Function Test-HvDeferredResult {
+    <#
+    .SYNOPSIS
+    Returns whether a result stands for an entry that waits for another entry's job on the same VM.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [AllowNull()]
+        [hashtable]
+        $Result
+    )
+
+    $resume = if ($null -ne $Result) { $Result['_resume'] } else { $null }
+    [bool]($resume -is [System.Collections.IDictionary] -and $resume['deferred'])
+}
+
+Function Start-HvWaitingEntry {
+    <#
+    .SYNOPSIS
+    Runs the step of each entry not run yet, in order, unless a job of another entry holds its VM.
+
+    .DESCRIPTION
+    Hyper-V refuses a second operation on a VM while one runs (32775), so an entry whose VM is
+    held (two reference points of one VM in vms) gets a pending result that follows the holding
+    job, with _resume.deferred; once that job has ended (in this run, or in a run the action
+    plugin starts), the entry's step runs as a first run.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [AllowNull()]
+        [object[]]
+        $Results,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $Entries,
+
+        [Parameter(Mandatory)]
+        [System.Management.Automation.CommandInfo]
+        $Step,
+
+        [Parameter(Mandatory)]
+        [object]
+        $Module,
+
+        [Parameter(Mandatory)]
+        [scriptblock]
+        $Subject
+    )
+
+    for ($index = 0; $index -lt $Entries.Count; $index++) {
+        if ($null -ne $Results[$index]) {
+            continue
+        }
+        $entry = $Entries[$index]
+        $holder = $null
+        for ($other = 0; $other -lt $Entries.Count; $other++) {
+            if ($other -ne $index -and $null -ne $Entries[$other].vm -and $Entries[$other].vm.Name -eq $entry.vm.Name -and
+                (Test-HvHoldingResult -Result $Results[$other])) {
+                $holder = $Results[$other]
+                break
+            }
+        }
+        if ($null -ne $holder) {
+            $identity = Get-HvVirtualMachineIdentity -VirtualMachine $entry.vm
+            $Results[$index] = @{ changed = $false; failed = $false; pending = $true; vm = $identity; job = $holder.job; _resume = @{ deferred = $true } }
+            continue
+        }
+        $Results[$index] = Invoke-HvStep -Step $Step -AnsibleModule $Module -Params $entry.params -VirtualMachine $entry.vm -Subject (& $Subject $entry.params)
+    }
+}
+
 Function Get-HvResumedJob {
     <#
     .SYNOPSIS
@@ -318,19 +411,27 @@ Function Invoke-HvVmBatch {
     $results = [object[]]::new($entries.Count)
     for ($index = 0; $index -lt $entries.Count; $index++) {
         $entry = $entries[$index]
-        $results[$index] = if ($entry.error) {
-            @{ changed = $false; failed = $true; vm = $entry.given; msg = $entry.error }
+        if ($entry.error) {
+            $results[$index] = @{ changed = $false; failed = $true; vm = $entry.given; msg = $entry.error }
+        }
+        elseif ($entry.params._job_id -and -not (Test-HvDeferredResult -Result @{ _resume = $entry.params._resume })) {
+            $first = @{ Step = $Step; AnsibleModule = $Module; Params = $entry.params; VirtualMachine = $entry.vm; Subject = (& $Subject $entry.params) }
+            $results[$index] = Invoke-HvStep @first
         }
         else {
-            Invoke-HvStep -Step $Step -AnsibleModule $Module -Params $entry.params -VirtualMachine $entry.vm -Subject (& $Subject $entry.params)
+            # A first run, or one deferred behind another entry of its VM: started below, in order.
+            $entry.params._job_id = $null
+            $entry.params._resume = $null
         }
     }
+    $run = @{ Results = $results; Entries = $entries; Step = $Step; Module = $Module; Subject = $Subject }
+    Start-HvWaitingEntry @run
 
     while ($true) {
         $waiting = @{}
         for ($index = 0; $index -lt $results.Count; $index++) {
             # Indexers: a result holds only the keys its step set.
-            if (-not $results[$index].failed -and $results[$index]['pending'] -and $results[$index]['job']) {
+            if ((Test-HvHoldingResult -Result $results[$index])) {
                 $waiting[[string]$results[$index].job.id] = $index
             }
         }
@@ -347,9 +448,15 @@ Function Invoke-HvVmBatch {
             $params = $entries[$index].params.Clone()
             $params._job_id = $jobId
             $params._resume = $results[$index]['_resume']
-            $run = @{ Step = $Step; AnsibleModule = $Module; Params = $params; VirtualMachine = $entries[$index].vm; Subject = (& $Subject $params) }
-            $results[$index] = Invoke-HvStep @run
+            $rerun = @{ Step = $Step; AnsibleModule = $Module; Params = $params; VirtualMachine = $entries[$index].vm; Subject = (& $Subject $params) }
+            $results[$index] = Invoke-HvStep @rerun
         }
+        for ($index = 0; $index -lt $results.Count; $index++) {
+            if (Test-HvDeferredResult -Result $results[$index]) {
+                $results[$index] = $null
+            }
+        }
+        Start-HvWaitingEntry @run
     }
 
     if ($single) {

@@ -204,7 +204,8 @@ class JobAction(ActionBase):
                 break
             for vm_result, vm_args in pending.values():
                 follower.follow(vm_result["job"], self.describe(vm_args, vm_result))
-            outcome = follower.wait([str(vm_result["job"]["id"]) for vm_result, _args in pending.values()])
+            # Two VMs of vms can wait on one job: a second work of a VM waits on the first one's (_HvBatch).
+            outcome = follower.wait(list(dict.fromkeys(str(vm_result["job"]["id"]) for vm_result, _args in pending.values())))
             if outcome.status != "ended":
                 result = self.stop_following(task, result, pending, outcome, options, task_vars)
                 break
