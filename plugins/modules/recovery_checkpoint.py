@@ -118,6 +118,11 @@ extends_documentation_fragment:
   - hyperv.backup.job_wait
 notes:
   - Supports C(check_mode).
+  - Before any change (check mode too) a VM is refused whose configuration version is below 6.2 or
+    that has a VHD or VHD Set (.vhds) disk, since RCT cannot cover it; the message says what to do.
+  - A pass-through disk cannot be checkpointed; the checkpoint leaves it out and a warning names it.
+  - A VM that is off gets a crash-consistent checkpoint (with a warning); a saved or paused one gets
+    an application-consistent checkpoint refused, or a crash-consistent one with O(crash_fallback=true).
   - A converted reference point is also set as the fact C(hyperv_backup.reference_points[<VM>][<reference_point_name>]).
 seealso:
   - module: hyperv.backup.reference_point

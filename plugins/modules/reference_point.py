@@ -120,7 +120,12 @@ extends_documentation_fragment:
 notes:
   - Needs Windows Server 2016 or Windows 10 or later with the Hyper-V role, and an account in
     Hyper-V Administrators or the local Administrators group.
-  - RCT reference points need VHDX disks and VM configuration version 6.2 or later.
+  - RCT reference points need VHDX disks and VM configuration version 6.2 or later; a VM with a VHD,
+    VHD Set (.vhds) or pass-through disk, or an older version, is refused before any change.
+  - A VM that is off gets a crash-consistent reference point (with a warning); a saved or paused one
+    is refused for O(consistency=application).
+  - On Windows Server 2016, which lacks Msvm_VirtualSystemReferencePointSettingData, creating fails
+    naming that class; reference points made by converting a recovery checkpoint work there.
   - Supports C(check_mode) and C(diff) (the catalog entry before and after).
   - With the C(async) task keyword the module waits on the host itself, up to the async time.
 seealso:
