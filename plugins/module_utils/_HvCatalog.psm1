@@ -74,6 +74,39 @@ Function ConvertTo-HvHashtable {
     $copy
 }
 
+Function Invoke-HvSharedFileAccess {
+    <#
+    .SYNOPSIS
+    Returns what a file operation returns, retrying it for a while when another process has the file open.
+
+    .DESCRIPTION
+    Windows enforces share modes on every open: while a second run reads the catalog, a replace
+    of it fails, and while it is being replaced an open for reading can fail, both with an
+    IOException (sharing violation). Both last milliseconds, so the operation is tried again for
+    up to about five seconds before the error is let through.
+    #>
+    [CmdletBinding()]
+    [OutputType([object])]
+    param (
+        [Parameter(Mandatory)]
+        [scriptblock]
+        $Operation
+    )
+
+    for ($attempt = 1; ; $attempt++) {
+        try {
+            return & $Operation
+        }
+        catch [System.IO.IOException] {
+            # FileNotFound and DirectoryNotFound are IOExceptions too, and no retry helps them.
+            if ($attempt -ge 25 -or $_.Exception -is [System.IO.FileNotFoundException] -or $_.Exception -is [System.IO.DirectoryNotFoundException]) {
+                throw
+            }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+}
+
 Function Read-HvCatalog {
     <#
     .SYNOPSIS
@@ -94,7 +127,7 @@ Function Read-HvCatalog {
     if (-not (Test-Path -LiteralPath $Path -PathType Leaf)) {
         return @{ version = $script:HvCatalogVersion; entries = [System.Collections.Generic.List[object]]@() }
     }
-    $text = [System.IO.File]::ReadAllText($Path)
+    $text = Invoke-HvSharedFileAccess -Operation { [System.IO.File]::ReadAllText($Path) }
     $problem = $null
     try {
         $catalog = [Ansible.Basic.AnsibleModule]::FromJson($text)
@@ -148,7 +181,7 @@ Function Save-HvCatalog {
     if (Test-Path -LiteralPath $Path -PathType Leaf) {
         # [NullString]::Value: PowerShell passes $null to a string parameter as '', which
         # File.Replace refuses as a backup path; NullString passes a real null (no backup).
-        [System.IO.File]::Replace($temporary, $Path, [NullString]::Value)
+        Invoke-HvSharedFileAccess -Operation { [System.IO.File]::Replace($temporary, $Path, [NullString]::Value) }
     }
     else {
         [System.IO.File]::Move($temporary, $Path)

@@ -66,6 +66,23 @@ Describe 'Read-HvCatalog and Save-HvCatalog' {
         (Read-HvCatalog -Path $path).entries.Count | Should -Be 0
     }
 
+    It 'waits out another process holding the catalog open (Windows sharing rules)' {
+        # On Linux .NET enforces FileShare.None with an exclusive lock, so holding the file that way
+        # makes a read fail as on Windows until it is let go. A replace is a rename here, which no
+        # lock stops: the same retry around File.Replace is not exercised on Linux.
+        Save-HvCatalog -Path $path -Catalog @{ version = 1; entries = [System.Collections.Generic.List[object]]@() }
+        $held = [System.IO.File]::Open($path, 'Open', 'Read', 'None')
+        $release = Start-ThreadJob -ScriptBlock { param ($stream) Start-Sleep -Milliseconds 700; $stream.Dispose() } -ArgumentList $held
+        try {
+            { [System.IO.File]::ReadAllText($path) } | Should -Throw
+            (Read-HvCatalog -Path $path).entries.Count | Should -Be 0
+        }
+        finally {
+            $null = $release | Wait-Job | Remove-Job
+            $held.Dispose()
+        }
+    }
+
     It 'refuses <Case> and leaves the file as it was' -ForEach @(
         @{ Case = 'text that is not JSON'; Text = '{not json'; Problem = 'it is not valid JSON' }
         @{ Case = 'JSON without version and entries'; Text = '{"names": []}'; Problem = 'it has no version and entries' }
