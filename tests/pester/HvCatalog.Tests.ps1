@@ -72,7 +72,7 @@ Describe 'Read-HvCatalog and Save-HvCatalog' {
         # lock stops: the same retry around File.Replace is not exercised on Linux.
         Save-HvCatalog -Path $path -Catalog @{ version = 1; entries = [System.Collections.Generic.List[object]]@() }
         $held = [System.IO.File]::Open($path, 'Open', 'Read', 'None')
-        $release = Start-ThreadJob -ScriptBlock { param ($stream) Start-Sleep -Milliseconds 700; $stream.Dispose() } -ArgumentList $held
+        $release = Start-ThreadJob -ScriptBlock { Start-Sleep -Milliseconds 700; ($using:held).Dispose() }
         try {
             { [System.IO.File]::ReadAllText($path) } | Should -Throw
             (Read-HvCatalog -Path $path).entries.Count | Should -Be 0
