@@ -139,6 +139,10 @@ Function Read-HvCatalog {
         if ($catalog -isnot [System.Collections.IDictionary] -or -not $catalog.ContainsKey('version') -or -not $catalog.ContainsKey('entries')) {
             $problem = 'it has no version and entries'
         }
+        elseif ($catalog['version'] -isnot [int] -and $catalog['version'] -isnot [long]) {
+            # -ne converts: the string "1" would pass as version 1.
+            $problem = "its version $([Ansible.Basic.AnsibleModule]::ToJson($catalog['version'])) is not a number"
+        }
         elseif ($catalog['version'] -ne $script:HvCatalogVersion) {
             $problem = "its version $($catalog['version']) is not the supported version $script:HvCatalogVersion"
         }
@@ -339,7 +343,13 @@ Function New-HvCatalogEntry {
         # The name of the reference point an incremental backup was taken against.
         [AllowEmptyString()]
         [string]
-        $Base = ''
+        $Base = '',
+
+        # The VM's reference points before the creation starts: what the job made is found
+        # among the others when the job cannot say (Get-HvCreatedReferencePoint).
+        [AllowEmptyCollection()]
+        [string[]]
+        $KnownBefore = @()
     )
 
     @{
@@ -355,6 +365,7 @@ Function New-HvCatalogEntry {
         job_id = $null
         mode = if ($Mode) { $Mode } else { $null }
         base = if ($Base) { $Base } else { $null }
+        known_before = @($KnownBefore)
     }
 }
 

@@ -187,8 +187,69 @@ Function Select-HvReferencePoint {
     }
 }
 
+Function Get-HvCreatedReferencePoint {
+    <#
+    .SYNOPSIS
+    Returns the reference point a creation or conversion job made, nothing if it made none; throws when that cannot be told.
+
+    .DESCRIPTION
+    The job names its product in CIM_AffectedJobElement. A host forgets a finished job after five
+    minutes (TimeBeforeRemoval), and a job may end well without naming its product; then the
+    product is the one reference point of the VM that is neither among those it had before the
+    job started (KnownBefore, kept in the catalog entry) nor recorded in the catalog. None means
+    the job made none; more than one cannot be told apart, and throws naming them rather than
+    letting a retry make yet another.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
+    param (
+        [AllowNull()]
+        [object]
+        $Job,
+
+        [Parameter(Mandatory)]
+        [string]
+        $JobId,
+
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [string[]]
+        $KnownBefore,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [string[]]
+        $Recorded
+    )
+
+    if ($null -ne $Job) {
+        if (-not (Test-HvCimJobSucceeded -Job $Job)) {
+            return
+        }
+        $named = Get-HvJobProduct -Job $Job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
+        if ($null -ne $named) {
+            return $named
+        }
+    }
+    $unnamed = @(Get-HvReferencePoint -VirtualMachine $VirtualMachine | Where-Object { $_.InstanceID -notin $KnownBefore -and $_.InstanceID -notin $Recorded })
+    if ($unnamed.Count -gt 1) {
+        $vmName = "'$($VirtualMachine.ElementName)' ($(([guid]$VirtualMachine.Name).ToString()))"
+        throw ("job $JobId ended without naming what it made, and VM $vmName has $($unnamed.Count) reference points no catalog entry " +
+            "names that it did not have before ($(($unnamed | ForEach-Object { $_.InstanceID }) -join ', ')); which one the job made cannot " +
+            "be told. Nothing more was created. Remove the ones that are not needed (reference_point state=absent with instance_id and " +
+            "allow_foreign=true) and run the task again.")
+    }
+    $unnamed | Select-Object -First 1
+}
+
 Export-ModuleMember -Function @(
     'ConvertTo-HvReferencePointResult'
+    'Get-HvCreatedReferencePoint'
     'Get-HvReferencePoint'
     'Get-HvReferencePointService'
     'New-HvReferencePoint'

@@ -52,7 +52,12 @@ Function Set-PendingJob {
         [Parameter(Mandatory)]
         [ValidateSet('leftover', 'create', 'remove', 'convert')]
         [string]
-        $Stage
+        $Stage,
+
+        # The VM's recovery checkpoints before a creation, to find what it made if the job cannot say.
+        [AllowEmptyCollection()]
+        [string[]]
+        $KnownBefore = @()
     )
 
     $job = Get-HvCimJob -InstanceId $JobId
@@ -63,7 +68,130 @@ Function Set-PendingJob {
         changed = [bool]$Result.changed
         consistency = $Result.consistency
         removed_leftovers = @($Result.removed_leftovers)
+        known_before = @($KnownBefore)
     }
+}
+
+Function Get-PendingCheckpointPath {
+    <#
+    .SYNOPSIS
+    Returns the file beside the catalog that records checkpoint creations still running.
+
+    .DESCRIPTION
+    A creation is recorded there (VM id, label, job, the VM's recovery checkpoints before it) as
+    soon as Hyper-V has started it, and removed once the checkpoint is tagged or the job failed.
+    A run whose controller died mid-job leaves the record, so the next run follows that job or
+    tags what it made instead of making a second checkpoint. Same format and locking as the catalog.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params
+    )
+
+    Join-Path -Path (Split-Path -Path (Resolve-HvCatalogPath -Path $Params.catalog_path) -Parent) -ChildPath 'pending-checkpoints.json'
+}
+
+Function Set-PendingCheckpointRecord {
+    <#
+    .SYNOPSIS
+    Records a started checkpoint creation (Record given) or forgets it (no Record) for a VM and label.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity,
+
+        [AllowNull()]
+        [hashtable]
+        $Record
+    )
+
+    $null = Update-HvCatalog -Path (Get-PendingCheckpointPath -Params $Params) -Change {
+        param ($pending)
+        Remove-HvCatalogEntry -Catalog $pending -VmId $Identity.id -Name $Params.name
+        if ($null -ne $Record) {
+            Set-HvCatalogEntry -Catalog $pending -Entry $Record
+        }
+    }
+}
+
+Function Get-PendingCheckpointRecord {
+    <#
+    .SYNOPSIS
+    Returns the record of a checkpoint creation a run started and did not see end, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity
+    )
+
+    $pending = Read-HvCatalog -Path (Get-PendingCheckpointPath -Params $Params)
+    Find-HvCatalogEntry -Catalog $pending -VmId $Identity.id -Name $Params.name | Select-Object -First 1
+}
+
+Function Get-MadeCheckpoint {
+    <#
+    .SYNOPSIS
+    Returns the recovery checkpoint a creation job made; throws when that cannot be told.
+
+    .DESCRIPTION
+    The job names it in CIM_AffectedJobElement; when the host has forgotten the job or it names
+    nothing, it is the one untagged recovery checkpoint of the VM that was not there before.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [AllowNull()]
+        [object]
+        $Job,
+
+        [Parameter(Mandatory)]
+        [string]
+        $JobId,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [string[]]
+        $KnownBefore,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity
+    )
+
+    if ($null -ne $Job) {
+        $named = Get-HvJobProduct -Job $Job -ResultClassName Msvm_VirtualSystemSettingData | Select-Object -First 1
+        if ($null -ne $named) {
+            return $named
+        }
+    }
+    $new = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine |
+            Where-Object { $_.InstanceID -notin $KnownBefore -and -not (Test-HvCheckpointOwned -Checkpoint $_) })
+    if ($new.Count -gt 1) {
+        throw (New-HvStepFailure -Message ("Job $JobId ended without naming the checkpoint it made, and VM '$($Identity.name)' ($($Identity.id)) " +
+                "has $($new.Count) new recovery checkpoints made by no run of this collection ($(($new | ForEach-Object { $_.InstanceID }) -join ', ')); " +
+                "which one the job made cannot be told, and none was removed. Check them in Hyper-V Manager, then run the task again."))
+    }
+    $new | Select-Object -First 1
 }
 
 Function Get-EndedJob {
@@ -97,7 +225,7 @@ Function Get-EndedJob {
                 "then run the task again."))
     }
     if (-not (Test-HvCimJobFinished -Job $job)) {
-        Set-PendingJob -Result $Result -JobId $Params._job_id -Stage $Params._resume.stage
+        Set-PendingJob -Result $Result -JobId $Params._job_id -Stage $Params._resume.stage -KnownBefore @($Params._resume['known_before'] | Where-Object { $null -ne $_ })
         return
     }
     $Result.job = ConvertTo-HvJobResult -Job $job
@@ -215,6 +343,7 @@ Function Start-Creation {
         }
     }
     $Result.consistency = $Consistency
+    $knownBefore = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | ForEach-Object { [string]$_.InstanceID })
     try {
         $output = New-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine -Consistency $Consistency
     }
@@ -225,7 +354,18 @@ Function Start-Creation {
                 ": $($_.Exception.Message)") -ErrorRecord $_)
     }
     if ($null -ne $output.Job) {
-        Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage create
+        $recorded = @{
+            VmIdentity = $Result.vm
+            Name = $label
+            Type = 'checkpoint'
+            Consistency = $Consistency
+            RunId = $Params.run_id
+            KnownBefore = $knownBefore
+        }
+        $record = New-HvCatalogEntry @recorded
+        $record.job_id = $output.Job.InstanceID
+        Set-PendingCheckpointRecord -Params $Params -Identity $Result.vm -Record $record
+        Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage create -KnownBefore $knownBefore
         return $Result
     }
     $made = Get-CimInstance -InputObject $output.ResultingSnapshot -ErrorAction Stop
@@ -275,12 +415,24 @@ Function Get-CheckpointPresent {
             return Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $Params.consistency
         }
         if ($jobResult.succeeded) {
-            $made = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemSettingData | Select-Object -First 1
-            if ($null -eq $made) {
-                throw (New-HvStepFailure -Message "Creating $action finished but Hyper-V reported no checkpoint; check the VM in Hyper-V Manager.")
+            $found = @{
+                Job = $job
+                JobId = $Params._job_id
+                VirtualMachine = $VirtualMachine
+                KnownBefore = @($Params._resume['known_before'])
+                Identity = $identity
             }
-            return Complete-Checkpoint -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $made -Label $label
+            $made = Get-MadeCheckpoint @found
+            if ($null -eq $made) {
+                Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
+                throw (New-HvStepFailure -Message ("Creating $action finished but Hyper-V reported no checkpoint and the VM has no new one; " +
+                        "check the VM in Hyper-V Manager."))
+            }
+            $null = Complete-Checkpoint -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $made -Label $label
+            Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
+            return $Result
         }
+        Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
         $failure = Format-HvJobFailure -JobResult $jobResult -Action "Creating $action"
         if ($Result.consistency -ne 'application' -or -not $Params.crash_fallback) {
             throw (New-HvStepFailure -Message $failure)
@@ -298,6 +450,14 @@ Function Get-CheckpointPresent {
         Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
         return $Result
     }
+    $record = Get-PendingCheckpointRecord -Params $Params -Identity $identity
+    if ($null -ne $record) {
+        $resumed = Resume-RecordedCreation -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Record $record
+        if ($null -ne $resumed) {
+            return $resumed
+        }
+        $existing = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+    }
     foreach ($other in @($existing | Where-Object { -not (Test-HvCheckpointOwned -Checkpoint $_) })) {
         $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; " +
             "it is left alone.")
@@ -309,6 +469,68 @@ Function Get-CheckpointPresent {
         return $Result
     }
     Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $consistency
+}
+
+Function Resume-RecordedCreation {
+    <#
+    .SYNOPSIS
+    Returns the result of a creation an earlier run started and did not see end, or nothing when there is nothing left of it.
+
+    .DESCRIPTION
+    Still running: the result waits on that job. Ended with a checkpoint (named by the job, or
+    found as the VM's one new untagged recovery checkpoint): it is tagged and returned. Ended
+    without one: the record is dropped and the caller creates as usual.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Record
+    )
+
+    $identity = $Result.vm
+    $job = Get-HvCimJob -InstanceId $Record.job_id
+    $Result.consistency = $Record.consistency
+    if ($null -ne $job -and -not (Test-HvCimJobFinished -Job $job)) {
+        $Result.changed = $true
+        Set-PendingJob -Result $Result -JobId $Record.job_id -Stage create -KnownBefore @($Record['known_before'])
+        return $Result
+    }
+    $made = $null
+    if ($null -eq $job -or (Test-HvCimJobSucceeded -Job $job)) {
+        $made = Get-MadeCheckpoint -Job $job -JobId $Record.job_id -VirtualMachine $VirtualMachine -KnownBefore @($Record['known_before']) -Identity $identity
+    }
+    if ($AnsibleModule.CheckMode) {
+        $Result.changed = $null -ne $made
+        return $(if ($null -ne $made) { $Result } else { $null })
+    }
+    if ($null -eq $made) {
+        Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
+        return $null
+    }
+    $AnsibleModule.Warn("Recovery checkpoint '$($Params.name)' of VM '$($identity.name)' ($($identity.id)) was made by job $($Record.job_id) of a run " +
+        "that did not see it end; it is tagged now instead of making a second one.")
+    $Result.changed = $true
+    $null = Complete-Checkpoint -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $made -Label $Params.name
+    Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
+    $Result
 }
 
 Function Get-CreatableConsistency {
@@ -466,10 +688,9 @@ Function Get-CheckpointConverted {
             return $Result
         }
         $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $entry.job_id; state = 'gone' } }
-        $made = $null
-        if ($null -ne $job -and $Result.job.succeeded) {
-            $made = Get-HvJobProduct -Job $job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
-        }
+        $recordedIds = @($catalog.entries | ForEach-Object { $_['instance_id'] } | Where-Object { $_ })
+        $lookup = @{ Job = $job; JobId = $entry.job_id; VirtualMachine = $VirtualMachine; KnownBefore = @($entry['known_before']); Recorded = $recordedIds }
+        $made = Get-HvCreatedReferencePoint @lookup
         if ($AnsibleModule.CheckMode) {
             $Result.changed = $true
             return $Result
@@ -526,6 +747,7 @@ Function Get-CheckpointConverted {
         RunId = $Params.run_id
         Mode = $Params.mode
         Base = $Params.base
+        KnownBefore = @(Get-HvReferencePoint -VirtualMachine $VirtualMachine | ForEach-Object { [string]$_.InstanceID })
     }
     $newEntry = New-HvCatalogEntry @recorded
     $output = Update-HvCatalog -Path $catalogPath -Change {

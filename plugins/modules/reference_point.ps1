@@ -53,19 +53,30 @@ Function Get-EntryView {
 Function Get-CreatedReferencePoint {
     <#
     .SYNOPSIS
-    Returns the reference point a creation job made, or nothing if it made none.
+    Returns the reference point the creation job of a pending entry made, or nothing if it made none.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePoint')]
     param (
         [AllowNull()]
         [object]
-        $Job
+        $Job,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Entry,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog
     )
 
-    if ($null -ne $Job -and (Test-HvCimJobSucceeded -Job $Job)) {
-        Get-HvJobProduct -Job $Job -ResultClassName Msvm_VirtualSystemReferencePoint | Select-Object -First 1
-    }
+    $recorded = @($Catalog.entries | ForEach-Object { $_['instance_id'] } | Where-Object { $_ })
+    Get-HvCreatedReferencePoint -Job $Job -JobId $Entry.job_id -VirtualMachine $VirtualMachine -KnownBefore @($Entry['known_before']) -Recorded $recorded
 }
 
 Function Complete-Entry {
@@ -91,10 +102,18 @@ Function Complete-Entry {
 
         [AllowNull()]
         [object]
-        $Job
+        $Job,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog
     )
 
-    $made = Get-CreatedReferencePoint -Job $Job
+    $made = Get-CreatedReferencePoint -Job $Job -Entry $Entry -VirtualMachine $VirtualMachine -Catalog $Catalog
     $null = Update-HvCatalog -Path $Path -Change {
         param ($catalog)
         if ($null -eq $made) {
@@ -195,11 +214,11 @@ Function Get-ReferencePointPresent {
             Set-PendingJob -Result $Result -Job $job
             return $Result
         }
-        $made = Get-CreatedReferencePoint -Job $job
+        $made = Get-CreatedReferencePoint -Job $job -Entry $entry -VirtualMachine $VirtualMachine -Catalog $Catalog
         if ($null -ne $made) {
             $Result.changed = $true
             if (-not $AnsibleModule.CheckMode) {
-                $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job
+                $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job -VirtualMachine $VirtualMachine -Catalog $Catalog
             }
             $Result.job = ConvertTo-HvJobResult -Job $job
             $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $made -VmIdentity $identity -CatalogEntry $entry
@@ -209,7 +228,7 @@ Function Get-ReferencePointPresent {
         if ($Params._job_id -and $Params._job_id -eq $entry.job_id -and -not $AnsibleModule.CheckMode) {
             # This task's own creation job failed: the pending entry goes, and the failure is
             # reported once rather than a second creation started.
-            $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job
+            $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job -VirtualMachine $VirtualMachine -Catalog $Catalog
             $Result.changed = $false
             if ($null -eq $job) {
                 throw (New-HvStepFailure -Message ("Creating $action failed: job $($entry.job_id) ended and Hyper-V no longer has it, " +
@@ -223,7 +242,9 @@ Function Get-ReferencePointPresent {
 
     $consistency = Get-CreatableConsistency -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Action $action
     $Result.changed = $true
-    $newEntry = New-HvCatalogEntry -VmIdentity $identity -Name $label -Type $Params.type -Consistency $consistency -RunId $Params.run_id
+    $knownBefore = @($Existing | ForEach-Object { [string]$_.InstanceID })
+    $recorded = @{ VmIdentity = $identity; Name = $label; Type = $Params.type; Consistency = $consistency; RunId = $Params.run_id; KnownBefore = $knownBefore }
+    $newEntry = New-HvCatalogEntry @recorded
     $Result.diff.after = Get-EntryView -Entry $newEntry
     if ($AnsibleModule.CheckMode) {
         return $Result
@@ -425,9 +446,9 @@ Function Get-ReferencePointAbsent {
             throw (New-HvStepFailure -Message ("$action is still being created by job $($entry.job_id); " +
                     "wait for it (hyperv.backup.job_info with wait=true) before removing it."))
         }
-        $target = Get-CreatedReferencePoint -Job $job
+        $target = Get-CreatedReferencePoint -Job $job -Entry $entry -VirtualMachine $VirtualMachine -Catalog $Catalog
         if (-not $AnsibleModule.CheckMode) {
-            $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job
+            $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job -VirtualMachine $VirtualMachine -Catalog $Catalog
         }
     }
     if ($null -eq $target -and $null -eq $entry) {

@@ -195,6 +195,15 @@ stale_entries:
       description: The reference point an incremental was taken against.
       type: str
       sample: null
+    known_before:
+      description:
+        - InstanceIDs of the VM's reference points when the creation started. When Hyper-V has
+          forgotten the job, or the job does not name what it made, the reference point it made is
+          the one that is neither among these nor recorded in the catalog.
+      type: list
+      elements: str
+      sample: []
+      version_added: 0.2.0
 catalog_path:
   description: The catalog that was read.
   returned: always

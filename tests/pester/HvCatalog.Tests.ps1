@@ -87,6 +87,7 @@ Describe 'Read-HvCatalog and Save-HvCatalog' {
         @{ Case = 'text that is not JSON'; Text = '{not json'; Problem = 'it is not valid JSON' }
         @{ Case = 'JSON without version and entries'; Text = '{"names": []}'; Problem = 'it has no version and entries' }
         @{ Case = 'a newer version'; Text = '{"version": 2, "entries": []}'; Problem = 'its version 2 is not the supported version 1' }
+        @{ Case = 'a version written as a string'; Text = '{"version": "1", "entries": []}'; Problem = 'its version "1" is not a number' }
         @{ Case = 'entries that are not a list'; Text = '{"version": 1, "entries": {}}'; Problem = 'its entries are not a list' }
         @{ Case = 'entries that are not objects'; Text = '{"version": 1, "entries": [1]}'; Problem = 'some entries are not objects' }
     ) {
