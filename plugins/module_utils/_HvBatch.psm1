@@ -345,6 +345,8 @@ Function Get-HvBatchEntry {
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $entry.vm
         $key = (@($identity.id) + @($DistinctBy | ForEach-Object { [string]$params[$_] })) -join '|'
         if ($seen.ContainsKey($key)) {
+            # Named as the VM it is, however it was spelled: the caller files it under that VM.
+            $entry.given = $identity
             $entry.vm = $null
             $entry.error = "VM '$($identity.name)' ($($identity.id)) is listed more than once in vms."
             $entry

@@ -29,3 +29,17 @@ def join(base: str, *parts: str) -> str:
     """base joined with parts, in base's path style."""
     module = ntpath if is_windows_path(base) else posixpath
     return module.join(base, *parts)
+
+
+# Characters a Windows file name cannot hold (and control characters); VM display names may hold them.
+_NOT_IN_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def vm_folder(name: str, vm_id: str) -> str:
+    """The folder a VM's backups go to: its display name, made safe for a file name, and its GUID.
+
+    The name keeps the folder readable; the GUID keeps two VMs apart whose names are the same, or
+    differ only in case (one folder on NTFS), or differ only in characters a file name cannot hold.
+    """
+    safe = _NOT_IN_NAME.sub("_", name).strip(" .") or "vm"
+    return f"{safe}_{vm_id.lower()}"

@@ -43,7 +43,7 @@ def _ok(state: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _destination(vm: dict[str, Any], destination: str, label: str) -> str:
-    return _host_path.join(destination, vm["name"], label)
+    return _host_path.join(destination, _host_path.vm_folder(vm["name"], vm["id"]), label)
 
 
 def rct_vms(state: dict[str, dict[str, Any]], step: str, mode: str = "auto", method: str = "export", destination: str = "",
@@ -167,7 +167,30 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
                           "full_reason": outcome.get("full_reason") or reasons or None, "destination": outcome.get("destination")}
         elif step == "convert":
             vm["reference_point"] = (outcome.get("reference_point") or {}).get("name")
+    if step == "checkpoint":
+        state = _one_entry_per_vm(state, asked)
     return state
+
+
+def _one_entry_per_vm(state: dict[str, dict[str, Any]], asked: list[Any]) -> dict[str, dict[str, Any]]:
+    """The state with each VM once: a VM listed twice (by name and by GUID, or in two spellings)
+    stays under its first listing, which the module ran; the other listings, which the module
+    refused as listed more than once, go, so nothing is filed, cleaned up or reported under them."""
+    first: dict[str, str] = {}
+    for key, vm in state.items():
+        vm_id = str(vm.get("id") or "").lower()
+        if vm_id:
+            first.setdefault(vm_id, key)
+    kept = {}
+    for key, vm in state.items():
+        vm_id = str(vm.get("id") or "").lower()
+        owner = first.get(vm_id)
+        if owner is not None and owner != key:
+            state[owner].setdefault("also_listed_as", []).append(vm["vm"])
+            continue
+        kept[key] = vm
+    del asked
+    return kept
 
 
 def rct_summary(state: dict[str, dict[str, Any]], seconds: float = 0.0) -> list[dict[str, Any]]:

@@ -120,7 +120,7 @@ def test_changed_blocks_method_lists_ranges_for_incrementals(server, tmp_path) -
     done, (run2,) = backup(server, tmp_path, "run2", rct_backup_method="changed_blocks")
     assert done.returncode == 0, done.stdout
     assert run2["mode"] == "changed_blocks" and run2["bytes"] == 65536
-    files = sorted(pathlib.Path(server.path("Backup", "app01", "run2")).glob("*.json"))
+    files = sorted(pathlib.Path(server.path("Backup", "app01_7a7a7a7a-0000-4000-8000-000000000001", "run2")).glob("*.json"))
     ranges = [json.loads(f.read_text(encoding="utf-8"))["ranges"] for f in files]
     assert ranges == [[[2**20, 65536]]], "a file for each disk with changes"
     assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [("run1", "full", None), ("run2", "incremental", "run1")]

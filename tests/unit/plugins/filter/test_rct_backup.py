@@ -48,6 +48,30 @@ def test_a_failed_vm_gets_the_step_in_its_error_and_leaves_the_later_steps() -> 
     assert rct_vms(state, "cleanup") == [{"vm_id": DB}], "known by id although it failed: its checkpoint is looked for"
 
 
+def test_a_vm_listed_by_name_and_by_guid_is_one_vm_filed_under_the_listing_that_ran() -> None:
+    state = rct_record({}, "start", ["web01", WEB.upper(), "db01"])
+    asked = rct_vms(state, "checkpoint")
+    twice = f"VM 'web01' ({WEB}) is listed more than once in vms."
+    result = {"results": [{"vm": {"name": "web01", "id": WEB}, "failed": False, "consistency": "application"},
+                          {"vm": {"name": "web01", "id": WEB}, "failed": True, "msg": twice},
+                          {"vm": {"name": "db01", "id": DB}, "failed": False}]}
+    state = rct_record(state, "checkpoint", result, asked)
+    assert list(state) == ["web01", "db01"], "said once"
+    assert state["web01"]["error"] is None and state["web01"]["also_listed_as"] == [WEB.upper()]
+    assert rct_vms(state, "cleanup") == [], "the checkpoint the first listing made is never cleaned up for the second"
+    assert [s["vm_id"] for s in rct_summary(state)] == [WEB, DB]
+
+
+def test_backups_of_vms_whose_names_collide_as_folders_go_to_folders_that_do_not() -> None:
+    state = rct_record({}, "start", ["Twin", "twin", "a:b"])
+    ids = ["11111111-0000-4000-8000-000000000001", "11111111-0000-4000-8000-000000000002", "11111111-0000-4000-8000-000000000003"]
+    result = {"results": [{"vm": {"name": n, "id": i}, "failed": False} for n, i in zip(["Twin", "twin", "a:b"], ids)]}
+    state = rct_record(state, "checkpoint", result, rct_vms(state, "checkpoint"))
+    folders = [a["destination"] for a in rct_vms(state, "export", destination="E:\\B", label="run1")]
+    assert folders == [f"E:\\B\\Twin_{ids[0]}\\run1", f"E:\\B\\twin_{ids[1]}\\run1", f"E:\\B\\a_b_{ids[2]}\\run1"]
+    assert len({f.lower() for f in folders}) == 3, "distinct on a file system that ignores case"
+
+
 def test_a_task_without_per_vm_results_fails_every_vm_it_was_given() -> None:
     state = started()
     asked = rct_vms(state, "export", destination="E:\\B", label="run2")
@@ -67,10 +91,10 @@ def test_base_is_the_newest_own_backup_and_incremental_without_one_fails() -> No
 def test_export_asks_for_a_differential_only_with_a_base_and_closes_with_the_mode_it_got() -> None:
     state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1)]})
     asked = rct_vms(state, "export", mode="auto", method="export", destination="E:\\B", label="run2")
-    assert asked == [{"vm_id": WEB, "destination": "E:\\B\\web01\\run2", "base": "run1"}, {"vm_id": DB, "destination": "E:\\B\\db01\\run2"}]
-    assert rct_vms(state, "export", mode="full", destination="E:\\B", label="run2")[0] == {"vm_id": WEB, "destination": "E:\\B\\web01\\run2"}
-    result = {"results": [{"mode": "differential", "base": "run1", "bytes": 10, "full_reason": None, "destination": "E:\\B\\web01\\run2"},
-                          {"mode": "full", "base": None, "bytes": 99, "full_reason": None, "destination": "E:\\B\\db01\\run2"}]}
+    assert asked == [{"vm_id": WEB, "destination": f"E:\\B\\web01_{WEB}\\run2", "base": "run1"}, {"vm_id": DB, "destination": f"E:\\B\\db01_{DB}\\run2"}]
+    assert rct_vms(state, "export", mode="full", destination="E:\\B", label="run2")[0] == {"vm_id": WEB, "destination": f"E:\\B\\web01_{WEB}\\run2"}
+    result = {"results": [{"mode": "differential", "base": "run1", "bytes": 10, "full_reason": None, "destination": f"E:\\B\\web01_{WEB}\\run2"},
+                          {"mode": "full", "base": None, "bytes": 99, "full_reason": None, "destination": f"E:\\B\\db01_{DB}\\run2"}]}
     state = rct_record(state, "export", result, asked)
     assert rct_vms(state, "convert") == [{"vm_id": WEB, "mode": "incremental", "consistency": "application", "base": "run1"},
                                          {"vm_id": DB, "mode": "full", "consistency": "crash"}]
@@ -79,7 +103,7 @@ def test_export_asks_for_a_differential_only_with_a_base_and_closes_with_the_mod
 def test_changed_blocks_replace_the_export_unless_a_full_copy_is_needed() -> None:
     state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1), point(DB, "run1", 1)]})
     asked = rct_vms(state, "changes", method="changed_blocks", destination="E:\\B", label="run2")
-    assert [a["base"] for a in asked] == ["run1", "run1"] and asked[0]["ranges_dir"] == "E:\\B\\web01\\run2"
+    assert [a["base"] for a in asked] == ["run1", "run1"] and asked[0]["ranges_dir"] == f"E:\\B\\web01_{WEB}\\run2"
     assert rct_vms(state, "changes", method="export") == [] and rct_vms(state, "changes", method="changed_blocks", mode="full") == []
     result = {"results": [{"full_needed": False, "changed_bytes": 65536}, {"full_needed": True, "full_reasons": ["a disk was added"]}]}
     state = rct_record(state, "changes", result, asked)

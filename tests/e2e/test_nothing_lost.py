@@ -1,0 +1,72 @@
+"""Nothing duplicated, nothing left unnamed (issue 18): what a job made is found when the host has
+forgotten the job or the job does not name it, and a run after a dead controller finishes the
+creation it left instead of starting a second one. Counts come from the host and the catalog."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import catalog_entries, invoked
+
+
+def point_task(**options) -> dict:
+    return {"hyperv.backup.reference_point": {"vm": "web01", "name": "nightly", "wait_timeout": 0, **options}}
+
+
+@pytest.mark.parametrize("job", [{"duration": 2, "vanish_after": 0.2}, {"duration": 0.5, "names_product": False}],
+                         ids=["job-forgotten", "product-not-named"])
+def test_a_reference_point_whose_job_cannot_name_it_is_recorded_once(server, play, job) -> None:
+    server.add_fault(method="CreateReferencePoint", vm="web01", job=job)
+    (created,) = play(point_task())
+    assert created["changed"] is True and not created.get("failed"), created.get("msg")
+    web01 = [p for p in server.state()["reference_points"] if p["VirtualSystemIdentifier"] == "6B4A5C2E-0D8C-4F7A-9A57-1D2E3F405162"]
+    assert len(web01) == 1, "one reference point, not a second one made by a retry"
+    (entry,) = [e for e in catalog_entries(server) if e["vm_id"] == "6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162"]
+    assert entry["status"] == "ready" and entry["instance_id"] == web01[0]["InstanceID"] == created["reference_point"]["instance_id"]
+
+    (again,) = play(point_task())
+    assert again["changed"] is False and again["reference_point"]["instance_id"] == web01[0]["InstanceID"]
+    assert invoked(server).count("Msvm_VirtualSystemReferencePointService.CreateReferencePoint") == 1
+
+
+def test_two_new_unnamed_reference_points_are_named_not_guessed(server, play) -> None:
+    server.add_fault(method="CreateReferencePoint", vm="web01", job={"duration": 2, "vanish_after": 0.2})
+    (started,) = play(point_task(job_timeout=0))
+    assert started["pending"] is True, "the controller stops following: as if it died"
+    time.sleep(2.5)
+    # Another product makes one too once ours has ended (and the host has forgotten our job).
+    (other,) = play({"hyperv.backup.reference_point": {"vm": "web01", "name": "other", "wait_timeout": 30}})
+    catalog = json.loads(server.catalog.read_text(encoding="utf-8"))
+    catalog["entries"] = [e for e in catalog["entries"] if e["name"] != "other"]
+    server.catalog.write_text(json.dumps(catalog), encoding="utf-8")
+    (result,) = play({**point_task(), "ignore_errors": True})
+    assert result["failed"] is True
+    assert "has 2 reference points no catalog entry names that it did not have before" in result["msg"]
+    assert other["reference_point"]["instance_id"] in result["msg"]
+    assert invoked(server).count("Msvm_VirtualSystemReferencePointService.CreateReferencePoint") == 2, "nothing more was created"
+
+
+@pytest.mark.scenario("backup")
+def test_a_checkpoint_whose_controller_died_is_tagged_by_the_next_run_not_made_twice(server, play) -> None:
+    task = {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "nightly", "wait_timeout": 0, "job_timeout": 0}}
+    (started,) = play(task)
+    assert started["pending"] is True, "the controller stops following: as if it died"
+    time.sleep(1.5)
+    (rerun,) = play({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "nightly"}})
+    assert rerun["changed"] is True and rerun["checkpoint"]["label"] == "nightly"
+    assert any("of a run that did not see it end; it is tagged now instead of making a second one" in w for w in rerun["warnings"])
+    checkpoints = [c for c in server.state()["checkpoints"] if c["VirtualSystemIdentifier"] == "7A7A7A7A-0000-4000-8000-000000000001"]
+    assert [c["ElementName"] for c in checkpoints] == ["hyperv.backup: nightly"], "no untagged orphan"
+    assert invoked(server).count("Msvm_VirtualSystemSnapshotService.CreateSnapshot") == 1
+    pending = server.root / "ProgramData" / "hyperv.backup" / "pending-checkpoints.json"
+    assert catalog_entries(server, pending) == [], "the record of the creation is gone once it is tagged"
+
+
+@pytest.mark.scenario("backup")
+def test_a_checkpoint_whose_job_names_nothing_is_still_the_one_tagged(server, play) -> None:
+    server.add_fault(method="CreateSnapshot", vm="app01", job={"duration": 0.3, "names_product": False})
+    (result,) = play({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "nightly"}})
+    assert result["changed"] is True and result["checkpoint"]["label"] == "nightly"
+    assert [c["ElementName"] for c in server.state()["checkpoints"]] == ["hyperv.backup: nightly"]
