@@ -26,6 +26,7 @@ from ansible_collections.hyperv.backup.plugins.plugin_utils._job_wait import (
     JOB_INFO,
     JobFollower,
     WaitOutcome,
+    describe_cancelled,
     describe_timeout,
     describe_unreachable,
 )
@@ -227,21 +228,22 @@ class JobAction(ActionBase):
                 return {**result, "unreachable": True, "msg": describe_unreachable(label, job, options["connection_retries"], outcome.error)}
             if outcome.status == "error":
                 message = f"{label}: following Hyper-V job {job.get('id')} failed: {outcome.error}"
+            elif options["cancel_on_job_timeout"]:
+                message, job = self.cancel(label, job, options["job_timeout"], task_vars)
             else:
                 message = describe_timeout(label, job, options["job_timeout"])
-                if options["cancel_on_job_timeout"]:
-                    message, job = self.cancel(job, message, task_vars)
-            failure = {**vm_result, "failed": True, "job": job, "msg": message}
+            # Pending only while the job still runs on the host: a cancelled one is over.
+            failure = {**vm_result, "failed": True, "job": job, "msg": message, "pending": not job.get("finished", False)}
             if isinstance(task, _Batch):
                 result["results"][index] = failure
             else:
                 result = failure
         return result
 
-    def cancel(self, job: dict[str, Any], message: str, task_vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Asks Hyper-V to cancel a job the task stopped following; the message says how it went."""
+    def cancel(self, label: str, job: dict[str, Any], timeout: float, task_vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Asks Hyper-V to cancel a job the task stopped following at job_timeout: (the message, the job as it is now)."""
         cancelled = self.run_module({"job_id": job["id"]}, task_vars, JOB)
         if cancelled.get("failed"):
-            return f"{message} Cancelling it failed: {cancelled.get('msg')}", job
-        job = cancelled.get("job") or job
-        return f"{message} It was cancelled (state {job.get('state')}).", job
+            return f"{describe_timeout(label, job, timeout)} Cancelling it failed: {cancelled.get('msg')}", job
+        now = cancelled.get("job") or job
+        return describe_cancelled(label, now, timeout, job), now

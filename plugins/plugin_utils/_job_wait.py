@@ -176,6 +176,13 @@ def describe_timeout(label: str, job: dict[str, Any], timeout: float) -> str:
             f"job_id={job.get('id')} wait=true, or rerun this task, which follows the same job.")
 
 
+def describe_cancelled(label: str, job: dict[str, Any], timeout: float, running: dict[str, Any]) -> str:
+    """The message of a job cancelled at job_timeout: job is the job as cancelled, running as last seen running."""
+    return (f"{label}: Hyper-V job {job.get('id')} was still {running.get('state')} at {running.get('percent_complete', 0)}% after "
+            f"{timeout:g} s (job_timeout) and was cancelled (cancel_on_job_timeout); it is {job.get('state')} now and made nothing "
+            f"that was recorded. Run the task again to start over, with a longer job_timeout if the work needs it.")
+
+
 def describe_unreachable(label: str, job: dict[str, Any], retries: int, error: str) -> str:
     return (f"{label}: the host stayed unreachable for {retries} retries while waiting on Hyper-V job {job.get('id')} ({error}). "
             f"The job goes on on the host: rerun the task, or wait with hyperv.backup.job_info job_id={job.get('id')} wait=true.")

@@ -178,7 +178,9 @@ def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
     assert replay.lines == []
     last = replay.calls[-1]
     assert (last["module"], last["args"], last["wrap_async"]) == (_job_wait.JOB, {"job_id": result["job"]["id"]}, False)
-    assert result["failed"] is True and result["msg"].endswith("It was cancelled (state terminated).")
+    assert result["failed"] is True and result["pending"] is False
+    assert "and was cancelled (cancel_on_job_timeout); it is terminated now and made nothing that was recorded." in result["msg"]
+    assert "goes on on the host" not in result["msg"] and "still terminated" not in result["msg"]
 
 
 def test_job_timeout_zero_returns_the_pending_job(shown) -> None:
