@@ -350,6 +350,8 @@ Function Start-Creation {
     catch {
         # An invalid state (5, 32775) means little without the state the VM was in.
         $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
+        # Nothing was made; only leftovers removed before count as a change.
+        $Result.changed = @($Result.removed_leftovers | Where-Object { $null -ne $_ }).Count -gt 0
         throw (New-HvStepFailure -Message ("Recovery checkpoint '$label' of VM '$($Result.vm.name)' ($($Result.vm.id)), which is $state" +
                 ": $($_.Exception.Message)") -ErrorRecord $_)
     }

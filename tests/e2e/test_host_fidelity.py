@@ -89,6 +89,7 @@ def test_each_state_gets_the_checkpoint_it_can_have_or_a_message_with_the_state(
         assert f"VM '{name}' (" in by_vm[name]["msg"] and f"which is {state}: " in by_vm[name]["msg"], by_vm[name]["msg"]
         assert f"CreateSnapshot returned {code}" in by_vm[name]["msg"]
     assert strict["msg"].startswith("6 of 7 VMs failed: ")
+    assert [r["vm"]["name"] for r in strict["results"] if r["changed"]] == ["off01"], "a failure that changed nothing says so"
     made = {c["VirtualSystemIdentifier"] for c in server.state()["checkpoints"]}
     assert made == {"13000000-0000-4000-8000-000000000003"}, "only the VM that is off got a checkpoint"
 
