@@ -220,7 +220,8 @@ Function Get-ReferencePointPresent {
             if (-not $AnsibleModule.CheckMode) {
                 $null = Complete-Entry -Path $catalogPath -Entry $entry -Job $job -VirtualMachine $VirtualMachine -Catalog $Catalog
             }
-            $Result.job = ConvertTo-HvJobResult -Job $job
+            # The host may have forgotten the job (five minutes after its end): the product was found without it.
+            $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $entry.job_id; state = 'gone' } }
             $Result.reference_point = ConvertTo-HvReferencePointResult -ReferencePoint $made -VmIdentity $identity -CatalogEntry $entry
             $Result.diff.after = Get-EntryView -Entry $entry
             return $Result
