@@ -221,6 +221,7 @@ class JobAction(ActionBase):
     def stop_following(self, task: _Single | _Batch, result: dict[str, Any], pending: dict[int, tuple[dict[str, Any], dict[str, Any]]],
                        outcome: WaitOutcome, options: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         """The result when following ends before the jobs do: the time is up, the host is lost, or job_info failed."""
+        cancelled: dict[int, dict[str, Any]] = {}
         for index, (vm_result, vm_args) in pending.items():
             label = self.describe(vm_args, vm_result)
             job = dict(vm_result["job"])
@@ -230,6 +231,8 @@ class JobAction(ActionBase):
                 message = f"{label}: following Hyper-V job {job.get('id')} failed: {outcome.error}"
             elif options["cancel_on_job_timeout"]:
                 message, job = self.cancel(label, job, options["job_timeout"], task_vars)
+                if job.get("finished"):
+                    cancelled[index] = {**vm_result, "job": job, "msg": message}
             else:
                 message = describe_timeout(label, job, options["job_timeout"])
             # Pending only while the job still runs on the host: a cancelled one is over.
@@ -238,7 +241,23 @@ class JobAction(ActionBase):
                 result["results"][index] = failure
             else:
                 result = failure
+        if cancelled:
+            result = self.settle_cancelled(task, result, cancelled, task_vars)
         return result
+
+    def settle_cancelled(self, task: _Single | _Batch, result: dict[str, Any], cancelled: dict[int, dict[str, Any]],
+                         task_vars: dict[str, Any]) -> dict[str, Any]:
+        """The result once the module has seen the jobs cancelled at job_timeout end: it drops what it had
+        recorded as pending (a catalog entry, a checkpoint record) and says whether anything changed; the
+        message stays the cancellation's."""
+        rerun = self.run_module(task.finish_args(cancelled), task_vars)
+        merged = task.merge(result, list(cancelled), rerun)
+        for index, vm_result in cancelled.items():
+            if isinstance(task, _Batch):
+                merged["results"][index] = {**merged["results"][index], "failed": True, "pending": False, "msg": vm_result["msg"]}
+            else:
+                merged = {**merged, "failed": True, "pending": False, "msg": vm_result["msg"]}
+        return merged
 
     def cancel(self, label: str, job: dict[str, Any], timeout: float, task_vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Asks Hyper-V to cancel a job the task stopped following at job_timeout: (the message, the job as it is now)."""

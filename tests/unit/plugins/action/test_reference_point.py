@@ -168,7 +168,8 @@ def test_timeout_fails_with_job_state_and_percent_without_cancelling(shown) -> N
     assert result["failed"] is True
     assert result["msg"].startswith(f"Reference point 'nightly' of VM 'web01': Hyper-V job {job_id} is still running at ")
     assert "after 10 s (job_timeout)" in result["msg"]
-    assert [line["module"] for line in replay.lines] == [_job_wait.JOB], "only the recorded cancellation is left"
+    assert [line["module"] for line in replay.lines] == [_job_wait.JOB, "hyperv.backup.reference_point"], "only the recorded cancellation is left"
+    assert result["pending"] is True, "the job goes on on the host"
 
 
 def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
@@ -176,8 +177,11 @@ def test_timeout_with_cancel_asks_hyperv_to_terminate(shown) -> None:
     action, replay, clock = make_action(reference_point_action, args, "hung_create")
     result = action.run(task_vars={})
     assert replay.lines == []
-    last = replay.calls[-1]
-    assert (last["module"], last["args"], last["wrap_async"]) == (_job_wait.JOB, {"job_id": result["job"]["id"]}, False)
+    cancel, settle = replay.calls[-2:]
+    assert (cancel["module"], cancel["args"], cancel["wrap_async"]) == (_job_wait.JOB, {"job_id": result["job"]["id"]}, False)
+    # The module sees the cancelled job end, so the catalog keeps no pending entry for it.
+    assert settle["module"] == "hyperv.backup.reference_point" and settle["args"]["_resume"][0]["job_id"] == result["job"]["id"]
+    assert result["changed"] is False
     assert result["failed"] is True and result["pending"] is False
     assert "and was cancelled (cancel_on_job_timeout); it is terminated now and made nothing that was recorded." in result["msg"]
     assert "goes on on the host" not in result["msg"] and "still terminated" not in result["msg"]
