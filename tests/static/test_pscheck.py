@@ -76,13 +76,15 @@ def test_embedded_instance_property_is_checked(copy) -> None:
 
 
 def test_user_text_in_wql_is_found(copy) -> None:
-    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"ElementName = '$Name'\"")
+    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"VirtualSystemType = 'Microsoft:Hyper-V:System:Realized'\"",
+                 "\"ElementName = '$Name'\"")
     assert any("-Filter interpolates $Name: WQL must be constant" in f for f in found)
 
 
 def test_wql_property_is_checked(copy) -> None:
-    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"Caption = 'Virtual Machine'\"", "\"Captions = 'Virtual Machine'\"")
-    assert len(found) == 1 and found[0].endswith("[cim] WQL names Captions, which Msvm_ComputerSystem does not have")
+    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"VirtualSystemType = 'Microsoft:Hyper-V:System:Realized'\"",
+                 "\"SystemType = 'Microsoft:Hyper-V:System:Realized'\"")
+    assert len(found) == 1 and found[0].endswith("[cim] WQL names SystemType, which Msvm_VirtualSystemSettingData does not have")
 
 
 def test_syntax_error_is_found(copy) -> None:
