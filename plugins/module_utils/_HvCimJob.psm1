@@ -91,9 +91,33 @@ Function Invoke-HvCimMethod {
     $output = Invoke-CimMethod -InputObject $InputObject -MethodName $MethodName -Arguments $Arguments
     $code = [uint32]$output.ReturnValue
     if ($code -ne 0 -and $code -ne 4096) {
-        throw "$Action failed: $MethodName $(Get-HvReturnCodeMessage -ReturnValue $code)"
+        $reason = "$MethodName $(Get-HvReturnCodeMessage -ReturnValue $code)"
+        $exception = [System.InvalidOperationException]::new("$Action failed: $reason")
+        # A caller that names the VM and the work itself takes the reason alone (Get-HvFailureReason).
+        $exception.Data['HvReason'] = $reason
+        throw $exception
     }
     $output
+}
+
+Function Get-HvFailureReason {
+    <#
+    .SYNOPSIS
+    Returns why a call failed, without the action Invoke-HvCimMethod prefixed, for a caller whose message already says it.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [System.Management.Automation.ErrorRecord]
+        $ErrorRecord
+    )
+
+    $reason = $ErrorRecord.Exception.Data['HvReason']
+    if ($reason) {
+        return [string]$reason
+    }
+    $ErrorRecord.Exception.Message
 }
 
 Function Get-HvCimJob {
@@ -410,6 +434,7 @@ Export-ModuleMember -Function @(
     'Format-HvJobFailure'
     'Get-HvCimJob'
     'Get-HvCimJobError'
+    'Get-HvFailureReason'
     'Get-HvJobProduct'
     'Get-HvJobWaitSpec'
     'Get-HvReturnCodeMessage'

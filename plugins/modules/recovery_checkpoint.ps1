@@ -225,7 +225,8 @@ Function Get-EndedJob {
                 "then run the task again."))
     }
     if (-not (Test-HvCimJobFinished -Job $job)) {
-        Set-PendingJob -Result $Result -JobId $Params._job_id -Stage $Params._resume.stage -KnownBefore @($Params._resume['known_before'] | Where-Object { $null -ne $_ })
+        $knownBefore = @($Params._resume['known_before'] | Where-Object { $null -ne $_ })
+        Set-PendingJob -Result $Result -JobId $Params._job_id -Stage $Params._resume.stage -KnownBefore $knownBefore
         return
     }
     $Result.job = ConvertTo-HvJobResult -Job $job
@@ -299,6 +300,22 @@ Function Get-Leftover {
     Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
 }
 
+Function Test-LeftoverRemoved {
+    <#
+    .SYNOPSIS
+    Returns whether this task removed leftover checkpoints: the only change of a creation that made nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    @($Result.removed_leftovers | Where-Object { $null -ne $_ }).Count -gt 0
+}
+
 Function Start-Creation {
     <#
     .SYNOPSIS
@@ -350,10 +367,10 @@ Function Start-Creation {
     catch {
         # An invalid state (5, 32775) means little without the state the VM was in.
         $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
-        # Nothing was made; only leftovers removed before count as a change.
-        $Result.changed = @($Result.removed_leftovers | Where-Object { $null -ne $_ }).Count -gt 0
-        throw (New-HvStepFailure -Message ("Recovery checkpoint '$label' of VM '$($Result.vm.name)' ($($Result.vm.id)), which is $state" +
-                ": $($_.Exception.Message)") -ErrorRecord $_)
+        $Result.changed = Test-LeftoverRemoved -Result $Result
+        $reason = Get-HvFailureReason -ErrorRecord $_
+        throw (New-HvStepFailure -Message ("Creating recovery checkpoint '$label' of VM '$($Result.vm.name)' ($($Result.vm.id)), which is $state, " +
+                "failed: $reason") -ErrorRecord $_)
     }
     if ($null -ne $output.Job) {
         $recorded = @{
@@ -427,6 +444,7 @@ Function Get-CheckpointPresent {
             $made = Get-MadeCheckpoint @found
             if ($null -eq $made) {
                 Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
+                $Result.changed = Test-LeftoverRemoved -Result $Result
                 throw (New-HvStepFailure -Message ("Creating $action finished but Hyper-V reported no checkpoint and the VM has no new one; " +
                         "check the VM in Hyper-V Manager."))
             }
@@ -437,6 +455,8 @@ Function Get-CheckpointPresent {
         Set-PendingCheckpointRecord -Params $Params -Identity $identity -Record $null
         $failure = Format-HvJobFailure -JobResult $jobResult -Action "Creating $action"
         if ($Result.consistency -ne 'application' -or -not $Params.crash_fallback) {
+            # Hyper-V rolls a failed creation back: nothing was made.
+            $Result.changed = Test-LeftoverRemoved -Result $Result
             throw (New-HvStepFailure -Message $failure)
         }
         # Application consistency needs the guest's integration services and VSS; when that fails

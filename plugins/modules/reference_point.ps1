@@ -277,7 +277,9 @@ Function Get-ReferencePointPresent {
         $Result.changed = $false
         # An invalid state (5, 32775) means little without the state the VM was in.
         $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
-        throw (New-HvStepFailure -Message "Creating $action ($($identity.id)), which is $state, failed: $($_.Exception.Message)" -ErrorRecord $_)
+        $reason = Get-HvFailureReason -ErrorRecord $_
+        throw (New-HvStepFailure -Message ("Creating reference point '$label' of VM '$($identity.name)' ($($identity.id)), which is $state, " +
+                "failed: $reason") -ErrorRecord $_)
     }
     if ($newEntry.status -ne 'ready') {
         Set-PendingJob -Result $Result -Job (Get-HvCimJob -InstanceId $newEntry.job_id)

@@ -88,7 +88,7 @@ def test_each_state_gets_the_checkpoint_it_can_have_or_a_message_with_the_state(
                                            "it running; start or resume it, or ask for a crash-consistent one."), by_vm[name]["msg"]
     for name, state, code in (("starting01", "starting", "5 (Invalid State)"), ("migrating01", "migrating", "5 (Invalid State)"),
                               ("busy01", "running", "32775 (Invalid State)"), ("locked01", "running", "5 (Invalid State)")):
-        assert f"VM '{name}' (" in by_vm[name]["msg"] and f"which is {state}: " in by_vm[name]["msg"], by_vm[name]["msg"]
+        assert f"VM '{name}' (" in by_vm[name]["msg"] and f"which is {state}, failed: " in by_vm[name]["msg"], by_vm[name]["msg"]
         assert f"CreateSnapshot returned {code}" in by_vm[name]["msg"]
     assert strict["msg"].startswith("6 of 7 VMs failed: ")
     assert [r["vm"]["name"] for r in strict["results"] if r["changed"]] == ["off01"], "a failure that changed nothing says so"

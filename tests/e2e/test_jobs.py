@@ -64,19 +64,24 @@ def test_too_many_dropped_connections_report_unreachable_with_the_job_id(play, s
     assert f"hyperv.backup.job_info job_id={job_id} wait=true" in result["msg"]
 
 
-@pytest.mark.scenario("slow")
+@pytest.mark.scenario("slow", vms=[{"name": "big01", "id": "5a5a5a5a-0000-4000-8000-000000000001"},
+                                   {"name": "big02", "id": "5a5a5a5a-0000-4000-8000-000000000002"}])
 def test_hung_job_times_out_with_id_state_and_percent_then_cancels(play, server) -> None:
     server.add_fault(method="CreateReferencePoint", job={"never_ends": True})
     server.add_fault(method="CreateReferencePoint", job={"never_ends": True})
+    # Two VMs: the first job goes on, and Hyper-V refuses a second one on the same VM (32775).
     timed_out, cancelled = play(
         {**rp(vm="big01", name="n", wait_timeout=1, job_timeout=3), "ignore_errors": True},
-        {**rp(vm="big01", name="m", wait_timeout=1, job_timeout=3, cancel_on_job_timeout=True), "ignore_errors": True},
+        {**rp(vm="big02", name="m", wait_timeout=1, job_timeout=3, cancel_on_job_timeout=True), "ignore_errors": True},
     )
     job_id = timed_out["job"]["id"]
     assert timed_out["_status"] == "FAILED"
     assert re.match(rf"Reference point 'n' of VM 'big01': Hyper-V job {job_id} is still running at \d+% after 3 s \(job_timeout\)\. "
                     rf"It goes on on the host: wait on it with hyperv.backup.job_info job_id={job_id} wait=true", timed_out["msg"])
-    assert cancelled["_status"] == "FAILED" and cancelled["msg"].endswith("It was cancelled (state terminated).")
+    assert cancelled["_status"] == "FAILED" and cancelled["pending"] is False
+    assert re.match(rf"Reference point 'm' of VM 'big02': Hyper-V job {cancelled['job']['id']} was still running at \d+% after 3 s \(job_timeout\) "
+                    r"and was cancelled \(cancel_on_job_timeout\); it is terminated now and made nothing that was recorded\. "
+                    r"Run the task again to start over", cancelled["msg"]), cancelled["msg"]
     jobs = server.state()["jobs"]
     assert jobs[job_id]["JobState"] == 4 and jobs[cancelled["job"]["id"]]["JobState"] == 8
 

@@ -38,7 +38,7 @@ def test_check_mode_reports_change_and_calls_nothing(play, server) -> None:
     (result,) = play(rp(vm="web01", name="nightly"), check=True, diff=True)
     assert result["changed"] is True and result["reference_point"] is None
     # callbacks print the diff rather than keep it in the result
-    assert "--- before\n+++ after\n@@ -1 +1,14 @@\n-{}\n+{" in play.last_output and '+    "name": "nightly",' in play.last_output
+    assert "--- before\n+++ after\n@@ -1 +1,15 @@\n-{}\n+{" in play.last_output and '+    "name": "nightly",' in play.last_output
     assert invoked(server) == []
     assert not server.catalog.exists()
 
@@ -116,7 +116,7 @@ def test_error_return_value_is_explained(play, server) -> None:
     server.add_fault(method="CreateReferencePoint", return_value=32775)
     (result,) = play(rp(vm="web01", name="nightly"))
     assert result["msg"] == (
-        "Creating Reference point 'nightly' of VM 'web01' failed: Creating a reference point of VM 'web01' failed: CreateReferencePoint "
+        "Creating reference point 'nightly' of VM 'web01' (6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162), which is running, failed: CreateReferencePoint "
         "returned 32775 (Invalid State). The VM or disk is in a state that does not allow this; retry when it is settled.")
     assert catalog_entries(server) == []
 
@@ -213,6 +213,8 @@ def test_many_reference_points_in_one_task_with_jobs_followed_from_the_controlle
     assert set(made["ansible_facts"]["hyperv_backup"]["reference_points"]["web01"]) == {"a", "b"}
     assert removed["_status"] == "CHANGED" and [r["changed"] for r in removed["results"]] == [True, True, True]
     runs = [r["module"] for r in server.calls()["module_runs"]]
-    assert runs.count("reference_point") == 4, "per task: one run starting the three jobs, one finishing them"
+    # Hyper-V takes one reference point job per VM at a time (32775 otherwise): per task, one run
+    # starting web01 'a' and db01 'a', one finishing them and starting web01 'b', one finishing it.
+    assert runs.count("reference_point") == 6, runs
     assert invoked(server).count("Msvm_VirtualSystemReferencePointService.CreateReferencePoint") == 3
     assert catalog_entries(server) == []
