@@ -26,6 +26,6 @@ class ActionModule(JobAction):
         for vm_result in result.get("results") or [result]:
             point = vm_result.get("reference_point")
             if point and not vm_result.get("failed"):
-                fact = _facts.with_reference_point(fact, (vm_result.get("vm") or {}).get("name"), point["name"], point)
+                fact = _facts.with_reference_point(fact, vm_result.get("vm"), point["name"], point)
                 made = True
         return fact if made else None

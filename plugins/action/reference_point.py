@@ -26,10 +26,10 @@ class ActionModule(JobAction):
         entries = result.get("results")
         pairs = zip(entries, args.get("vms") or []) if isinstance(entries, list) else [(result, {})]
         for vm_result, element in pairs:
-            vm = (vm_result.get("vm") or {}).get("name")
+            vm = vm_result.get("vm")
             point = vm_result.get("reference_point")
             name = element.get("name") or args.get("name") or (point or {}).get("name")
-            if not vm or not name or vm_result.get("failed"):
+            if not _facts.vm_key(vm) or not name or vm_result.get("failed"):
                 continue
             fact = _facts.with_reference_point(fact, vm, name, point)
             changed = True

@@ -311,7 +311,9 @@ Function Get-HvBatchEntry {
     }
     $elements = @(if ($null -eq $AnsibleModule.Params.vms) { @{} } else { $AnsibleModule.Params.vms })
     $all = $null
-    $seen = @{}
+    # Ordinal: a hashtable compares keys ignoring case (by culture in Windows PowerShell), but
+    # 'Nightly' and 'nightly' are two reference points of one VM. The id part is lower case.
+    $seen = [System.Collections.Generic.HashSet[string]]::new([StringComparer]::Ordinal)
     for ($index = 0; $index -lt $elements.Count; $index++) {
         $element = $elements[$index]
         $params = $taskParams.Clone()
@@ -324,13 +326,15 @@ Function Get-HvBatchEntry {
         # ($null on a first run).
         $params._job_id = if ($null -ne $Resumed) { $Resumed[$index].job_id } else { $null }
         $params._resume = if ($null -ne $Resumed) { $Resumed[$index].state } else { $null }
-        $given = if ($params.vm_id) { $params.vm_id } else { $params.vm }
+        # vm_id given as '' is still the option given: it is refused as no GUID, not read as vm.
+        $byId = $null -ne $params.vm_id
+        $given = if ($byId) { $params.vm_id } else { $params.vm }
         $entry = @{ params = $params; vm = $null; error = $null; given = @{ name = $params.vm; id = $params.vm_id } }
         try {
             if ($null -eq $all) {
                 $all = @(Get-HvVirtualMachineList)
             }
-            $entry.vm = if ($params.vm_id) {
+            $entry.vm = if ($byId) {
                 Select-HvVirtualMachine -VirtualMachine $all -Id $params.vm_id
             }
             else {
@@ -343,8 +347,8 @@ Function Get-HvBatchEntry {
             continue
         }
         $identity = Get-HvVirtualMachineIdentity -VirtualMachine $entry.vm
-        $key = (@($identity.id) + @($DistinctBy | ForEach-Object { [string]$params[$_] })) -join '|'
-        if ($seen.ContainsKey($key)) {
+        $key = (@($identity.id.ToLowerInvariant()) + @($DistinctBy | ForEach-Object { [string]$params[$_] })) -join '|'
+        if (-not $seen.Add($key)) {
             # Named as the VM it is, however it was spelled: the caller files it under that VM.
             $entry.given = $identity
             $entry.vm = $null
@@ -352,7 +356,6 @@ Function Get-HvBatchEntry {
             $entry
             continue
         }
-        $seen[$key] = $true
         $params.vm = $identity.name
         $params.vm_id = $identity.id
         $entry

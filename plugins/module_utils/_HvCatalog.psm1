@@ -253,11 +253,12 @@ Function Find-HvCatalogEntry {
 
     foreach ($entry in $Catalog.entries) {
         if ($PSCmdlet.ParameterSetName -eq 'Name') {
-            if ($entry.vm_id -eq $VmId -and $entry.name -ceq $Name) {
+            # Ordinal: -ceq compares by culture and takes 'night<SHY>ly' for 'nightly'.
+            if ($entry.vm_id -eq $VmId -and [string]::Equals($entry.name, $Name, [StringComparison]::Ordinal)) {
                 $entry
             }
         }
-        elseif ($entry.instance_id -and $entry.instance_id -ceq $InstanceId) {
+        elseif ($entry.instance_id -and [string]::Equals($entry.instance_id, $InstanceId, [StringComparison]::Ordinal)) {
             $entry
         }
     }
@@ -304,7 +305,7 @@ Function Remove-HvCatalogEntry {
         $Name
     )
 
-    $Catalog.entries.RemoveAll({ param($entry) $entry.vm_id -eq $VmId -and $entry.name -ceq $Name })
+    $Catalog.entries.RemoveAll({ param($entry) $entry.vm_id -eq $VmId -and [string]::Equals($entry.name, $Name, [StringComparison]::Ordinal) })
 }
 
 Function New-HvCatalogEntry {

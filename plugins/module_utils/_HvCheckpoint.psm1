@@ -91,7 +91,8 @@ Function Select-HvRecoveryCheckpoint {
     )
 
     $tag = Get-HvCheckpointTag -Label $Label
-    $Checkpoint | Where-Object { $_.ElementName -ceq $tag } | Select-Object -First 1
+    # Ordinal: -ceq compares by culture, where characters such as a soft hyphen count for nothing.
+    $Checkpoint | Where-Object { [string]::Equals($_.ElementName, $tag, [StringComparison]::Ordinal) } | Select-Object -First 1
 }
 
 Function Test-HvCheckpointOwned {

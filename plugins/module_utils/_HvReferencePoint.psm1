@@ -183,7 +183,7 @@ Function Select-HvReferencePoint {
     )
 
     if ($InstanceId) {
-        $ReferencePoint | Where-Object { $_.InstanceID -ceq $InstanceId } | Select-Object -First 1
+        $ReferencePoint | Where-Object { [string]::Equals($_.InstanceID, $InstanceId, [StringComparison]::Ordinal) } | Select-Object -First 1
     }
 }
 

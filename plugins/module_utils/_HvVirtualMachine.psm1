@@ -65,11 +65,14 @@ Function Select-HvVirtualMachine {
         [object[]]
         $VirtualMachine,
 
+        # Empty strings are refused below with the option's name, not by parameter binding.
         [Parameter(Mandatory, ParameterSetName = 'Name')]
+        [AllowEmptyString()]
         [string]
         $Name,
 
         [Parameter(Mandatory, ParameterSetName = 'Id')]
+        [AllowEmptyString()]
         [string]
         $Id
     )
@@ -86,9 +89,13 @@ Function Select-HvVirtualMachine {
         return $found[0]
     }
 
-    # -ceq would let 'Web01' and 'web01' both exist undetected; Hyper-V Manager compares
-    # case-insensitively, so do the same and report every match.
-    $found = @($VirtualMachine | Where-Object { $_.ElementName -eq $Name })
+    if ($Name -eq '') {
+        throw "vm is empty: give the VM's display name, or its GUID as vm_id."
+    }
+    # Case-insensitive, as Hyper-V Manager compares, so that 'Web01' and 'web01' are both reported.
+    # Ordinal, not -eq: -eq compares by culture, where a soft hyphen or a zero-width space counts
+    # for nothing and a ligature equals its letters, so 'web01' would select 'web<SHY>01'.
+    $found = @($VirtualMachine | Where-Object { [string]::Equals($_.ElementName, $Name, [StringComparison]::OrdinalIgnoreCase) })
     if ($found.Count -eq 0) {
         $known = Format-HvVirtualMachineList -VirtualMachine $VirtualMachine
         throw "No virtual machine named '$Name' on host $env:COMPUTERNAME. Virtual machines found: $known."
@@ -109,10 +116,12 @@ Function Get-HvVirtualMachine {
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
     param (
         [Parameter(Mandatory, ParameterSetName = 'Name')]
+        [AllowEmptyString()]
         [string]
         $Name,
 
         [Parameter(Mandatory, ParameterSetName = 'Id')]
+        [AllowEmptyString()]
         [string]
         $Id
     )

@@ -153,7 +153,7 @@ Function Invoke-DiskChangesStep {
     }
     $action = "Changed blocks of VM '$($identity.name)' since '$baseName'"
     $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
-    if ($null -eq $checkpoint) {
+    if ($null -eq $checkpoint -and -not $AnsibleModule.CheckMode) {
         throw (New-HvStepFailure -Message ("$action need the recovery checkpoint '$label', which the VM does not have; " +
                 "create it with hyperv.backup.recovery_checkpoint first."))
     }
@@ -166,6 +166,12 @@ Function Invoke-DiskChangesStep {
     if ($null -eq $basePoint) {
         $Result.full_needed = $true
         $Result.full_reasons = @("the base reference point '$baseName' no longer exists")
+        return $Result
+    }
+    if ($null -eq $checkpoint) {
+        # Check mode, and the checkpoint task before this one made nothing: the base is checked,
+        # the changes are not known until there is a checkpoint to read them against.
+        $Result.changed_bytes = $null
         return $Result
     }
 

@@ -77,7 +77,9 @@ extends_documentation_fragment:
   - hyperv.backup.vm
   - hyperv.backup.catalog
 notes:
-  - Supports C(check_mode); then range files are not written and every list is returned.
+  - Supports C(check_mode); then range files are not written and every list is returned. When the
+    checkpoint does not exist in check mode (the task that makes it ran in check mode too), only the
+    base is checked; RV(disks) is empty and RV(changed_bytes) is V(null).
 seealso:
   - module: hyperv.backup.recovery_checkpoint
   - module: hyperv.backup.vm_export
@@ -162,7 +164,9 @@ disks:
       type: str
       sample: null
 changed_bytes:
-  description: Total changed bytes of the disks that could be read.
+  description:
+    - Total changed bytes of the disks that could be read.
+    - V(null) in check mode when the checkpoint does not exist yet.
   returned: always (with O(vms), in each element of RV(results) instead)
   type: int
   sample: 8388608

@@ -754,9 +754,11 @@ Function Get-CheckpointConverted {
     }
 
     $mine = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
-    if ($null -eq $mine) {
+    if ($null -eq $mine -and -not $AnsibleModule.CheckMode) {
         throw (New-HvStepFailure -Message "$action does not exist, so it cannot be converted to reference point '$pointName'; create it first (state=present).")
     }
+    # In check mode a missing checkpoint is the one the state=present task before this one, in
+    # check mode too, would have made: the conversion is reported as it would happen.
     $Result.changed = $true
     if ($AnsibleModule.CheckMode) {
         return $Result

@@ -117,13 +117,16 @@ extends_documentation_fragment:
   - hyperv.backup.catalog
   - hyperv.backup.job_wait
 notes:
-  - Supports C(check_mode).
+  - Supports C(check_mode). O(state=converted) in check mode reports the conversion even when the
+    checkpoint does not exist, as it would be made by a O(state=present) task before it that ran in
+    check mode too (the rct_backup role under C(--check)).
   - Before any change (check mode too) a VM is refused whose configuration version is below 6.2 or
     that has a VHD or VHD Set (.vhds) disk, since RCT cannot cover it; the message says what to do.
   - A pass-through disk cannot be checkpointed; the checkpoint leaves it out and a warning names it.
   - A VM that is off gets a crash-consistent checkpoint (with a warning); a saved or paused one gets
     an application-consistent checkpoint refused, or a crash-consistent one with O(crash_fallback=true).
-  - A converted reference point is also set as the fact C(hyperv_backup.reference_points[<VM>][<reference_point_name>]).
+  - A converted reference point is also set as the fact C(hyperv_backup.reference_points[<VM id>][<reference_point_name>]),
+    keyed by the VM's GUID in lower case.
 seealso:
   - module: hyperv.backup.reference_point
   - module: hyperv.backup.vm_export

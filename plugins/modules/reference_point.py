@@ -22,9 +22,10 @@ description:
   - Long operations run as Hyper-V jobs. The module waits up to O(wait_timeout) seconds on the
     host; a job still running then is followed from the controller (see O(job_timeout)), with
     progress, surviving dropped connections, and the result recorded in the catalog once it ends.
-  - On success sets the fact C(hyperv_backup.reference_points[<VM name>][<name>]) to
+  - On success sets the fact C(hyperv_backup.reference_points[<VM id>][<name>]) to
     RV(reference_point) (removed again by O(state=absent)), so later tasks and roles can use it
-    without C(register).
+    without C(register). The VM id is the GUID in lower case (RV(vm.id)), never the name, which
+    two VMs may share; each point carries C(vm_name) and C(vm_id).
   - Reference points the catalog does not know were made by other software (a backup product may
     depend on them) and are only removed with O(allow_foreign=true).
 options:
@@ -156,9 +157,9 @@ EXAMPLES = r"""
     run_id: "awx-{{ awx_job_id | default('manual') }}"
     job_timeout: 7200
 
-- name: Use the fact the task above set
+- name: Use the fact the task above set (keyed by the VM's GUID in lower case)
   ansible.builtin.debug:
-    msg: "{{ hyperv_backup.reference_points['web01']['weekly'].instance_id }}"
+    msg: "{{ hyperv_backup.reference_points['6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162']['weekly'].instance_id }}"
 
 - name: Remove a reference point by name
   hyperv.backup.reference_point:

@@ -188,7 +188,7 @@ Function Complete-Export {
         # The base's change tracking is gone (the VM moved, a disk was recreated, the RCT log aged
         # out): only a full export can be taken now.
         $whyFull = "the change tracking data of base '$($Params.base)' is no longer valid ($($jobResult.error_description))"
-        $AnsibleModule.Warn("$Action is full instead of differential: $whyFull.")
+        $AnsibleModule.Warn("$Action is full instead of incremental: $whyFull.")
         $Result.mode = 'full'
         $Result.full_reason = $whyFull
         $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Params.checkpoint
@@ -273,7 +273,7 @@ Function Invoke-ExportStep {
     $resume = if ($null -ne $Params._resume) { $Params._resume } else { @{} }
     $Result.pending = $false
     $Result.destination = $destination
-    $Result.mode = if ($resume.full_reason -or -not $Params.base) { 'full' } else { 'differential' }
+    $Result.mode = if ($resume.full_reason -or -not $Params.base) { 'full' } else { 'incremental' }
     $Result.base = $Params.base
     $Result.full_reason = $resume.full_reason
     $Result.files = @()
@@ -306,20 +306,26 @@ Function Invoke-ExportStep {
         $AnsibleModule.Warn("$action removes a partial export ($($partial.Count) files) before exporting again.")
     }
     $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
+    $disks = $checkpoint
     if ($null -eq $checkpoint) {
-        throw (New-HvStepFailure -Message ("$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; " +
-                "create it with hyperv.backup.recovery_checkpoint first."))
+        if (-not $AnsibleModule.CheckMode) {
+            throw (New-HvStepFailure -Message ("$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; " +
+                    "create it with hyperv.backup.recovery_checkpoint first."))
+        }
+        # In check mode the checkpoint task before this one made nothing: the VM's own disks stand
+        # in for the checkpoint's, which would be the same set.
+        $disks = Get-HvVirtualMachineSetting -VirtualMachine $VirtualMachine
     }
     $basePoint = $null
     if ($Params.base) {
-        $base = Get-ExportBase -Params $Params -VirtualMachine $VirtualMachine -Identity $identity -Checkpoint $checkpoint
+        $base = Get-ExportBase -Params $Params -VirtualMachine $VirtualMachine -Identity $identity -Checkpoint $disks
         $basePoint = $base.point
         if ($base.why_full) {
             if (-not $Params.fallback_to_full) {
-                throw (New-HvStepFailure -Message ("$action cannot be differential: $($base.why_full). Take a full export (no base), " +
+                throw (New-HvStepFailure -Message ("$action cannot be incremental: $($base.why_full). Take a full export (no base), " +
                         "or set fallback_to_full=true."))
             }
-            $AnsibleModule.Warn("$action is full instead of differential: $($base.why_full).")
+            $AnsibleModule.Warn("$action is full instead of incremental: $($base.why_full).")
             $Result.mode = 'full'
             $Result.full_reason = $base.why_full
         }

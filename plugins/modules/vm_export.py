@@ -8,7 +8,7 @@
 DOCUMENTATION = r"""
 ---
 module: vm_export
-short_description: Export a VM's recovery checkpoint, full or differential, to a directory on the host
+short_description: Export a VM's recovery checkpoint, full or incremental, to a directory on the host
 version_added: 0.1.0
 description:
   - Exports the recovery checkpoint O(checkpoint) (made by M(hyperv.backup.recovery_checkpoint)) with
@@ -40,7 +40,7 @@ options:
     type: str
   fallback_to_full:
     description:
-      - When a differential export is impossible, export in full instead, with a warning, and say why
+      - When an incremental export is impossible, export in full instead, with a warning, and say why
         in RV(full_reason). Impossible means the base reference point is gone, the VM's disk set changed
         since it (a disk added, removed or replaced), or its change tracking data is no longer valid
         (Hyper-V reports 0xC03A0029, 0xC03A0030 or 0xC03A002A; the VM moved, a disk was recreated, the
@@ -93,7 +93,9 @@ extends_documentation_fragment:
   - hyperv.backup.catalog
   - hyperv.backup.job_wait
 notes:
-  - Supports C(check_mode).
+  - Supports C(check_mode), reporting RV(mode) and RV(full_reason) as the export would have them.
+    When the recovery checkpoint does not exist in check mode (the task that makes it ran in check
+    mode too), the VM's own disks stand in for the checkpoint's in the disk-set comparison.
 seealso:
   - module: hyperv.backup.recovery_checkpoint
 author:
@@ -140,17 +142,20 @@ destination:
   type: str
   sample: '\\backup01\hyperv\web01\2026-11-28'
 mode:
-  description: V(full) or V(differential).
+  description:
+    - V(full), or V(incremental) (only what changed since RV(base); Hyper-V's differential export,
+      C(DifferentialBackupBase)). The same word as the catalog's mode and the role's
+      C(rct_backup_mode).
   returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: full
 base:
-  description: The base reference point's name of a differential export.
+  description: The base reference point's name of an incremental export.
   returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: null
 full_reason:
-  description: Why an export asked to be differential is full (see O(fallback_to_full)); V(null) otherwise.
+  description: Why an export asked to be incremental is full (see O(fallback_to_full)); V(null) otherwise.
   returned: always (with O(vms), in each element of RV(results) instead)
   type: str
   sample: "the VM's disk set changed since 'nightly-2026-11-27' (1 added, 0 removed)"

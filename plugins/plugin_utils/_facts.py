@@ -13,18 +13,31 @@ from typing import Any
 FACT = "hyperv_backup"
 
 
-def with_reference_point(existing: dict[str, Any] | None, vm_name: str, name: str, point: dict[str, Any] | None) -> dict[str, Any]:
+def vm_key(vm: dict[str, Any] | None) -> str | None:
+    """The key of a VM in the fact: its GUID in lower case, as the modules report vm.id.
+
+    Names are not keys: two VMs may share a name, or differ only in case.
+    """
+    vm_id = (vm or {}).get("id")
+    return str(vm_id).lower() if vm_id else None
+
+
+def with_reference_point(existing: dict[str, Any] | None, vm: dict[str, Any] | None, name: str, point: dict[str, Any] | None) -> dict[str, Any]:
     """The fact with one VM's named reference point set (or dropped when point is None).
 
-    Facts replace each other whole, so the new value starts from what earlier tasks set.
+    Keyed by the VM's id (vm_key); each point carries vm_name and vm_id for reading. Facts replace
+    each other whole, so the new value starts from what earlier tasks set.
     """
+    key = vm_key(vm)
     fact = copy.deepcopy(existing) if isinstance(existing, dict) else {}
+    if key is None:
+        return fact
     per_vm = fact.setdefault("reference_points", {})
-    points = per_vm.setdefault(vm_name, {})
+    points = per_vm.setdefault(key, {})
     if point is None:
         points.pop(name, None)
         if not points:
-            per_vm.pop(vm_name, None)
+            per_vm.pop(key, None)
     else:
         points[name] = point
     return fact

@@ -33,6 +33,7 @@ def join(base: str, *parts: str) -> str:
 
 # Characters a Windows file name cannot hold (and control characters); VM display names may hold them.
 _NOT_IN_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+_NAME_CHARS = 40
 
 
 def vm_folder(name: str, vm_id: str) -> str:
@@ -41,5 +42,7 @@ def vm_folder(name: str, vm_id: str) -> str:
     The name keeps the folder readable; the GUID keeps two VMs apart whose names are the same, or
     differ only in case (one folder on NTFS), or differ only in characters a file name cannot hold.
     """
-    safe = _NOT_IN_NAME.sub("_", name).strip(" .") or "vm"
+    # The readable part is cut at _NAME_CHARS: Windows paths stop at 260 characters unless long
+    # paths are enabled, and the export adds the VM name and the disk file's name below it.
+    safe = _NOT_IN_NAME.sub("_", name)[:_NAME_CHARS].strip(" .") or "vm"
     return f"{safe}_{vm_id.lower()}"

@@ -108,12 +108,31 @@ def _fail(vm: dict[str, Any], step: str, message: str) -> None:
     vm["error"] = f"{vm['error']} | {text}" if vm.get("error") else text
 
 
+def vm_list(given: Any) -> list[str]:
+    """The VMs of rct_backup_vms as a list of exact names or GUIDs.
+
+    A list is taken as given (names stay exact, spaces included). A string is what an AWX survey's
+    textarea gives: one VM per line, each line's surrounding whitespace stripped, empty lines
+    skipped. Never split on commas: a VM name may hold one.
+    """
+    if isinstance(given, str):
+        vms = [line.strip() for line in given.splitlines() if line.strip()]
+    elif isinstance(given, (list, tuple)) and all(isinstance(vm, str) for vm in given):
+        vms = list(given)
+    else:
+        raise AnsibleFilterError(f"rct_backup_vms must be a list of VM names or GUIDs, or a text with one per line; got {given!r}.")
+    empty = [index for index, vm in enumerate(vms) if not vm]
+    if not vms or empty:
+        raise AnsibleFilterError("rct_backup_vms holds no VM" if not vms else f"rct_backup_vms has an empty name at position {empty[0] + 1}.")
+    return vms
+
+
 def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any = None, asked: list[Any] | None = None,
                mode: str = "auto") -> dict[str, dict[str, Any]]:
     """The state with one step's results filed per VM (a failed VM gets its error)."""
     if step == "start":
-        return {str(vm): {"vm": str(vm), "name": str(vm), "id": None, "error": None, "cleanup_error": None, "base": {},
-                          "consistency": None, "changes": None, "copy": {}, "reference_point": None} for vm in result or []}
+        return {vm: {"vm": vm, "name": vm, "id": None, "error": None, "cleanup_error": None, "base": {},
+                     "consistency": None, "changes": None, "copy": {}, "reference_point": None} for vm in vm_list(result)}
     if not isinstance(state, dict):
         raise AnsibleFilterError("rct_record expects the state that rct_record(step='start') began")
     state = copy.deepcopy(state)
@@ -159,11 +178,11 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
                 _fail(vm, step, f"An incremental of VM '{vm['name']}' is impossible: {'; '.join(vm['changes']['full_reasons'])}. "
                                 "Run with rct_backup_mode=auto or full.")
             elif not outcome.get("full_needed"):
-                vm["copy"] = {"mode": "changed_blocks", "base": vm["base"].get("name"), "bytes": outcome.get("changed_bytes") or 0,
-                              "full_reason": None, "destination": element["ranges_dir"]}
+                vm["copy"] = {"mode": "incremental", "method": "changed_blocks", "base": vm["base"].get("name"),
+                              "bytes": outcome.get("changed_bytes") or 0, "full_reason": None, "destination": element["ranges_dir"]}
         elif step == "export":
             reasons = "; ".join((vm.get("changes") or {}).get("full_reasons") or [])
-            vm["copy"] = {"mode": outcome.get("mode"), "base": outcome.get("base"), "bytes": outcome.get("bytes") or 0,
+            vm["copy"] = {"mode": outcome.get("mode"), "method": "export", "base": outcome.get("base"), "bytes": outcome.get("bytes") or 0,
                           "full_reason": outcome.get("full_reason") or reasons or None, "destination": outcome.get("destination")}
         elif step == "convert":
             vm["reference_point"] = (outcome.get("reference_point") or {}).get("name")
@@ -203,7 +222,8 @@ def rct_summary(state: dict[str, dict[str, Any]], seconds: float = 0.0) -> list[
         error = " | ".join(e for e in (vm.get("error"), vm.get("cleanup_error")) if e) or None
         summary.append({
             "vm": vm["name"], "vm_id": vm.get("id"), "status": "failed" if vm.get("error") else "ok",
-            "mode": copied.get("mode"), "full_reason": copied.get("full_reason"), "consistency": vm.get("consistency"),
+            "mode": copied.get("mode"), "method": copied.get("method"), "base": copied.get("base"),
+            "full_reason": copied.get("full_reason"), "consistency": vm.get("consistency"),
             "bytes": copied.get("bytes") or 0, "seconds": round(float(seconds), 1), "reference_point": vm.get("reference_point"),
             "destination": copied.get("destination"), "error": error,
         })

@@ -128,11 +128,13 @@ def test_fact_is_set_for_later_tasks_and_dropped_on_removal(play, server) -> Non
         rp(vm="big01", name="a", wait_timeout=10),
         rp(vm="big01", name="b", wait_timeout=10),
         {"ansible.builtin.assert": {"that": [
-            "hyperv_backup.reference_points.big01.a.instance_id != hyperv_backup.reference_points.big01.b.instance_id",
-            "hyperv_backup.reference_points.big01.b.disks | length == 3",
-        ]}},
+            "hyperv_backup.reference_points[big01].a.instance_id != hyperv_backup.reference_points[big01].b.instance_id",
+            "hyperv_backup.reference_points[big01].b.disks | length == 3",
+            "hyperv_backup.reference_points[big01].b.vm_name == 'big01'",
+        ]}, "vars": {"big01": "5a5a5a5a-0000-4000-8000-000000000001"}},
         rp(vm="big01", name="a", state="absent", wait_timeout=10),
-        {"ansible.builtin.assert": {"that": ["'a' not in hyperv_backup.reference_points.big01", "'b' in hyperv_backup.reference_points.big01"]}},
+        {"ansible.builtin.assert": {"that": ["'a' not in hyperv_backup.reference_points[big01]", "'b' in hyperv_backup.reference_points[big01]"]},
+         "vars": {"big01": "5a5a5a5a-0000-4000-8000-000000000001"}},
     )
     assert [r["_status"] for r in results] == ["CHANGED", "CHANGED", "SUCCESS", "CHANGED", "SUCCESS"]
 

@@ -13,7 +13,7 @@ GIB = 2**30
 VMCX = 61440
 
 
-def backup(server, tmp_path, label: str, **variables):
+def backup(server, tmp_path, label: str, *args: str, **variables):
     playbook = tmp_path / f"backup-{label}.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "nightly", "hosts": "hyperv", "gather_facts": False,
@@ -21,9 +21,9 @@ def backup(server, tmp_path, label: str, **variables):
             "rct_backup_vms": ["app01"], "rct_backup_destination": server.path("Backup"), "rct_backup_label": label, **variables}}],
             "always": [{"name": "Keep the summary", "ansible.builtin.copy": {
                 "content": "{{ rct_backup_summary | default([]) | to_json }}", "dest": str(tmp_path / f"summary-{label}.json")},
-                "delegate_to": "localhost"}]}],
+                "delegate_to": "localhost", "check_mode": False}]}],
     }]), encoding="utf-8")
-    done = server.playbook(playbook)
+    done = server.playbook(playbook, *args)
     summary_file = tmp_path / f"summary-{label}.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
     return done, summary
@@ -33,6 +33,41 @@ def points(server) -> list[dict]:
     entries = catalog_entries(server)
     live = {p["InstanceID"] for p in server.state()["reference_points"]}
     return [e for e in entries if e["instance_id"] in live]
+
+
+def host_state(server) -> dict:
+    """What a backup run leaves on the host: reference points, checkpoints, catalog entries, files."""
+    state = server.state()
+    backups = server.root / "Backup"
+    files = sorted(str(p.relative_to(backups)) for p in backups.rglob("*") if p.is_file()) if backups.exists() else []
+    pending = server.catalog.parent / "pending-checkpoints.json"
+    files.append(pending.read_text(encoding="utf-8") if pending.exists() else "")
+    return {"reference_points": state["reference_points"], "checkpoints": state["checkpoints"],
+            "catalog": catalog_entries(server), "files": files}
+
+
+@pytest.mark.scenario("backup")
+def test_check_mode_says_what_the_role_would_do_and_changes_nothing(server, tmp_path) -> None:
+    before = host_state(server)
+    done, (first,) = backup(server, tmp_path, "check1", "--check")
+    assert done.returncode == 0, done.stdout
+    assert first["status"] == "ok" and first["mode"] == "full" and first["vm_id"] == "7a7a7a7a-0000-4000-8000-000000000001"
+    assert host_state(server) == before, "a run in check mode changes nothing"
+
+    # The VMs as an AWX survey's textarea gives them: a string, one per line.
+    done, (run1,) = backup(server, tmp_path, "run1", rct_backup_vms="  app01 \n\n")
+    assert done.returncode == 0 and run1["mode"] == "full", done.stdout
+    server.write("app01", 2**20, disk=0)
+    before = host_state(server)
+    done, (second,) = backup(server, tmp_path, "check2", "--check")
+    assert done.returncode == 0, done.stdout
+    assert second["status"] == "ok" and second["mode"] == "incremental" and second["full_reason"] is None
+    assert host_state(server) == before
+
+    server.add_disk("app01", "D:\\VMs\\app01\\logs.vhdx", 8)
+    done, (third,) = backup(server, tmp_path, "check3", "--check")
+    assert done.returncode == 0 and third["mode"] == "full", done.stdout
+    assert third["full_reason"] == "the VM's disk set changed since 'run1' (1 added, 0 removed)"
 
 
 @pytest.mark.scenario("backup")
@@ -46,12 +81,12 @@ def test_full_then_incrementals_then_forced_full_after_a_disk_is_added_then_rete
     server.write("app01", 3 * 2**20, disk=0)
     server.write("app01", 5 * 2**20, disk=1, offset=10 * 2**20)
     done, (run2,) = backup(server, tmp_path, "run2")
-    assert done.returncode == 0 and run2["mode"] == "differential" and run2["bytes"] == 8 * 2**20 + VMCX
+    assert done.returncode == 0 and run2["mode"] == "incremental" and run2["bytes"] == 8 * 2**20 + VMCX
 
     server.write("app01", 2**20, disk=1)
     server.write("app01", 2**20, disk=1)  # the same range again counts once
     done, (run3,) = backup(server, tmp_path, "run3")
-    assert run3["mode"] == "differential" and run3["bytes"] == 2**20 + VMCX
+    assert run3["mode"] == "incremental" and run3["bytes"] == 2**20 + VMCX
     assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [
         ("run1", "full", None), ("run2", "incremental", "run1"), ("run3", "incremental", "run2")]
 
@@ -119,7 +154,7 @@ def test_changed_blocks_method_lists_ranges_for_incrementals(server, tmp_path) -
     server.write("app01", 65536, disk=1, offset=2**20)
     done, (run2,) = backup(server, tmp_path, "run2", rct_backup_method="changed_blocks")
     assert done.returncode == 0, done.stdout
-    assert run2["mode"] == "changed_blocks" and run2["bytes"] == 65536
+    assert run2["mode"] == "incremental" and run2["method"] == "changed_blocks" and run2["bytes"] == 65536
     files = sorted(pathlib.Path(server.path("Backup", "app01_7a7a7a7a-0000-4000-8000-000000000001", "run2")).glob("*.json"))
     ranges = [json.loads(f.read_text(encoding="utf-8"))["ranges"] for f in files]
     assert ranges == [[[2**20, 65536]]], "a file for each disk with changes"
@@ -149,7 +184,7 @@ def test_three_vms_are_backed_up_together_one_module_run_per_step(server, tmp_pa
     server.clear_calls()
     done, summary = backup(server, tmp_path, "run2", rct_backup_vms=vms[:2])
     assert done.returncode == 0, done.stdout
-    assert [(e["vm"], e["status"], e["mode"]) for e in summary] == [("app01", "ok", "differential"), ("legacy01", "ok", "differential")]
+    assert [(e["vm"], e["status"], e["mode"]) for e in summary] == [("app01", "ok", "incremental"), ("legacy01", "ok", "incremental")]
     assert [r["module"] for r in server.calls()["module_runs"]].count("vm_export") == 1
 
     server.clear_calls()

@@ -24,7 +24,7 @@ def test_create_is_idempotent_then_converts_into_a_catalogued_reference_point(pl
     assert converted["changed"] is True and point["name"] == "b1" and point["mode"] == "full" and point["run_id"] == "awx-7"
     assert converted["checkpoints"] == [], "Hyper-V removes the checkpoint as it converts it"
     assert converted_again["changed"] is False and converted_again["reference_point"]["instance_id"] == point["instance_id"]
-    assert converted["ansible_facts"]["hyperv_backup"]["reference_points"]["app01"]["b1"]["instance_id"] == point["instance_id"]
+    assert converted["ansible_facts"]["hyperv_backup"]["reference_points"]["7a7a7a7a-0000-4000-8000-000000000001"]["b1"]["instance_id"] == point["instance_id"]
     entries = catalog_entries(server)
     assert [(e["name"], e["status"], e["mode"]) for e in entries] == [("b1", "ready", "full")]
     assert invoked(server).count("Msvm_VirtualSystemSnapshotService.CreateSnapshot") == 1

@@ -210,7 +210,9 @@ def test_many_reference_points_in_one_task_with_jobs_followed_from_the_controlle
     assert made["_status"] == "CHANGED", play.last_output
     assert [(r["vm"]["name"], r["reference_point"]["name"], r["pending"]) for r in made["results"]] == [
         ("web01", "a", False), ("web01", "b", False), ("db01", "a", False)]
-    assert set(made["ansible_facts"]["hyperv_backup"]["reference_points"]["web01"]) == {"a", "b"}
+    fact = made["ansible_facts"]["hyperv_backup"]["reference_points"]
+    assert set(fact["6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162"]) == {"a", "b"}, "keyed by the VM's id"
+    assert {p["vm_name"] for points in fact.values() for p in points.values()} == {"web01", "db01"}
     assert removed["_status"] == "CHANGED" and [r["changed"] for r in removed["results"]] == [True, True, True]
     runs = [r["module"] for r in server.calls()["module_runs"]]
     # Hyper-V takes one reference point job per VM at a time (32775 otherwise): per task, one run

@@ -176,6 +176,24 @@ Describe 'Invoke-HvVmBatch' {
         @($result.results | ForEach-Object { $_.job.id } | Select-Object -Unique).Count | Should -Be 3
     }
 
+    It 'keeps apart two works of one VM whose names differ only in case, as the catalog does' {
+        $vms = @(@{ vm = 'web01'; label = 'Nightly' }, @{ vm = 'WEB01'; label = 'nightly' }, @{ vm = 'web01'; label = "night`u{00AD}ly" })
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = $vms; wait_timeout = 20 } -DistinctBy label
+        $result.failed | Should -BeFalse
+        @($result.results | ForEach-Object { $_.runs }) | Should -Be @(2, 2, 2)
+    }
+
+    It 'names the VM as given when an empty vm or vm_id selects none: <Case>' -ForEach @(
+        @{ Case = 'empty vm'; Element = @{ vm = '' }; Message = "Test work of VM '': vm is empty: give the VM's display name, or its GUID as vm_id." }
+        @{ Case = 'empty vm_id'; Element = @{ vm_id = '' }; Message = "Test work of VM '': vm_id '' is not a GUID.*" }
+        @{ Case = 'spaces'; Element = @{ vm = ' web01 ' }; Message = "Test work of VM ' web01 ': No virtual machine named ' web01 ' on host HV10.*" }
+    ) {
+        $result = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = @($Element, @{ vm = 'web02' }); wait_timeout = 20 }
+        $result.results[0].failed | Should -BeTrue
+        $result.results[0].msg | Should -BeLike $Message
+        $result.results[1].failed | Should -BeFalse
+    }
+
     It 'returns the second work of a VM as waiting on the first one''s job, and starts it when run again' {
         $vms = @(@{ vm = 'web02'; label = 'a' }, @{ vm = 'web02'; label = 'b' })
         $first = Invoke-Batch -Step Invoke-JobStep -Arguments @{ vms = $vms; wait_timeout = 0 } -DistinctBy label

@@ -61,6 +61,16 @@ Describe 'Read-HvCatalog and Save-HvCatalog' {
         @(Find-HvCatalogEntry -Catalog $catalog -InstanceId 'Microsoft:ABC').Count | Should -Be 1
     }
 
+    It 'tells names apart that a culture-aware comparison takes for one (a soft hyphen counts for nothing there)' {
+        $catalog = Read-HvCatalog -Path $path
+        Set-HvCatalogEntry -Catalog $catalog -Entry (New-TestEntry -Name "night`u{00AD}ly")
+        Set-HvCatalogEntry -Catalog $catalog -Entry (New-TestEntry -Name 'nightly')
+        $catalog.entries.Count | Should -Be 2 -Because 'the second name is another reference point, not a replacement'
+        @(Find-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name 'nightly').Count | Should -Be 1
+        Remove-HvCatalogEntry -Catalog $catalog -VmId $identity.id -Name 'nightly'
+        @($catalog.entries | ForEach-Object { $_.name }) | Should -Be @("night`u{00AD}ly")
+    }
+
     It 'reads a catalog written with a UTF-8 byte order mark' {
         [System.IO.File]::WriteAllText($path, '{"version": 1, "entries": []}', [System.Text.UTF8Encoding]::new($true))
         (Read-HvCatalog -Path $path).entries.Count | Should -Be 0

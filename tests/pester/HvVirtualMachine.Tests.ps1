@@ -14,6 +14,11 @@ BeforeAll {
             @{ name = 'twin'; id = '3c3c3c3c-0000-4000-8000-000000000002' }
             @{ name = 'Twin'; id = '3c3c3c3c-0000-4000-8000-000000000003' }
             @{ name = 'web01'; id = '3c3c3c3c-0000-4000-8000-000000000004' }
+            # Names that a culture-aware comparison takes for 'web01' and 'file': a soft hyphen
+            # and a zero-width space count for nothing, a ligature equals its letters.
+            @{ name = "web`u{00AD}01"; id = '3c3c3c3c-0000-4000-8000-000000000005' }
+            @{ name = "web01`u{200B}"; id = '3c3c3c3c-0000-4000-8000-000000000006' }
+            @{ name = "`u{FB01}le"; id = '3c3c3c3c-0000-4000-8000-000000000007' }
         )
     }
 }
@@ -25,7 +30,7 @@ AfterAll {
 Describe 'Get-HvVirtualMachineList' {
     It 'lists the VMs and never the host itself' {
         $vms = @(Get-HvVirtualMachineList)
-        @($vms | ForEach-Object { $_.ElementName }) | Should -Be @("O'Brien \ 100%_vm", 'twin', 'Twin', 'web01')
+        @($vms | ForEach-Object { $_.ElementName }) | Should -Be @("O'Brien \ 100%_vm", 'twin', 'Twin', 'web01', "web`u{00AD}01", "web01`u{200B}", "`u{FB01}le")
         $vms[0].PSTypeNames[0] | Should -Be 'Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem'
     }
 }
@@ -47,12 +52,42 @@ Describe 'Select-HvVirtualMachine' {
         (Select-HvVirtualMachine -VirtualMachine $all -Name 'WEB01').ElementName | Should -Be 'web01'
     }
 
+    It 'selects by the exact characters, never by what a culture takes them for: <Given>' -ForEach @(
+        @{ Given = 'web01'; Id = '3C3C3C3C-0000-4000-8000-000000000004' }
+        @{ Given = "web`u{00AD}01"; Id = '3C3C3C3C-0000-4000-8000-000000000005' }
+        @{ Given = "web01`u{200B}"; Id = '3C3C3C3C-0000-4000-8000-000000000006' }
+        @{ Given = "`u{FB01}le"; Id = '3C3C3C3C-0000-4000-8000-000000000007' }
+    ) {
+        (Select-HvVirtualMachine -VirtualMachine $all -Name $Given).Name | Should -Be $Id
+        { Select-HvVirtualMachine -VirtualMachine $all -Name 'file' } | Should -Throw "No virtual machine named 'file' on host HV07.*"
+    }
+
+    It 'takes a name as given, refusing what no VM is called exactly: <Case>' -ForEach @(
+        @{ Case = 'leading space'; Given = ' web01' }
+        @{ Case = 'trailing space'; Given = 'web01 ' }
+        @{ Case = 'wildcard'; Given = 'web*' }
+        @{ Case = 'WQL wildcard'; Given = 'web%' }
+        @{ Case = 'single character wildcard'; Given = 'web0?' }
+        @{ Case = 'a quote'; Given = "web01'" }
+        @{ Case = '300 characters'; Given = 'w' * 300 }
+    ) {
+        { Select-HvVirtualMachine -VirtualMachine $all -Name $Given } |
+            Should -Throw "No virtual machine named '$([WildcardPattern]::Escape($Given))' on host HV07. Virtual machines found: *"
+    }
+
+    It 'refuses an empty name or id naming the option, not the parameter' {
+        { Select-HvVirtualMachine -VirtualMachine $all -Name '' } | Should -Throw "vm is empty: give the VM's display name, or its GUID as vm_id."
+        { Select-HvVirtualMachine -VirtualMachine $all -Id '' } | Should -Throw "vm_id '' is not a GUID.*"
+    }
+
     It 'takes the id in any form .NET parses: <Form>' -ForEach @(
         @{ Form = 'lower case'; Id = '3c3c3c3c-0000-4000-8000-000000000004' }
         @{ Form = 'upper case'; Id = '3C3C3C3C-0000-4000-8000-000000000004' }
         @{ Form = 'braces'; Id = '{3c3c3c3c-0000-4000-8000-000000000004}' }
         @{ Form = 'digits only'; Id = '3c3c3c3c000040008000000000000004' }
         @{ Form = 'surrounding spaces'; Id = ' 3c3c3c3c-0000-4000-8000-000000000004 ' }
+        @{ Form = 'parentheses'; Id = '(3c3c3c3c-0000-4000-8000-000000000004)' }
+        @{ Form = 'hexadecimal fields'; Id = '{0x3c3c3c3c,0x0000,0x4000,{0x80,0x00,0x00,0x00,0x00,0x00,0x00,0x04}}' }
     ) {
         (Select-HvVirtualMachine -VirtualMachine $all -Id $Id).ElementName | Should -Be 'web01'
     }

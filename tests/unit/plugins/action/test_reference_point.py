@@ -104,7 +104,7 @@ def test_slow_job_is_followed_to_the_end_and_recorded(shown) -> None:
     assert shown["display"] == []
     assert 3 <= len(shown["v"]) <= 7, shown["v"]
     assert all(host == "hv01" and line.startswith("Reference point 'nightly' of VM 'web01': Hyper-V job ") for line, host in shown["v"])
-    assert result["ansible_facts"]["hyperv_backup"]["reference_points"]["web01"]["nightly"] == result["reference_point"]
+    assert result["ansible_facts"]["hyperv_backup"]["reference_points"][result["vm"]["id"].lower()]["nightly"] == result["reference_point"]
     assert clock.slept == []
 
 
@@ -240,9 +240,10 @@ def test_job_info_wait_is_validated_from_its_documentation() -> None:
 
 
 def test_fact_keeps_what_earlier_tasks_set() -> None:
-    earlier = {"reference_points": {"db01": {"weekly": {"instance_id": "X"}}}}
+    db01 = "3f1e2d4c-5b6a-4798-8a1b-2c3d4e5f6071"
+    earlier = {"reference_points": {db01: {"weekly": {"instance_id": "X"}}}}
     action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create")
     result = action.run(task_vars={"hyperv_backup": earlier})
     fact = result["ansible_facts"]["hyperv_backup"]["reference_points"]
-    assert fact["db01"] == {"weekly": {"instance_id": "X"}} and "nightly" in fact["web01"]
-    assert earlier == {"reference_points": {"db01": {"weekly": {"instance_id": "X"}}}}, "task_vars are not modified"
+    assert fact[db01] == {"weekly": {"instance_id": "X"}} and "nightly" in fact[result["vm"]["id"].lower()]
+    assert earlier == {"reference_points": {db01: {"weekly": {"instance_id": "X"}}}}, "task_vars are not modified"

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -24,6 +26,30 @@ def started() -> dict:
     result = {"results": [{"vm": {"name": "web01", "id": WEB}, "consistency": "application", "failed": False},
                           {"vm": {"name": "db01", "id": DB}, "consistency": "crash", "failed": False}]}
     return rct_record(state, "checkpoint", result, asked)
+
+
+@pytest.mark.parametrize(("given", "vms"), [
+    ("web01\ndb01", ["web01", "db01"]),
+    ("  web01 \r\n\n\tdb, the second\n", ["web01", "db, the second"]),
+    (["web01", " db01 ", "a,b"], ["web01", " db01 ", "a,b"]),
+    (WEB, [WEB]),
+])
+def test_vms_come_as_a_list_or_as_a_survey_textarea(given: object, vms: list[str]) -> None:
+    assert list(rct_record({}, "start", given)) == vms
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("", "rct_backup_vms holds no VM"),
+    ("\n \n", "rct_backup_vms holds no VM"),
+    ([], "rct_backup_vms holds no VM"),
+    (["web01", ""], "rct_backup_vms has an empty name at position 2."),
+    ({"web01": 1}, "rct_backup_vms must be a list of VM names or GUIDs, or a text with one per line; got {'web01': 1}."),
+    ([1, 2], "rct_backup_vms must be a list of VM names or GUIDs"),
+    (None, "rct_backup_vms must be a list"),
+])
+def test_vms_that_name_no_vm_are_refused(given: object, message: str) -> None:
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        rct_record({}, "start", given)
 
 
 def point(vm_id: str, name: str, day: int, mode: str = "full", base: str | None = None, foreign: bool = False) -> dict:
@@ -93,7 +119,7 @@ def test_export_asks_for_a_differential_only_with_a_base_and_closes_with_the_mod
     asked = rct_vms(state, "export", mode="auto", method="export", destination="E:\\B", label="run2")
     assert asked == [{"vm_id": WEB, "destination": f"E:\\B\\web01_{WEB}\\run2", "base": "run1"}, {"vm_id": DB, "destination": f"E:\\B\\db01_{DB}\\run2"}]
     assert rct_vms(state, "export", mode="full", destination="E:\\B", label="run2")[0] == {"vm_id": WEB, "destination": f"E:\\B\\web01_{WEB}\\run2"}
-    result = {"results": [{"mode": "differential", "base": "run1", "bytes": 10, "full_reason": None, "destination": f"E:\\B\\web01_{WEB}\\run2"},
+    result = {"results": [{"mode": "incremental", "base": "run1", "bytes": 10, "full_reason": None, "destination": f"E:\\B\\web01_{WEB}\\run2"},
                           {"mode": "full", "base": None, "bytes": 99, "full_reason": None, "destination": f"E:\\B\\db01_{DB}\\run2"}]}
     state = rct_record(state, "export", result, asked)
     assert rct_vms(state, "convert") == [{"vm_id": WEB, "mode": "incremental", "consistency": "application", "base": "run1"},
@@ -110,7 +136,8 @@ def test_changed_blocks_replace_the_export_unless_a_full_copy_is_needed() -> Non
     assert [a["vm_id"] for a in rct_vms(state, "export", method="changed_blocks", destination="E:\\B", label="run2")] == [DB]
     state = rct_record(state, "export", {"results": [{"mode": "full", "bytes": 5, "destination": "d"}]}, [{"vm_id": DB}])
     summary = {s["vm"]: s for s in rct_summary(state, 12.34)}
-    assert summary["web01"]["mode"] == "changed_blocks" and summary["web01"]["bytes"] == 65536
+    assert summary["web01"]["mode"] == "incremental" and summary["web01"]["method"] == "changed_blocks" and summary["web01"]["bytes"] == 65536
+    assert summary["web01"]["base"] == "run1" and summary["db01"]["method"] == "export" and summary["db01"]["base"] is None
     assert summary["db01"]["full_reason"] == "a disk was added" and summary["db01"]["seconds"] == 12.3
 
 

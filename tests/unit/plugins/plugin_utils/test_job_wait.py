@@ -148,7 +148,19 @@ def test_controller_options_come_from_the_doc_fragment() -> None:
 
 
 def test_fact_drops_empty_vms_and_copies() -> None:
-    first = _facts.with_reference_point(None, "web01", "a", {"instance_id": "1"})
-    second = _facts.with_reference_point(first, "web01", "a", None)
-    assert first == {"reference_points": {"web01": {"a": {"instance_id": "1"}}}}
+    web01 = {"name": "web01", "id": "6B4A5C2E-0D8C-4F7A-9A57-1D2E3F405162"}
+    first = _facts.with_reference_point(None, web01, "a", {"instance_id": "1"})
+    second = _facts.with_reference_point(first, web01, "a", None)
+    assert first == {"reference_points": {"6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162": {"a": {"instance_id": "1"}}}}
     assert second == {"reference_points": {}}
+
+
+def test_fact_keys_vms_by_id_so_same_named_vms_do_not_collide() -> None:
+    one = _facts.with_reference_point(None, {"name": "web01", "id": "00000000-0000-4000-8000-000000000001"}, "a", {"instance_id": "1"})
+    two = _facts.with_reference_point(one, {"name": "WEB01", "id": "00000000-0000-4000-8000-000000000002"}, "a", {"instance_id": "2"})
+    same = _facts.with_reference_point(two, {"name": "web01", "id": "00000000-0000-4000-8000-000000000001".upper()}, "b", {"instance_id": "3"})
+    assert same["reference_points"] == {
+        "00000000-0000-4000-8000-000000000001": {"a": {"instance_id": "1"}, "b": {"instance_id": "3"}},
+        "00000000-0000-4000-8000-000000000002": {"a": {"instance_id": "2"}},
+    }
+    assert _facts.with_reference_point(same, {"name": "web01"}, "c", {"instance_id": "4"}) == same, "no id, no entry"
