@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from typing import Any
+
+from ansible_collections.hyperv.backup.plugins.plugin_utils._data import plain_copy
 
 FACT = "hyperv_backup"
 
@@ -29,7 +31,7 @@ def with_reference_point(existing: dict[str, Any] | None, vm: dict[str, Any] | N
     each other whole, so the new value starts from what earlier tasks set.
     """
     key = vm_key(vm)
-    fact = copy.deepcopy(existing) if isinstance(existing, dict) else {}
+    fact = plain_copy(existing) if isinstance(existing, Mapping) else {}
     if key is None:
         return fact
     per_vm = fact.setdefault("reference_points", {})

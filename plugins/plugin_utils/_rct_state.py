@@ -14,13 +14,13 @@ later steps leave that VM out and the clean-up removes its recovery checkpoint.
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.hyperv.backup.plugins.plugin_utils import _host_path
+from ansible_collections.hyperv.backup.plugins.plugin_utils._data import plain_copy
 from ansible_collections.hyperv.backup.plugins.plugin_utils._retention import retention_plan
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -135,7 +135,7 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
                      "consistency": None, "changes": None, "copy": {}, "reference_point": None} for vm in vm_list(result)}
     if not isinstance(state, dict):
         raise AnsibleFilterError("rct_record expects the state that rct_record(step='start') began")
-    state = copy.deepcopy(state)
+    state = plain_copy(state)
     if step == "abort":
         # An error outside the per-VM results (the result is its message): every VM still going fails with it.
         for vm in _ok(state):

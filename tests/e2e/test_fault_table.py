@@ -81,8 +81,9 @@ ROWS = [
         "is corrupt: its version 2 is not the supported version 1", False),
     Row("catalog with a UTF-8 byte order mark", "demo", write_catalog('\ufeff{"version": 1, "entries": []}'), lambda s: [point()], "ok", "", True),
     Row("CreateSnapshot answers 32775 (another product holds the VM)", "backup", fault(method="CreateSnapshot", return_value=32775),
-        lambda s: [checkpoint()], "failed", ("Creating recovery checkpoint 'nightly' of VM 'app01' (7a7a7a7a-0000-4000-8000-000000000001), which is running, "
-                                          "failed: CreateSnapshot returned 32775"), False, APP01),
+        lambda s: [checkpoint()], "failed",
+        "Creating recovery checkpoint 'nightly' of VM 'app01' (7a7a7a7a-0000-4000-8000-000000000001), which is running, failed: CreateSnapshot returned 32775",
+        False, APP01),
     Row("checkpoint job fails, no fallback", "backup",
         fault(method="CreateSnapshot", job={"duration": 0.3, "fail": {"error_code": 32768, "description": "VSS failed."}}),
         lambda s: [checkpoint()], "failed", "ended in state exception with error code 32768: VSS failed.", False, APP01),
@@ -159,4 +160,3 @@ def table() -> str:
     rule = "| --- | --- | --- | --- | --- | --- | --- | --- |"
     rows = [render(row, {"orphan_checkpoints": 0, "lost": 0, "duplicated": 0, "pending": 0}) for row in ROWS]
     return "\n".join([header, rule, *rows])
-

@@ -71,6 +71,16 @@ def test_check_mode_says_what_the_role_would_do_and_changes_nothing(server, tmp_
 
 
 @pytest.mark.scenario("backup")
+@pytest.mark.parametrize("destination", ["Backup", "D:Backup", "\\\\nas"])
+def test_a_destination_that_is_not_a_full_path_stops_the_role_before_any_change(server, tmp_path, destination) -> None:
+    done, summary = backup(server, tmp_path, "run1", rct_backup_destination=destination)
+    assert done.returncode == 2 and summary == []
+    shown = json.dumps(destination)[1:-1]  # as the callback prints it, in JSON
+    assert f"rct_backup_destination '{shown}' is not a full path" in done.stdout, done.stdout
+    assert server.calls()["module_runs"] == [] and server.state()["checkpoints"] == []
+
+
+@pytest.mark.scenario("backup")
 def test_full_then_incrementals_then_forced_full_after_a_disk_is_added_then_retention(server, tmp_path) -> None:
     done, summary = backup(server, tmp_path, "run1")
     assert done.returncode == 0, done.stdout

@@ -80,6 +80,8 @@ def localized(text: str, language: str) -> str:
 
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
+
+
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
 # Methods a host answers at once unless a scenario says otherwise; their pages list 4096 too.
 ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualDiskChanges"})
