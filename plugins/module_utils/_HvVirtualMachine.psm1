@@ -155,33 +155,6 @@ Function Get-HvVirtualMachineIdentity {
     }
 }
 
-Function Get-HvSelectedVirtualMachine {
-    <#
-    .SYNOPSIS
-    Returns the VM a task selected with vm (display name) or vm_id (GUID), whichever is set.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
-    param (
-        [AllowNull()]
-        [AllowEmptyString()]
-        [string]
-        $Name,
-
-        [AllowNull()]
-        [AllowEmptyString()]
-        [string]
-        $Id
-    )
-
-    if ($Id) {
-        Get-HvVirtualMachine -Id $Id
-    }
-    else {
-        Get-HvVirtualMachine -Name $Name
-    }
-}
-
 Function Get-HvVirtualMachineState {
     <#
     .SYNOPSIS
@@ -350,7 +323,6 @@ Function Get-HvCheckpointConsistency {
 Export-ModuleMember -Function @(
     'Get-HvCheckpointConsistency'
     'Get-HvRctBlocker'
-    'Get-HvSelectedVirtualMachine'
     'Get-HvVirtualMachine'
     'Get-HvVirtualMachineDrive'
     'Get-HvVirtualMachineIdentity'

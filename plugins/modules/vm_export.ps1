@@ -47,7 +47,8 @@ Function Set-ExportResult {
         $Marker
     )
 
-    $Result.mode = $Marker.mode
+    # Markers written before 0.3.0 call an incremental export 'differential'.
+    $Result.mode = if ($Marker.mode -eq 'differential') { 'incremental' } else { $Marker.mode }
     $Result.base = $Marker.base
     $Result.full_reason = $Marker.full_reason
     $Result.files = @($Marker.files)
@@ -315,6 +316,9 @@ Function Invoke-ExportStep {
         # In check mode the checkpoint task before this one made nothing: the VM's own disks stand
         # in for the checkpoint's, which would be the same set.
         $disks = Get-HvVirtualMachineSetting -VirtualMachine $VirtualMachine
+        if ($null -eq $disks) {
+            throw (New-HvStepFailure -Message "$action cannot be planned: Hyper-V returned no settings of VM '$($identity.name)' ($($identity.id)).")
+        }
     }
     $basePoint = $null
     if ($Params.base) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 
 import pytest
 from conftest import catalog_entries, invoked
@@ -87,3 +89,17 @@ def test_many_vms_with_jobs_beyond_the_wait_are_followed_and_finished_together(p
     assert runs.count("recovery_checkpoint") == 2, "one run to start both jobs, one to finish both"
     assert runs.count("job_info") <= 8, "the second job had ended by the time the first one did"
     assert invoked(server).count("Msvm_VirtualSystemSnapshotService.CreateSnapshot") == 3, "once per VM (locked01 refused its call)"
+
+
+@pytest.mark.scenario("backup")
+def test_an_export_marker_of_an_older_version_reads_with_todays_mode_word(play, server) -> None:
+    destination = server.path("Backup", "app01", "b1")
+    export = {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "b1", "destination": destination}}
+    made, exported = play(rc(vm="app01", name="b1", consistency="crash"), export)
+    assert made["changed"] is True and exported["changed"] is True and exported["mode"] == "full"
+    marker = pathlib.Path(destination) / "hyperv.backup-export.json"
+    # Before 0.3.0 an export against a base was called differential in its marker.
+    written = json.loads(marker.read_text(encoding="utf-8"))
+    marker.write_text(json.dumps({**written, "mode": "differential", "base": "b0"}), encoding="utf-8")
+    (again,) = play(export)
+    assert again["changed"] is False and again["mode"] == "incremental" and again["base"] == "b0"
