@@ -18,6 +18,7 @@ $spec = @{
         consistency = @{ type = 'str'; choices = @('application', 'crash'); default = 'application' }
         crash_fallback = @{ type = 'bool'; default = $false }
         cleanup_leftovers = @{ type = 'bool'; default = $true }
+        leftover_min_age = @{ type = 'int'; default = 720 }
         reference_point_name = @{ type = 'str' }
         mode = @{ type = 'str'; choices = @('full', 'incremental') }
         base = @{ type = 'str' }
@@ -287,17 +288,84 @@ Function Complete-Checkpoint {
 Function Get-Leftover {
     <#
     .SYNOPSIS
-    Returns a recovery checkpoint this collection made that a run failing half-way left behind, or nothing.
+    Returns a recovery checkpoint of this collection, of another label, older than MinAgeMinutes, or nothing.
+
+    .DESCRIPTION
+    A younger one may belong to a run still going on this VM (two plays at once, a schedule that
+    overlaps a manual run): removing it would break that run's export. One of a run that died is
+    removed by the first run after it is old enough.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
     param (
         [Parameter(Mandatory)]
         [object]
-        $VirtualMachine
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [int]
+        $MinAgeMinutes
     )
 
-    Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ } | Select-Object -First 1
+    Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object {
+        (Test-HvCheckpointOwned -Checkpoint $_) -and (Test-OldEnough -Checkpoint $_ -MinAgeMinutes $MinAgeMinutes)
+    } | Select-Object -First 1
+}
+
+Function Test-OldEnough {
+    <#
+    .SYNOPSIS
+    Returns whether a checkpoint was made at least MinAgeMinutes ago; one without a creation time is never old enough.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Checkpoint,
+
+        [Parameter(Mandatory)]
+        [int]
+        $MinAgeMinutes
+    )
+
+    $Checkpoint.CreationTime -is [datetime] -and $Checkpoint.CreationTime.ToUniversalTime() -le [datetime]::UtcNow.AddMinutes(-$MinAgeMinutes)
+}
+
+Function Get-YoungLeftoverWarning {
+    <#
+    .SYNOPSIS
+    Returns a warning for each recovery checkpoint of this collection, of another label, that is too young to remove.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Label,
+
+        [Parameter(Mandatory)]
+        [int]
+        $MinAgeMinutes
+    )
+
+    foreach ($checkpoint in @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ })) {
+        $found = ConvertTo-HvCheckpointResult -Checkpoint $checkpoint
+        if ((Test-OldEnough -Checkpoint $checkpoint -MinAgeMinutes $MinAgeMinutes) -or [string]::Equals($found.label, $Label, [StringComparison]::Ordinal)) {
+            continue
+        }
+        "VM '$($Identity.name)' ($($Identity.id)) has recovery checkpoint '$($found.label)' of this collection, made $($found.created), younger " +
+        "than leftover_min_age ($MinAgeMinutes minutes): it may belong to a run still going, so it is left alone. If that run died, " +
+        "the first run after it is old enough removes it; to remove it now, run recovery_checkpoint with name '$($found.label)' and state=absent."
+    }
 }
 
 Function Test-LeftoverRemoved {
@@ -347,7 +415,7 @@ Function Start-Creation {
 
     $label = $Params.name
     if ($Params.cleanup_leftovers) {
-        $leftover = Get-Leftover -VirtualMachine $VirtualMachine
+        $leftover = Get-Leftover -VirtualMachine $VirtualMachine -MinAgeMinutes $Params.leftover_min_age
         while ($null -ne $leftover) {
             # Left by an earlier run that failed half-way: it blocks merges and grows.
             $output = Remove-HvRecoveryCheckpoint -Checkpoint $leftover
@@ -356,7 +424,7 @@ Function Start-Creation {
                 Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage leftover
                 return $Result
             }
-            $leftover = Get-Leftover -VirtualMachine $VirtualMachine
+            $leftover = Get-Leftover -VirtualMachine $VirtualMachine -MinAgeMinutes $Params.leftover_min_age
         }
     }
     $Result.consistency = $Consistency
@@ -389,6 +457,59 @@ Function Start-Creation {
     }
     $made = Get-CimInstance -InputObject $output.ResultingSnapshot -ErrorAction Stop
     Complete-Checkpoint -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $made -Label $label
+}
+
+Function Get-ConvertedEntry {
+    <#
+    .SYNOPSIS
+    Returns the catalog entry of the reference point this label's checkpoint was converted to, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity
+    )
+
+    $pointName = if ($Params.reference_point_name) { $Params.reference_point_name } else { $Params.name }
+    $catalog = Read-HvCatalog -Path (Resolve-HvCatalogPath -Path $Params.catalog_path)
+    Find-HvCatalogEntry -Catalog $catalog -VmId $Identity.id -Name $pointName | Select-Object -First 1
+}
+
+Function Get-ConvertedResult {
+    <#
+    .SYNOPSIS
+    Returns the reference point of a catalog entry as the module reports it; name, status and job only while its conversion runs.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Entry,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity
+    )
+
+    $point = $null
+    if ($Entry.instance_id) {
+        $point = Select-HvReferencePoint -ReferencePoint @(Get-HvReferencePoint -VirtualMachine $VirtualMachine) -InstanceId $Entry.instance_id
+    }
+    if ($null -ne $point) {
+        return ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $Identity -CatalogEntry $Entry
+    }
+    @{ name = $Entry.name; status = $Entry.status; job_id = $Entry['job_id']; vm_id = $Identity.id; vm_name = $Identity.name }
 }
 
 Function Get-CheckpointPresent {
@@ -479,6 +600,22 @@ Function Get-CheckpointPresent {
             return $resumed
         }
         $existing = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+    }
+    $converted = Get-ConvertedEntry -Params $Params -Identity $identity
+    if ($null -ne $converted) {
+        # An earlier run of this label converted its checkpoint already (a controller that died
+        # after the conversion, a playbook run twice): a new checkpoint now would be exported and
+        # converted by nobody, and grow on the VM's disks until someone removes it.
+        $Result.consistency = $converted.consistency
+        $Result.reference_point = Get-ConvertedResult -Entry $converted -VirtualMachine $VirtualMachine -Identity $identity
+        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+        return $Result
+    }
+    if ($Params.cleanup_leftovers) {
+        $young = @{ VirtualMachine = $VirtualMachine; Identity = $identity; Label = $label; MinAgeMinutes = $Params.leftover_min_age }
+        foreach ($warning in @(Get-YoungLeftoverWarning @young)) {
+            $AnsibleModule.Warn($warning)
+        }
     }
     foreach ($other in @($existing | Where-Object { -not (Test-HvCheckpointOwned -Checkpoint $_) })) {
         $AnsibleModule.Warn("VM '$($identity.name)' has a recovery checkpoint '$($other.ElementName)' ($($other.InstanceID)) made by other software; " +

@@ -15,7 +15,8 @@ description:
     from Hyper-V Manager, application or crash consistent.
   - "The checkpoint is named C(hyperv.backup: <name>) (its C(ElementName)), as backup products tag
     theirs, so a later run recognises checkpoints an earlier failed run left behind and removes them
-    (O(cleanup_leftovers)) before making a new one. Recovery checkpoints of other software are left alone, with a warning."
+    (O(cleanup_leftovers), once older than O(leftover_min_age)) before making a new one. Recovery
+    checkpoints of other software are left alone, with a warning."
   - O(state=converted) turns the checkpoint into a reference point (C(ConvertToReferencePoint)),
     recorded in the catalog under O(reference_point_name) with O(mode) and O(base); this closes a
     backup. Hyper-V removes the checkpoint as it does so.
@@ -30,6 +31,9 @@ options:
     description:
       - V(present) makes sure the checkpoint exists; V(absent) removes it; V(converted) turns it into
         a reference point (idempotent, a conversion already recorded changes nothing).
+      - V(present) makes nothing when the catalog records this label's checkpoint as converted
+        already (the reference point named O(reference_point_name), or O(name)): it returns that
+        reference point in RV(reference_point). Give each run its own label.
     type: str
     choices: [absent, converted, present]
     default: present
@@ -49,9 +53,18 @@ options:
   cleanup_leftovers:
     description:
       - Before creating, remove recovery checkpoints this collection made under other names (left by
-        a run that failed half-way); they block merges and grow.
+        a run that failed half-way); they block merges and grow. Only those older than
+        O(leftover_min_age); younger ones are left alone with a warning that names them.
     type: bool
     default: true
+  leftover_min_age:
+    description:
+      - Minutes a recovery checkpoint of this collection, under another name, must have existed
+        before O(cleanup_leftovers) removes it. A younger one may belong to a run still going on the
+        VM (two plays at once), whose export removing it would break.
+      - V(0) removes every leftover at once; use it only when no other run can be going.
+    type: int
+    default: 720
   reference_point_name:
     description:
       - The catalog name of the reference point made by O(state=converted). Defaults to O(name).
@@ -221,7 +234,12 @@ consistency:
   type: str
   sample: application
 reference_point:
-  description: The reference point made by O(state=converted), as M(hyperv.backup.reference_point) returns it.
+  description:
+    - The reference point made by O(state=converted), as M(hyperv.backup.reference_point) returns it.
+    - With O(state=present), when the catalog shows this label's checkpoint already converted (a run
+      that died after the conversion, or a playbook run twice): that reference point, and no new
+      checkpoint is made (one now would never be exported nor converted). While its conversion
+      still runs, only C(name), C(status), C(job_id), C(vm_id) and C(vm_name).
   returned: always (with O(vms), in each element of RV(results) instead)
   type: dict
   sample: {instance_id: 'Microsoft:5B1F4A0C-3C1E-4C55-9C1B-7E0F7C3A9D11', name: nightly-2026-11-28, mode: full}

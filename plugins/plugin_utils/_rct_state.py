@@ -128,7 +128,7 @@ def vm_list(given: Any) -> list[str]:
 
 
 def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any = None, asked: list[Any] | None = None,
-               mode: str = "auto") -> dict[str, dict[str, Any]]:
+               mode: str = "auto", label: str = "") -> dict[str, dict[str, Any]]:
     """The state with one step's results filed per VM (a failed VM gets its error)."""
     if step == "start":
         return {vm: {"vm": vm, "name": vm, "id": None, "error": None, "cleanup_error": None, "base": {},
@@ -144,7 +144,9 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
     if step == "base":
         points = (result or {}).get("reference_points") or []
         for vm in _ok(state):
-            own = sorted((p for p in points if p.get("vm_id") == vm["id"] and not p.get("foreign") and p.get("mode") in ("full", "incremental")),
+            # This run's own point (a rerun after its conversion) is never its own base.
+            own = sorted((p for p in points if p.get("vm_id") == vm["id"] and not p.get("foreign") and p.get("mode") in ("full", "incremental")
+                          and p.get("name") != label),
                          key=lambda p: (str(p.get("created") or ""), str(p.get("name") or "")))
             vm["base"] = own[-1] if own else {}
             if mode == "incremental" and not own:

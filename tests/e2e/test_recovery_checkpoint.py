@@ -35,9 +35,20 @@ def test_create_is_idempotent_then_converts_into_a_catalogued_reference_point(pl
 
 @pytest.mark.scenario("backup")
 def test_leftover_of_a_failed_run_is_removed_before_a_new_checkpoint(play, server) -> None:
-    _left, made = play(rc(vm="app01", name="monday"), rc(vm="app01", name="tuesday"))
+    _left, made = play(rc(vm="app01", name="monday"), rc(vm="app01", name="tuesday", leftover_min_age=0))
     assert [c["label"] for c in made["removed_leftovers"]] == ["monday"]
     assert [c["label"] for c in made["checkpoints"]] == ["tuesday"]
+
+
+@pytest.mark.scenario("backup")
+def test_a_young_leftover_may_be_another_runs_and_is_left_alone(play, server) -> None:
+    """Two plays on one VM: the second must not remove the first one's checkpoint while it exports."""
+    _first, second = play(rc(vm="app01", name="play-a"), rc(vm="app01", name="play-b"))
+    assert second["removed_leftovers"] == [] and sorted(c["label"] for c in second["checkpoints"]) == ["play-a", "play-b"]
+    warning = " ".join(play.last_output.split())
+    assert ("VM 'app01' (7a7a7a7a-0000-4000-8000-000000000001) has recovery checkpoint 'play-a' of this collection, made ") in warning
+    assert ("younger than leftover_min_age (720 minutes): it may belong to a run still going, so it is left alone. If that run died, the first "
+            "run after it is old enough removes it; to remove it now, run recovery_checkpoint with name 'play-a' and state=absent.") in warning
 
 
 @pytest.mark.scenario("backup")
@@ -103,3 +114,12 @@ def test_an_export_marker_of_an_older_version_reads_with_todays_mode_word(play, 
     marker.write_text(json.dumps({**written, "mode": "differential", "base": "b0"}), encoding="utf-8")
     (again,) = play(export)
     assert again["changed"] is False and again["mode"] == "incremental" and again["base"] == "b0"
+
+
+@pytest.mark.scenario("backup")
+def test_present_after_the_conversion_makes_no_checkpoint_nobody_converts(play, server) -> None:
+    """A playbook of present and converted run twice: the second present finds the label converted."""
+    *_first, again = play(rc(vm="app01", name="n1"), rc(vm="app01", name="n1", state="converted"), rc(vm="app01", name="n1"))
+    assert again["changed"] is False and again["checkpoint"] is None, again
+    assert again["reference_point"]["name"] == "n1" and again["reference_point"]["instance_id"].startswith("Microsoft:")
+    assert server.state()["checkpoints"] == [], "no recovery checkpoint is left that nothing will convert or remove"

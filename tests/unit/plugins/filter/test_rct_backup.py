@@ -114,6 +114,12 @@ def test_base_is_the_newest_own_backup_and_incremental_without_one_fails() -> No
     assert state[DB.upper()]["error"].startswith(f"Find the previous backup | {DB.upper()}: VM 'db01' has no earlier backup")
 
 
+def test_a_run_again_with_its_label_never_takes_its_own_point_as_base() -> None:
+    """The controller died after the conversion; the same label runs again and finds its own point newest."""
+    points = [point(WEB, "run1", 1), point(WEB, "run2", 2, "incremental", "run1")]
+    assert rct_record(started(), "base", {"reference_points": points}, label="run2")["web01"]["base"]["name"] == "run1"
+
+
 def test_export_asks_for_a_differential_only_with_a_base_and_closes_with_the_mode_it_got() -> None:
     state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1)]})
     asked = rct_vms(state, "export", mode="auto", method="export", destination="E:\\B", label="run2")
