@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import re
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +41,14 @@ class Play:
                                     command=playbook_command)
         self.last_output = done.stdout + done.stderr
         return parse_minimal(done.stdout)
+
+    def started(self, *tasks: dict) -> subprocess.Popen:
+        """The tasks' play started in the background, in its own process group."""
+        self.count += 1
+        playbook = self.workdir / f"play{self.count}.yml"
+        playbook.write_text(yaml.safe_dump([{"name": "e2e", "hosts": "hyperv", "gather_facts": False, "tasks": list(tasks)}], sort_keys=False),
+                            encoding="utf-8")
+        return self.server.playbook_started(playbook, env={"ANSIBLE_STDOUT_CALLBACK": "minimal"})
 
 
 def parse_minimal(output: str) -> list[dict[str, Any]]:

@@ -8,16 +8,20 @@ docs/reliability.md holds the table as these rows render it (test_the_table_in_t
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import pathlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import catalog_entries
+import yaml
+from conftest import catalog_entries, parse_minimal
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 WEB01 = "6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162"
 APP01 = "7a7a7a7a-0000-4000-8000-000000000001"
+DB01 = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 
 
 @dataclasses.dataclass
@@ -30,6 +34,15 @@ class Row:
     message: str  # the part of the last task's message a person reads (empty when it succeeded)
     changed: bool
     vm_id: str = WEB01
+    # The play is interrupted first: its controller is killed once the host receives this Hyper-V method.
+    killed_at: str = ""
+    # Another play runs at the same time, started first; the row's play starts once the host receives `alongside_from`.
+    alongside: Callable[[Any], list[dict]] | None = None
+    alongside_from: str = ""
+    also_vm_ids: tuple[str, ...] = ()
+    checkpoint_kept: bool = True  # a module row's own checkpoint 'nightly' is what it was asked to make
+    # Run again in a second play, once the host has ended the module run whose reply WinRM dropped.
+    again: Callable[[Any], list[dict]] | None = None
 
 
 def point(**options) -> dict:
@@ -38,6 +51,30 @@ def point(**options) -> dict:
 
 def checkpoint(**options) -> dict:
     return {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "nightly", **options}, "ignore_errors": True}
+
+
+def role(server, label: str = "nightly", vm: str = "app01", **variables) -> list[dict]:
+    """The rct_backup role for one VM, then its summary shown (the row's last result)."""
+    return [{"ansible.builtin.include_role": {"name": "hyperv.backup.rct_backup"},
+             "vars": {"rct_backup_vms": [vm], "rct_backup_destination": server.path("Backup"), "rct_backup_label": label, **variables}},
+            {"ansible.builtin.debug": {"var": "rct_backup_summary"}}]
+
+
+def slow(method: str, seconds: float = 4) -> Callable[[Any], None]:
+    """The method's next job takes `seconds`, so a controller killed while it runs dies mid-job."""
+    return lambda server: server.add_fault(method=method, job={"duration": seconds})
+
+
+def backed_up_before(label: str, method: str) -> Callable[[Any], None]:
+    """A full backup made by an earlier run, then the method's next job slowed."""
+    def prepare(server) -> None:
+        playbook = server.workdir / f"before-{label}.yml"
+        playbook.write_text(yaml.safe_dump([{"name": "before", "hosts": "hyperv", "gather_facts": False, "tasks": role(server, label)[:1]}]),
+                            encoding="utf-8")
+        done = server.playbook(playbook)
+        assert done.returncode == 0, done.stdout
+        slow(method)(server)
+    return prepare
 
 
 def write_catalog(text: str) -> Callable[[Any], None]:
@@ -91,35 +128,90 @@ ROWS = [
         lambda s: [checkpoint()], "ok", "", True, APP01),
     Row("controller dies while the checkpoint is made, task run again", "backup", nothing,
         lambda s: [checkpoint(wait_timeout=0, job_timeout=0), {"ansible.builtin.pause": {"seconds": 1}}, checkpoint()], "ok", "", True, APP01),
+    Row("WinRM drops the module's reply (it ran on the host), task run again", "demo",
+        lambda s: s.endpoint_faults(drop_receives=1, drop_module="reference_point"),
+        lambda s: [point()], "ok", "", False, again=lambda s: [point()]),
+    Row("controller killed while the role makes the checkpoint, run again with its label", "backup", slow("CreateSnapshot"),
+        role, "ok", "", True, APP01, killed_at="CreateSnapshot", checkpoint_kept=False),
+    Row("controller killed while the role exports, run again with its label", "backup", slow("ExportSystemDefinition"),
+        role, "ok", "", True, APP01, killed_at="ExportSystemDefinition", checkpoint_kept=False),
+    Row("controller killed while the role converts, run again with its label", "backup", slow("ConvertToReferencePoint"),
+        role, "ok", "", False, APP01, killed_at="ConvertToReferencePoint", checkpoint_kept=False),
+    Row("controller killed while retention removes, run again with its label", "backup", backed_up_before("night1", "DestroyReferencePoint"),
+        lambda s: role(s, rct_backup_mode="full", rct_backup_retention_keep=1), "ok", "", False, APP01, killed_at="DestroyReferencePoint",
+        checkpoint_kept=False),
+    Row("two plays on one host at once (web01 and db01)", "demo", slow("ExportSystemDefinition"),
+        lambda s: role(s, vm="db01"), "ok", "", True, alongside=lambda s: role(s, vm="web01"), alongside_from="ExportSystemDefinition",
+        also_vm_ids=(DB01,), checkpoint_kept=False),
+    Row("two plays on one VM at once (labels nightly and nightly-b)", "backup", slow("ExportSystemDefinition"),
+        lambda s: role(s, "nightly-b"), "ok", "", True, APP01, alongside=role, alongside_from="ExportSystemDefinition",
+        checkpoint_kept=False),
 ]
 
 
-def left_behind(server, vm_id: str) -> dict[str, int]:
-    """What a row left, from the host's state and the catalog only."""
+ZERO = {"orphan_checkpoints": 0, "lost": 0, "duplicated": 0, "pending": 0, "half_written": 0}
+SEEDED = {"Microsoft:0A0B0C0D-1111-4222-8333-444455556666"}  # the demo's foreign point
+
+
+def left_behind(server, row: Row) -> dict[str, int]:
+    """What a row left, from the host's state, the catalog and the backup folder only."""
     state = server.state()
-    upper = vm_id.upper()
-    checkpoints = [c for c in state["checkpoints"] if c["VirtualSystemIdentifier"] == upper]
-    points = [p for p in state["reference_points"] if p["VirtualSystemIdentifier"] == upper]
     try:
-        entries = [e for e in catalog_entries(server) if e["vm_id"] == vm_id]
+        catalog = catalog_entries(server)
     except (ValueError, KeyError):
-        entries = []  # a catalog the row damaged on purpose is left as it was
-    recorded = {e["instance_id"] for e in entries if e.get("instance_id")}
-    seeded = {"Microsoft:0A0B0C0D-1111-4222-8333-444455556666"}  # the demo's foreign point
+        catalog = []  # a catalog the row damaged on purpose is left as it was
     pending_file = server.root / "ProgramData" / "hyperv.backup" / "pending-checkpoints.json"
-    return {
-        # A recovery checkpoint nobody tags or removes: untagged, or tagged but not the task's label.
-        "orphan_checkpoints": len([c for c in checkpoints if c["ElementName"] != "hyperv.backup: nightly"]),
-        "lost": len([e for e in entries if e["status"] == "ready" and e["instance_id"] not in {p["InstanceID"] for p in points}]),
-        "duplicated": len([p for p in points if p["InstanceID"] not in recorded and p["InstanceID"] not in seeded]),
-        "pending": len([e for e in entries if e["status"] != "ready"]) + len(catalog_entries(server, pending_file)),
-    }
+    backups = server.root / "Backup"
+    runs = [run for folder in backups.iterdir() for run in folder.iterdir()] if backups.exists() else []
+    # A module row keeps the checkpoint it was asked for; after the role every checkpoint is one too many.
+    kept = "hyperv.backup: nightly" if row.checkpoint_kept else None
+    left = dict(ZERO, pending=len(catalog_entries(server, pending_file)),
+                # An export folder with files but without the marker a complete export gets.
+                half_written=len([r for r in runs if any(f.is_file() for f in r.rglob("*")) and not (r / "hyperv.backup-export.json").exists()]))
+    for vm_id in (row.vm_id, *row.also_vm_ids):
+        upper = vm_id.upper()
+        checkpoints = [c for c in state["checkpoints"] if c["VirtualSystemIdentifier"] == upper]
+        points = {p["InstanceID"] for p in state["reference_points"] if p["VirtualSystemIdentifier"] == upper}
+        entries = [e for e in catalog if e["vm_id"] == vm_id]
+        recorded = {e["instance_id"] for e in entries if e.get("instance_id")}
+        # A recovery checkpoint nobody tags or removes: untagged, or tagged but not one the row keeps.
+        left["orphan_checkpoints"] += len([c for c in checkpoints if c["ElementName"] != kept])
+        left["lost"] += len([e for e in entries if e["status"] == "ready" and e["instance_id"] not in points])
+        left["duplicated"] += len(points - recorded - SEEDED)
+        left["pending"] += len([e for e in entries if e["status"] != "ready"])
+    return left
 
 
 def render(row: Row, left: dict[str, int]) -> str:
     cells = [row.fault, row.outcome, "yes" if row.changed else "no", str(left["orphan_checkpoints"]), str(left["lost"]),
-             str(left["duplicated"]), str(left["pending"]), row.message.replace("|", "\\|") or "-"]
+             str(left["duplicated"]), str(left["pending"]), str(left["half_written"]), row.message.replace("|", "\\|") or "-"]
     return "| " + " | ".join(cells) + " |"
+
+
+def run_row(server, play, row: Row) -> list[dict]:
+    """The row's tasks as the row runs them; returns the results of the play that counts (the last)."""
+    server.clear_calls()
+    if row.killed_at:
+        # The controller dies mid-job (a killed AWX job, a lost terminal): its whole process group, at once.
+        first = play.started(*row.tasks(server))
+        server.wait_for_call(row.killed_at, first)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    other = None
+    if row.alongside is not None:
+        other = play.started(*row.alongside(server))
+        server.wait_for_call(row.alongside_from, other)
+    results = play(*row.tasks(server))
+    if row.again is not None:
+        # pywinrm reports the lost reply as the task's failure (not as an unreachable host).
+        assert "Connection aborted" in str(results[-1].get("msg")), play.last_output
+        server.wait_for_dropped_run()
+        results = play(*row.again(server))
+    if other is not None:
+        output, _ = other.communicate(timeout=600)
+        assert other.returncode == 0, output[-4000:]
+        assert all(r["_status"] in ("SUCCESS", "CHANGED", "SKIPPED") for r in parse_minimal(output)), output[-4000:]
+    return results
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.fault for r in ROWS])
@@ -131,15 +223,17 @@ def test_fault_row(request, tmp_path, row: Row) -> None:
         play = Play(server, tmp_path)
         row.prepare(server)
         before_catalog = server.catalog.read_bytes() if server.catalog.exists() else None
-        results = play(*row.tasks(server))
+        results = run_row(server, play, row)
         last = results[-1]
         assert last["_status"] == ("FAILED" if row.outcome == "failed" else last["_status"]), play.last_output
         if row.outcome == "ok":
             assert last["_status"] in ("CHANGED", "SUCCESS"), last.get("msg")
-        assert bool(last.get("changed")) is row.changed, last
+            for summary in last.get("rct_backup_summary") or []:
+                assert summary["status"] == "ok", summary
+        assert any(bool(r.get("changed")) for r in results) is row.changed, results
         assert row.message in " ".join(str(last.get("msg", "")).split()), last.get("msg")
-        left = left_behind(server, row.vm_id)
-        assert left == {"orphan_checkpoints": 0, "lost": 0, "duplicated": 0, "pending": 0}, left
+        left = left_behind(server, row)
+        assert left == ZERO, left
         if before_catalog is not None and row.outcome == "failed" and "corrupt" in row.message:
             assert server.catalog.read_bytes() == before_catalog, "a damaged catalog is left as it was"
     out = pathlib.Path(request.config.rootpath) / ".build" / "fault-table"
@@ -148,7 +242,7 @@ def test_fault_row(request, tmp_path, row: Row) -> None:
 
 
 def test_the_table_in_the_docs_is_this_one() -> None:
-    expected = [render(row, {"orphan_checkpoints": 0, "lost": 0, "duplicated": 0, "pending": 0}) for row in ROWS]
+    expected = [render(row, ZERO) for row in ROWS]
     text = DOC.read_text(encoding="utf-8")
     documented = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| fault") and "---" not in line]
     assert documented == expected, "docs/reliability.md shows another table: copy the rows this test renders"
@@ -156,7 +250,8 @@ def test_the_table_in_the_docs_is_this_one() -> None:
 
 def table() -> str:
     """The table as the docs show it (python -c 'from test_fault_table import table; print(table())')."""
-    header = "| fault | outcome | changed | orphan checkpoints | reference points lost | duplicated | pending entries | message (part) |"
-    rule = "| --- | --- | --- | --- | --- | --- | --- | --- |"
-    rows = [render(row, {"orphan_checkpoints": 0, "lost": 0, "duplicated": 0, "pending": 0}) for row in ROWS]
+    header = ("| fault | outcome | changed | orphan checkpoints | reference points lost | duplicated | pending entries | half-written backups "
+              "| message (part) |")
+    rule = "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    rows = [render(row, ZERO) for row in ROWS]
     return "\n".join([header, rule, *rows])

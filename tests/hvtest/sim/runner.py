@@ -142,3 +142,26 @@ class SimServer:
         return subprocess.run(
             [command or paths.tool("ansible-playbook"), "-i", str(self.inventory(password)), str(playbook), *args],
             env=paths.ansible_env(**(env or {})), capture_output=True, text=True, check=False, cwd=str(ROOT))
+
+    def playbook_started(self, playbook: pathlib.Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """ansible-playbook started in its own process group (so a test can kill the whole controller)."""
+        return subprocess.Popen(  # pylint: disable=consider-using-with
+            [paths.tool("ansible-playbook"), "-i", str(self.inventory()), str(playbook), *args], env=paths.ansible_env(**(env or {})),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=str(ROOT))
+
+    def wait_for_dropped_run(self, timeout: float = 120) -> None:
+        """Waits until the host has ended a module run whose reply the endpoint dropped."""
+        deadline = time.monotonic() + timeout
+        while not any(run["dropped"] for run in self.calls()["module_runs"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no module run whose reply was dropped has ended")
+            time.sleep(0.1)
+
+    def wait_for_call(self, method: str, process: subprocess.Popen, timeout: float = 120) -> None:
+        """Waits until the host has received Hyper-V method `method` (any class); fails when the process ends first."""
+        deadline = time.monotonic() + timeout
+        while not any(c["op"] == "invoke" and c["method"] == method for c in self.calls()["calls"]):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"{method} was never called; the play ended with {process.returncode}:\n{output[-3000:]}")
+            time.sleep(0.1)
