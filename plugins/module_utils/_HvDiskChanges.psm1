@@ -29,7 +29,7 @@ $script:HvReadJobWaitSeconds = 60
 Function Invoke-HvImageRead {
     <#
     .SYNOPSIS
-    Returns the output of an image management read (GetVirtualHardDiskSettingData, GetVirtualDiskChanges) that carries its answer.
+    Returns the output of an image management read (GetVirtualHardDiskSettingData, GetVirtualHardDiskState, GetVirtualDiskChanges) that carries its answer.
 
     .DESCRIPTION
     Both methods may answer 4096, a job, instead of 0 (their pages list both), and then their
@@ -85,6 +85,30 @@ Function Get-HvVirtualDiskSize {
     }
     $settings = ConvertFrom-HvEmbeddedInstance -Text $output.SettingData
     [long]$settings.MaxInternalSize
+}
+
+Function Get-HvVirtualDiskFileSize {
+    <#
+    .SYNOPSIS
+    Returns the size in bytes of a virtual disk's file (FileSize of its Msvm_VirtualHardDiskState): what a full export copies of it.
+
+    .DESCRIPTION
+    Not MaxInternalSize: a dynamic disk of 1 TiB with 40 GiB written exports 40 GiB, and a free
+    space check on the larger figure would refuse backups that fit.
+    #>
+    [CmdletBinding()]
+    [OutputType([long])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path
+    )
+
+    $output = Invoke-HvImageRead -MethodName GetVirtualHardDiskState -Action "Reading the state of virtual disk '$Path'" -Arguments @{
+        Path = $Path
+    }
+    $state = ConvertFrom-HvEmbeddedInstance -Text $output.State
+    [long]$state.FileSize
 }
 
 Function Get-HvVirtualDiskChange {
@@ -143,5 +167,6 @@ Function Get-HvVirtualDiskChange {
 Export-ModuleMember -Function @(
     'Get-HvImageManagementService'
     'Get-HvVirtualDiskChange'
+    'Get-HvVirtualDiskFileSize'
     'Get-HvVirtualDiskSize'
 )

@@ -12,6 +12,8 @@
 #AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
 #AnsibleRequires -PowerShell ..module_utils._HvExport
 #AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvDiskChanges
+#AnsibleRequires -PowerShell ..module_utils._HvDestination
 
 $spec = @{
     options = @{
@@ -20,6 +22,7 @@ $spec = @{
         base = @{ type = 'str' }
         overwrite_partial = @{ type = 'bool'; default = $false }
         fallback_to_full = @{ type = 'bool'; default = $false }
+        free_space_margin = @{ type = 'int'; default = 10 }
         wait_timeout = @{ type = 'int'; default = 30 }
         vms = Get-HvVmsSpec -Option @{
             destination = @{ type = 'path' }
@@ -30,6 +33,41 @@ $spec = @{
 }
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec), (Get-HvJobWaitSpec)))
+
+Function Get-RequiredByte {
+    <#
+    .SYNOPSIS
+    Returns the bytes that must be free at the destination before a full export: its disks' files and free_space_margin percent more.
+
+    .DESCRIPTION
+    0 for an incremental: what it copies is known only once Hyper-V has written it.
+    #>
+    [CmdletBinding()]
+    [OutputType([long])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        # The checkpoint's settings (or the VM's, when planning in check mode).
+        [Parameter(Mandatory)]
+        [object]
+        $Settings
+    )
+
+    if ($Result.mode -ne 'full') {
+        return [long]0
+    }
+    $bytes = [long]0
+    foreach ($disk in @(Get-HvCheckpointDiskFile -Checkpoint $Settings)) {
+        $bytes += Get-HvVirtualDiskFileSize -Path $disk.path
+    }
+    [long][Math]::Ceiling($bytes * (100 + $Params.free_space_margin) / 100.0)
+}
 
 Function Set-ExportResult {
     <#
@@ -285,6 +323,11 @@ Function Invoke-ExportStep {
                 "set destination for the task or for the VM in vms."))
     }
     $action = "Export of VM '$($identity.name)' to '$destination'"
+    if (-not (Test-HvFullPath -Path $destination)) {
+        # Read or written relative to whatever folder the module runs in: refused before anything is looked at.
+        throw (New-HvStepFailure -Message ("$action refused: '$destination' is not a full path: give a local path with its drive " +
+                '(D:\Backups\Hyper-V) or a share (\\server\share\Hyper-V). Nothing was changed.'))
+    }
     if ($Params._job_id) {
         return Complete-Export -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $action
     }
@@ -307,7 +350,7 @@ Function Invoke-ExportStep {
         $AnsibleModule.Warn("$action removes a partial export ($($partial.Count) files) before exporting again.")
     }
     $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $label
-    $disks = $checkpoint
+    $settings = $checkpoint
     if ($null -eq $checkpoint) {
         if (-not $AnsibleModule.CheckMode) {
             throw (New-HvStepFailure -Message ("$action needs the recovery checkpoint '$label', which VM '$($identity.name)' does not have; " +
@@ -315,14 +358,14 @@ Function Invoke-ExportStep {
         }
         # In check mode the checkpoint task before this one made nothing: the VM's own disks stand
         # in for the checkpoint's, which would be the same set.
-        $disks = Get-HvVirtualMachineSetting -VirtualMachine $VirtualMachine
-        if ($null -eq $disks) {
+        $settings = Get-HvVirtualMachineSetting -VirtualMachine $VirtualMachine
+        if ($null -eq $settings) {
             throw (New-HvStepFailure -Message "$action cannot be planned: Hyper-V returned no settings of VM '$($identity.name)' ($($identity.id)).")
         }
     }
     $basePoint = $null
     if ($Params.base) {
-        $base = Get-ExportBase -Params $Params -VirtualMachine $VirtualMachine -Identity $identity -Checkpoint $disks
+        $base = Get-ExportBase -Params $Params -VirtualMachine $VirtualMachine -Identity $identity -Checkpoint $settings
         $basePoint = $base.point
         if ($base.why_full) {
             if (-not $Params.fallback_to_full) {
@@ -333,6 +376,11 @@ Function Invoke-ExportStep {
             $Result.mode = 'full'
             $Result.full_reason = $base.why_full
         }
+    }
+    $required = Get-RequiredByte -Params $Params -Result $Result -Settings $settings
+    $where = Get-HvDestinationState -Path $destination -RequiredBytes $required
+    if (-not $where.usable) {
+        throw (New-HvStepFailure -Message "$action refused: $($where.problem) Nothing was changed.")
     }
     $Result.changed = $true
     if ($AnsibleModule.CheckMode) {
@@ -347,4 +395,7 @@ Function Invoke-ExportStep {
     Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $basePoint
 }
 
+if ($module.Params.free_space_margin -lt 0) {
+    $module.FailJson("free_space_margin must be 0 or more percent, got $($module.Params.free_space_margin).")
+}
 Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-ExportStep) -Subject { 'Export' }

@@ -32,7 +32,21 @@ options:
       - Directory on the Hyper-V host (local or UNC path) to export into; created when missing.
       - One destination per export; a destination holding another complete export is refused.
       - Required, for the task or for each VM of O(vms).
+      - Before the export starts (check mode too), refused with nothing changed when it is not a full
+        path (a drive and its root, or a share), when neither it nor a parent it would be created in
+        exists, when the account the module runs as cannot write a file there (a share beyond the
+        WinRM second hop, missing rights), or, for a full export to a local volume, when less is free
+        than the disks' files and O(free_space_margin). M(hyperv.backup.destination_info) runs the
+        same checks alone.
     type: path
+  free_space_margin:
+    description:
+      - Percent added to the size of the disks' files (C(FileSize) of each virtual disk) that must be
+        free at a local O(destination) before a full export starts. Not checked for an incremental,
+        whose size is known only once written, nor on a share, whose free space the host cannot see.
+    type: int
+    default: 10
+    version_added: 0.3.0
   base:
     description:
       - Catalog name of the reference point to export changes since. Fails when it no longer exists

@@ -71,13 +71,37 @@ def test_check_mode_says_what_the_role_would_do_and_changes_nothing(server, tmp_
 
 
 @pytest.mark.scenario("backup")
-@pytest.mark.parametrize("destination", ["Backup", "D:Backup", "\\\\nas"])
-def test_a_destination_that_is_not_a_full_path_stops_the_role_before_any_change(server, tmp_path, destination) -> None:
+@pytest.mark.parametrize(("destination", "problem"), [
+    ("Backup", "'Backup' is not a full path: give a local path with its drive"),
+    ("D:Backup", "'D:Backup' is not a full path"),
+    ("\\\\nas", "'\\\\nas' is not a full path"),
+    # No account may write there: the module's own account (on Windows, one without rights or a share beyond the second hop).
+    ("/proc/hyperv-backup", "'/proc' (where '/proc/hyperv-backup' would be created) is not writable by "),
+])
+def test_a_destination_the_host_cannot_use_stops_the_role_before_any_checkpoint(server, tmp_path, destination, problem) -> None:
     done, summary = backup(server, tmp_path, "run1", rct_backup_destination=destination)
     assert done.returncode == 2 and summary == []
-    shown = json.dumps(destination)[1:-1]  # as the callback prints it, in JSON
-    assert f"rct_backup_destination '{shown}' is not a full path" in done.stdout, done.stdout
-    assert server.calls()["module_runs"] == [] and server.state()["checkpoints"] == []
+    shown = json.dumps(problem)[1:-1]  # as the callback prints it, in JSON
+    assert f"rct_backup_destination {shown}" in done.stdout, done.stdout
+    assert "Nothing was changed." in done.stdout
+    assert [r["module"] for r in server.calls()["module_runs"]] == ["destination_info"] and server.state()["checkpoints"] == []
+
+
+@pytest.mark.scenario("backup")
+def test_vm_export_refuses_a_relative_path_and_a_volume_without_room_before_any_change(play, server) -> None:
+    made, relative, no_room = play(
+        {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "n1"}},
+        {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "n1", "destination": "Backup\\app01"}, "ignore_errors": True},
+        # 2 GiB of disk files and a margin of a hundred million percent: more than any machine has free.
+        {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "n1", "destination": server.path("Backup", "app01"), "free_space_margin": 100000000},
+         "ignore_errors": True})
+    assert made["changed"] is True
+    assert relative["msg"] == ("Export of VM 'app01' to 'Backup\\app01' refused: 'Backup\\app01' is not a full path: give a local path with its drive "
+                               "(D:\\Backups\\Hyper-V) or a share (\\\\server\\share\\Hyper-V). Nothing was changed.")
+    assert relative["changed"] is False and no_room["changed"] is False
+    assert "GiB free, and this needs 2000002.0 GiB (the disks to copy and the free space margin): free some space, or choose another " in no_room["msg"]
+    assert not (server.root / "Backup").exists(), "nothing was written"
+    assert not [c for c in server.calls()["calls"] if c["op"] == "invoke" and c["method"] == "ExportSystemDefinition"]
 
 
 @pytest.mark.scenario("backup")
@@ -85,7 +109,7 @@ def test_full_then_incrementals_then_forced_full_after_a_disk_is_added_then_rete
     done, summary = backup(server, tmp_path, "run1")
     assert done.returncode == 0, done.stdout
     (run1,) = summary
-    assert run1["status"] == "ok" and run1["mode"] == "full" and run1["bytes"] == 140 * GIB + VMCX
+    assert run1["status"] == "ok" and run1["mode"] == "full" and run1["bytes"] == 2 * GIB + VMCX
     assert run1["reference_point"] == "run1" and run1["full_reason"] is None
 
     server.write("app01", 3 * 2**20, disk=0)
@@ -104,7 +128,7 @@ def test_full_then_incrementals_then_forced_full_after_a_disk_is_added_then_rete
     done, (run4,) = backup(server, tmp_path, "run4", rct_backup_retention_keep=1)
     assert done.returncode == 0, done.stdout
     assert run4["mode"] == "full" and run4["full_reason"] == "the VM's disk set changed since 'run3' (1 added, 0 removed)"
-    assert run4["bytes"] == 148 * GIB + VMCX
+    assert run4["bytes"] == 3 * GIB + VMCX
     # keep=1 chain: the whole first chain goes, newest first, and only run4 stays
     assert [p["name"] for p in points(server)] == ["run4"]
     assert server.state()["checkpoints"] == []

@@ -24,6 +24,7 @@ BeforeDiscovery {
             }
         }
         @{ Method = 'GetVirtualHardDiskSettingData'; Call = { Get-HvVirtualDiskSize -Path $disk } }
+        @{ Method = 'GetVirtualHardDiskState'; Call = { Get-HvVirtualDiskFileSize -Path $disk } }
         @{ Method = 'GetVirtualDiskChanges'; Call = { Get-HvVirtualDiskChange -Path $disk -LimitId $point.ResilientChangeTrackingIdentifiers[0] -Size 1GB } }
         @{ Method = 'RequestStateChange'; Call = { Stop-HvCimJob -Job (Get-HvCimJob -InstanceId $hungJob) } }
     )

@@ -84,7 +84,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
 # Methods a host answers at once unless a scenario says otherwise; their pages list 4096 too.
-ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualDiskChanges"})
+ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualHardDiskState", "GetVirtualDiskChanges"})
 # Each service class has one instance per host; Name as Windows gives it.
 SERVICES = {
     "Msvm_VirtualSystemReferencePointService": "vmms",
@@ -269,6 +269,10 @@ class SimHost:
             # the part of a disk id that names the disk everywhere (VM, checkpoint, reference point)
             "device": f"{_guid().upper()}\\0\\{index}\\D",
             "size": int(float(disk.get("size_gb", 10)) * 2**30),
+            # Dynamic disks: the file holds what was written (file_gb, by default up to 1 GiB), and a
+            # full export copies the file. Kept small so the exports' sparse files and the modules'
+            # free space check (DriveInfo, on the machine running the simulator) fit any test machine.
+            "file_size": int(float(disk.get("file_gb", min(float(disk.get("size_gb", 10)), 1.0))) * 2**30),
             "counter": 0,
             "tracking_id": str(uuid.uuid4()),
             "generation": 0,
@@ -705,7 +709,7 @@ class SimHost:
             for disk in (d for d in checkpoint["_disks"] if d["kind"] in VIRTUAL_HARD_DISKS):
                 name = disk["path"].rsplit(chr(92), 1)[-1]
                 since = base["_generations"].get(disk["device"]) if base else None
-                size = disk["size"] if since is None else _changed_bytes(disk["writes"], since[1])
+                size = disk["file_size"] if since is None else _changed_bytes(disk["writes"], since[1])
                 _sparse_file(os.path.join(folder, "Virtual Hard Disks", name), size)
             _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), 61440)
             self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
@@ -732,6 +736,19 @@ class SimHost:
             f'<PROPERTY NAME="Path" TYPE="string"><VALUE>{_xml_escape(disk["path"])}</VALUE></PROPERTY>'
             f'<PROPERTY NAME="MaxInternalSize" TYPE="uint64"><VALUE>{disk["size"]}</VALUE></PROPERTY>'
             '<PROPERTY NAME="Format" TYPE="uint16"><VALUE>3</VALUE></PROPERTY></INSTANCE>')}
+
+    def _m_GetVirtualHardDiskState(self, _service: dict, arguments: dict, fault: dict) -> dict:
+        """FileSize: what the disk's file holds (file_gb), which is what a full export copies."""
+        _vm, disk = self._disk_by_path(arguments.get("Path"))
+        if disk is None:
+            return {"ReturnValue": 32779}
+        as_job = self.job_instead_of_output("GetVirtualHardDiskState", fault)
+        if as_job is not None:
+            return as_job
+        return {"ReturnValue": 0, "State": (
+            '<INSTANCE CLASSNAME="Msvm_VirtualHardDiskState">'
+            f'<PROPERTY NAME="FileSize" TYPE="uint64"><VALUE>{disk["file_size"]}</VALUE></PROPERTY>'
+            '<PROPERTY NAME="InUse" TYPE="boolean"><VALUE>TRUE</VALUE></PROPERTY></INSTANCE>')}
 
     def _m_GetVirtualDiskChanges(self, _service: dict, arguments: dict, fault: dict) -> dict:
         """Changes since the RCT id LimitId, up to the newest recovery checkpoint holding the disk.

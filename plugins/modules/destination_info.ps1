@@ -1,0 +1,32 @@
+#!powershell
+
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ..module_utils._HvDestination
+
+$spec = @{
+    options = @{
+        path = @{ type = 'str'; required = $true }
+        required_bytes = @{ type = 'int'; default = 0 }
+    }
+    supports_check_mode = $true
+}
+
+$module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
+
+$module.Result.changed = $false
+if ($module.Params.required_bytes -lt 0) {
+    $module.FailJson("required_bytes must be 0 or more, got $($module.Params.required_bytes).")
+}
+try {
+    $state = Get-HvDestinationState -Path $module.Params.path -RequiredBytes $module.Params.required_bytes
+}
+catch {
+    $module.FailJson("Checking backup destination '$($module.Params.path)' failed: $($_.Exception.Message)", $_)
+}
+foreach ($key in $state.Keys) {
+    $module.Result[$key] = $state[$key]
+}
+$module.ExitJson()
