@@ -235,7 +235,13 @@ Function Complete-Export {
         return Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $null
     }
     if (-not $jobResult.succeeded) {
-        throw (New-HvStepFailure -Message (Format-HvJobFailure -JobResult $jobResult -Action $Action))
+        # Hyper-V leaves what a failed or cancelled export wrote. The destination held nothing
+        # else (a partial export is refused, or removed, before an export starts): all of it goes,
+        # so no half-written backup stays behind to be taken for a backup.
+        $removed = @(Get-HvExportFile -Destination $Result.destination).Count
+        Clear-HvExportDestination -Destination $Result.destination
+        $left = if ($removed -gt 0) { " The $removed files it had written were removed." } else { '' }
+        throw (New-HvStepFailure -Message ((Format-HvJobFailure -JobResult $jobResult -Action $Action) + $left))
     }
     Complete-ExportFile -Params $Params -Result $Result
 }

@@ -77,6 +77,24 @@ def backed_up_before(label: str, method: str) -> Callable[[Any], None]:
     return prepare
 
 
+def checkpoint_made_then(**fault_settings) -> Callable[[Any], None]:
+    """app01's recovery checkpoint 'nightly' made by an earlier play, then the fault set."""
+    def prepare(server) -> None:
+        playbook = server.workdir / "checkpoint-first.yml"
+        playbook.write_text(yaml.safe_dump([{"name": "before", "hosts": "hyperv", "gather_facts": False,
+                                             "tasks": [{"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "nightly"}}]}]),
+                            encoding="utf-8")
+        done = server.playbook(playbook)
+        assert done.returncode == 0, done.stdout
+        server.add_fault(**fault_settings)
+    return prepare
+
+
+def export(server) -> list[dict]:
+    return [{"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "nightly", "destination": server.path("Backup", "app01", "nightly")},
+             "ignore_errors": True}]
+
+
 def write_catalog(text: str) -> Callable[[Any], None]:
     def prepare(server) -> None:
         server.catalog.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +146,11 @@ ROWS = [
         lambda s: [checkpoint()], "ok", "", True, APP01),
     Row("controller dies while the checkpoint is made, task run again", "backup", nothing,
         lambda s: [checkpoint(wait_timeout=0, job_timeout=0), {"ansible.builtin.pause": {"seconds": 1}}, checkpoint()], "ok", "", True, APP01),
+    Row("export job fails half-way (volume full)", "backup",
+        checkpoint_made_then(method="ExportSystemDefinition", job={"duration": 1, "fail": {
+            "error_code": 32768, "description": "There is not enough space on the disk. (0x80070070)."}}),
+        export, "failed", "ended in state exception with error code 32768: There is not enough space on the disk. (0x80070070). "
+        "The 2 files it had written were removed.", True, APP01),
     Row("WinRM drops the module's reply (it ran on the host), task run again", "demo",
         lambda s: s.endpoint_faults(drop_receives=1, drop_module="reference_point"),
         lambda s: [point()], "ok", "", False, again=lambda s: [point()]),

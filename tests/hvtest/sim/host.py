@@ -136,21 +136,30 @@ class Job:
     names_product: bool = True
     ended_at: float | None = None
     vm: str | None = None
+    # What a job that fails or is cancelled leaves behind (an export's files written so far).
+    on_abort: Callable[[], None] | None = None
 
     def state(self, now: float) -> tuple[int, int]:
         """(JobState, PercentComplete) at time now; completes (once) when its time has come."""
         if self.finished_state is not None:
             return self.finished_state, 100 if self.finished_state in (7, 32768) else self._percent(now)
         if self.killed:
+            self._abort()
             return self._end(9, now), self._percent(now)
         if self.never_ends or now - self.started < self.duration:
             return self._running_state(now), self._percent(now)
         if self.fail:
+            self._abort()
             return self._end(10, now), self._percent(now)
         products = self.on_complete()
         # A job may do its work without naming it in CIM_AffectedJobElement (a knob: what then?).
         self.affected = products if self.names_product else []
         return self._end(self.final, now), 100
+
+    def _abort(self) -> None:
+        if self.on_abort is not None:
+            self.on_abort()
+            self.on_abort = None
 
     def _end(self, state: int, now: float) -> int:
         self.finished_state = state
@@ -479,7 +488,7 @@ class SimHost:
         return self._start_job(method, fault, lambda: [])
 
     def _start_job(self, method: str, fault: dict, on_complete: Callable[[], list[dict]], product: str | None = None,
-                   vm: dict | None = None) -> dict:
+                   vm: dict | None = None, on_abort: Callable[[], None] | None = None) -> dict:
         """Does the work of a method: in a job (4096), or at once (0, product in the out parameter product)."""
         settings = {**self.job_defaults.get(method, {}), **fault.get("job", {})}
         if self.answer(method, fault) == "sync":
@@ -506,6 +515,7 @@ class SimHost:
             vanish_after=float(settings.get("vanish_after", TIME_BEFORE_REMOVAL)),
             names_product=bool(settings.get("names_product", True)),
             vm=vm["Name"] if vm else None,
+            on_abort=on_abort,
         )
         if job.final not in (7, 9, 32768):
             raise CimError(f"{method}: a job ends in 7, 9 or 32768 unless it fails; got final={job.final}")
@@ -715,7 +725,17 @@ class SimHost:
             self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
             return []
 
-        return self._start_job("ExportSystemDefinition", fault, complete, vm=live)
+        def abort() -> None:
+            # An export that fails or is cancelled half-way leaves what it had written: the
+            # configuration, and part of the first disk (Hyper-V does not clean up after it).
+            folder = os.path.join(directory, live["ElementName"])
+            _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), 61440)
+            disks = [d for d in checkpoint["_disks"] if d["kind"] in VIRTUAL_HARD_DISKS]
+            if disks:
+                _sparse_file(os.path.join(folder, "Virtual Hard Disks", disks[0]["path"].rsplit(chr(92), 1)[-1]), disks[0]["file_size"] // 2)
+            self.log("export_aborted", vm=live["ElementName"], directory=directory)
+
+        return self._start_job("ExportSystemDefinition", fault, complete, vm=live, on_abort=abort)
 
     def _disk_by_path(self, path: str) -> tuple[dict, dict] | tuple[None, None]:
         for vm in self.vms:
