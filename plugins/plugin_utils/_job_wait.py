@@ -71,7 +71,8 @@ def ended(job: dict[str, Any]) -> bool:
 class Progress:
     """Progress lines of one job for one host, through Display: at -v a line when the job is first
     seen, changes state or passes a quarter of the work; at -vvv every poll. Each line names the
-    host and the time since the task started following."""
+    host and the time since the task started following, and, once Hyper-V's percentage has moved,
+    an estimate of the time left at the pace seen so far."""
 
     def __init__(self, display: Any, host: str, label: str, started: float) -> None:
         self.display = display
@@ -80,11 +81,25 @@ class Progress:
         self.started = started
         self.state: str | None = None
         self.quarter = -1
+        self.first: tuple[float, int] | None = None  # (when, percent) the job was first seen
+
+    def left(self, percent: int, now: float) -> float | None:
+        """Seconds left at the pace since the job was first seen; None until the percentage has moved."""
+        if self.first is None or not 0 < percent < 100:
+            return None
+        seen_at, seen_percent = self.first
+        if percent <= seen_percent or now <= seen_at:
+            return None
+        return (100 - percent) * (now - seen_at) / (percent - seen_percent)
 
     def update(self, job: dict[str, Any], now: float) -> None:
         state = str(job.get("state"))
         percent = int(job.get("percent_complete") or 0)
-        line = f"{self.label}: Hyper-V job {job.get('id')} {state}, {percent}% complete, {now - self.started:.0f} s"
+        if self.first is None:
+            self.first = (now, percent)
+        left = self.left(percent, now) if not job.get("finished") else None
+        estimate = f", about {left:.0f} s left" if left is not None else ""
+        line = f"{self.label}: Hyper-V job {job.get('id')} {state}, {percent}% complete, {now - self.started:.0f} s{estimate}"
         if state != self.state or percent // 25 > self.quarter:
             self.display.v(line, host=self.host)
         else:

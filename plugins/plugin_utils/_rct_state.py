@@ -14,7 +14,9 @@ later steps leave that VM out and the clean-up removes its recovery checkpoint.
 
 from __future__ import annotations
 
+import datetime
 import re
+import time
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -128,11 +130,16 @@ def vm_list(given: Any) -> list[str]:
 
 
 def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any = None, asked: list[Any] | None = None,
-               mode: str = "auto", label: str = "") -> dict[str, dict[str, Any]]:
-    """The state with one step's results filed per VM (a failed VM gets its error)."""
+               mode: str = "auto", label: str = "", at: float | None = None) -> dict[str, dict[str, Any]]:
+    """The state with one step's results filed per VM (a failed VM gets its error).
+
+    Each VM's `ended` becomes the time of the last step it took part in (at, by default now): the
+    VMs of a run start together, and each is done at its own last step."""
+    now = time.time() if at is None else float(at)
     if step == "start":
         return {vm: {"vm": vm, "name": vm, "id": None, "error": None, "cleanup_error": None, "base": {},
-                     "consistency": None, "changes": None, "copy": {}, "reference_point": None} for vm in vm_list(result)}
+                     "consistency": None, "changes": None, "copy": {}, "reference_point": None, "started": now, "ended": now}
+                for vm in vm_list(result)}
     if not isinstance(state, dict):
         raise AnsibleFilterError("rct_record expects the state that rct_record(step='start') began")
     state = plain_copy(state)
@@ -140,6 +147,7 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
         # An error outside the per-VM results (the result is its message): every VM still going fails with it.
         for vm in _ok(state):
             vm["error"] = str(result)
+            vm["ended"] = now
         return state
     if step == "base":
         points = (result or {}).get("reference_points") or []
@@ -162,6 +170,7 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
             vm = state[element.get("vm") or element.get("vm_id")]
         else:
             vm = by_id[element["vm_id"]]
+        vm["ended"] = now
         if step == "checkpoint":
             # Known even when it failed, so the clean-up looks for a checkpoint made before the failure.
             identity = outcome.get("vm") or {}
@@ -214,19 +223,32 @@ def _one_entry_per_vm(state: dict[str, dict[str, Any]], asked: list[Any]) -> dic
     return kept
 
 
-def rct_summary(state: dict[str, dict[str, Any]], seconds: float = 0.0) -> list[dict[str, Any]]:
-    """One summary entry per VM (the role's rct_backup_summary)."""
+def _utc(timestamp: float | None) -> str | None:
+    """A time as the collection writes every time: UTC, 'YYYY-MM-DDTHH:MM:SSZ'."""
+    if timestamp is None:
+        return None
+    return datetime.datetime.fromtimestamp(float(timestamp), tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rct_summary(state: dict[str, dict[str, Any]], seconds: float | None = None) -> list[dict[str, Any]]:
+    """One summary entry per VM (the role's rct_backup_summary).
+
+    seconds, when given, is the run's time (run_seconds); each VM's own is from the run's start to
+    its last step."""
     if not isinstance(state, dict):
         raise AnsibleFilterError("rct_summary expects the state that rct_record builds")
     summary = []
     for vm in state.values():
         copied = vm.get("copy") or {}
         error = " | ".join(e for e in (vm.get("error"), vm.get("cleanup_error")) if e) or None
+        started, ended = vm.get("started"), vm.get("ended")
+        own = float(ended) - float(started) if started is not None and ended is not None else float(seconds or 0.0)
         summary.append({
             "vm": vm["name"], "vm_id": vm.get("id"), "status": "failed" if vm.get("error") else "ok",
             "mode": copied.get("mode"), "method": copied.get("method"), "base": copied.get("base"),
             "full_reason": copied.get("full_reason"), "consistency": vm.get("consistency"),
-            "bytes": copied.get("bytes") or 0, "seconds": round(float(seconds), 1), "reference_point": vm.get("reference_point"),
+            "bytes": copied.get("bytes") or 0, "started": _utc(started), "ended": _utc(ended), "seconds": round(own, 1),
+            "run_seconds": round(float(seconds if seconds is not None else own), 1), "reference_point": vm.get("reference_point"),
             "destination": copied.get("destination"), "error": error,
         })
     return summary

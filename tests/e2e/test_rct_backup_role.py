@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
 
 import pytest
 import yaml
 from conftest import catalog_entries
+
+from hvtest import paths
 
 GIB = 2**30
 VMCX = 61440
@@ -229,3 +232,33 @@ def test_three_vms_are_backed_up_together_one_module_run_per_step(server, tmp_pa
     assert runs.count("reference_point") == 1, "the four reference points retention drops go in one module run"
     destroyed = [c for c in server.calls()["calls"] if c["op"] == "invoke" and c["method"] == "DestroyReferencePoint"]
     assert len(destroyed) == 4
+
+
+NOTIFY = [{"name": "Report the backup", "hosts": "localhost", "gather_facts": False, "tasks": [
+    # As docs/awx.md prints it: a host that was unreachable has no summary; it says so instead.
+    {"name": "Every host's result, the unreachable ones included", "ansible.builtin.set_fact": {
+        "backup_report": "{{ backup_report | default({}) | combine({item: hostvars[item].rct_backup_summary | default("
+                         "'no summary: the host was unreachable, or the play stopped before the role ran')}) }}"},
+     "loop": "{{ groups['hyperv'] }}"},
+    {"name": "Keep it", "ansible.builtin.copy": {"content": "{{ backup_report | to_json }}", "dest": "{{ report_file }}"}}]}]
+
+
+@pytest.mark.scenario("backup")
+def test_an_unreachable_host_has_no_summary_and_the_notification_play_says_so(server, tmp_path) -> None:
+    inventory = tmp_path / "two-hosts.yml"
+    inventory.write_text(server.inventory().read_text(encoding="utf-8") + (
+        "        hv02:\n          ansible_host: 127.0.0.1\n          ansible_port: 9\n          ansible_connection: winrm\n"
+        "          ansible_winrm_transport: basic\n          ansible_winrm_scheme: http\n          ansible_user: ansible\n"
+        "          ansible_password: nothing-listens-here\n"), encoding="utf-8")
+    playbook = tmp_path / "nightly-and-report.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "nightly", "hosts": "hyperv", "gather_facts": False, "roles": [{
+        "role": "hyperv.backup.rct_backup", "vars": {"rct_backup_vms": ["app01"], "rct_backup_destination": server.path("Backup"),
+                                                     "rct_backup_label": "run1"}}]}, *NOTIFY]), encoding="utf-8")
+    report_file = tmp_path / "report.json"
+    done = subprocess.run([paths.tool("ansible-playbook"), "-i", str(inventory), str(playbook), "-e", f"report_file={report_file}"],
+                          env=paths.ansible_env(), capture_output=True, text=True, check=False, cwd=str(paths.ROOT))
+    assert done.returncode == 4, done.stdout  # ansible's code for an unreachable host
+    assert "hv02" in done.stdout and "UNREACHABLE!" in done.stdout
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    assert [entry["status"] for entry in report["hv01"]] == ["ok"], "the reachable host is backed up and reported"
+    assert report["hv02"] == "no summary: the host was unreachable, or the play stopped before the role ran"

@@ -144,7 +144,21 @@ def test_changed_blocks_replace_the_export_unless_a_full_copy_is_needed() -> Non
     summary = {s["vm"]: s for s in rct_summary(state, 12.34)}
     assert summary["web01"]["mode"] == "incremental" and summary["web01"]["method"] == "changed_blocks" and summary["web01"]["bytes"] == 65536
     assert summary["web01"]["base"] == "run1" and summary["db01"]["method"] == "export" and summary["db01"]["base"] is None
-    assert summary["db01"]["full_reason"] == "a disk was added" and summary["db01"]["seconds"] == 12.3
+    assert summary["db01"]["full_reason"] == "a disk was added" and summary["db01"]["run_seconds"] == 12.3
+
+
+def test_each_vm_has_its_own_start_end_and_seconds_up_to_its_last_step() -> None:
+    """The VMs start together; one that fails early is done early, one that goes on ends at its last step."""
+    state = rct_record({}, "start", ["web01", "db01"], at=1_795_000_000)
+    asked = rct_vms(state, "checkpoint")
+    result = {"results": [{"vm": {"name": "web01", "id": WEB}, "consistency": "application"},
+                          {"vm": {"name": "db01", "id": DB}, "failed": True, "msg": "CreateSnapshot returned 32775"}]}
+    state = rct_record(state, "checkpoint", result, asked, at=1_795_000_004.25)
+    state = rct_record(state, "export", {"results": [{"mode": "full", "bytes": 5, "destination": "d"}]}, [{"vm_id": WEB}], at=1_795_000_060)
+    state = rct_record(state, "cleanup", {"results": [{"changed": False}]}, [{"vm_id": DB}], at=1_795_000_061)
+    web, db = rct_summary(state, 70)
+    assert (web["started"], web["ended"], web["seconds"], web["run_seconds"]) == ("2026-11-18T11:06:40Z", "2026-11-18T11:07:40Z", 60.0, 70.0)
+    assert (db["status"], db["ended"], db["seconds"]) == ("failed", "2026-11-18T11:07:41Z", 61.0), "its clean-up was its last step"
 
 
 def test_an_impossible_incremental_fails_the_vm() -> None:

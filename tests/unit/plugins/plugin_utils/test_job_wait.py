@@ -52,9 +52,20 @@ def test_progress_is_verbose_only_a_line_per_quarter_and_state_change_each_namin
     progress.update(job("J1", 100, "completed", True), now=120.0)
     assert shown.lines["display"] == []
     assert [line.split(", ", 1)[1] for line, _host in shown.lines["v"]] == [
-        "0% complete, 0 s", "25% complete, 25 s", "50% complete, 50 s", "75% complete, 75 s", "100% complete, 120 s"]
+        "0% complete, 0 s", "25% complete, 25 s, about 75 s left", "50% complete, 50 s, about 50 s left", "75% complete, 75 s, about 25 s left",
+        "100% complete, 120 s"]
     assert {host for _line, host in shown.lines["v"] + shown.lines["vvv"]} == {"hv07"}
     assert len(shown.lines["vvv"]) == 96
+
+
+def test_the_estimate_follows_the_pace_since_the_job_was_first_seen_and_waits_for_it_to_move() -> None:
+    shown = Shown()
+    progress = Progress(shown, "hv07", "Export", started=0.0)
+    progress.update(job("J2", 40), now=10.0)  # first seen at 40%: nothing to measure a pace by yet
+    progress.update(job("J2", 40), now=20.0)
+    progress.update(job("J2", 60), now=30.0)  # 20 points in 20 s: 40 points left take 40 s
+    assert [line.split(", ", 1)[1] for line, _host in shown.lines["v"]] == ["40% complete, 10 s", "60% complete, 30 s, about 40 s left"]
+    assert [line.split(", ", 1)[1] for line, _host in shown.lines["vvv"]] == ["40% complete, 20 s"]
 
 
 def test_one_poll_reads_every_job_and_the_wait_ends_when_one_of_them_ends() -> None:
