@@ -265,7 +265,7 @@ Function Format-HvByteCount {
         $Bytes
     )
 
-    ([double]$Bytes / 1GB).ToString('0.0', [System.Globalization.CultureInfo]::InvariantCulture) + ' GiB'
+    ([double]$Bytes / 1073741824).ToString('0.0', [System.Globalization.CultureInfo]::InvariantCulture) + ' GiB'
 }
 
 Export-ModuleMember -Function @(

@@ -26,7 +26,13 @@ try {
 catch {
     $module.FailJson("Checking backup destination '$($module.Params.path)' failed: $($_.Exception.Message)", $_)
 }
-foreach ($key in $state.Keys) {
-    $module.Result[$key] = $state[$key]
-}
+$module.Result.path = $state.path
+$module.Result.kind = $state.kind
+$module.Result.exists = $state.exists
+$module.Result.writable = $state.writable
+$module.Result.free_bytes = $state.free_bytes
+$module.Result.total_bytes = $state.total_bytes
+$module.Result.required_bytes = $state.required_bytes
+$module.Result.usable = $state.usable
+$module.Result.problem = $state.problem
 $module.ExitJson()

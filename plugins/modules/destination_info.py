@@ -12,7 +12,7 @@ short_description: Check from the Hyper-V host that a backup destination can be 
 version_added: 0.3.0
 description:
   - Answers, from the host and as the account the module runs as, whether backups can go to a
-    folder, before anything is made: it is a full path (a drive and its root, or a share), it exists
+    folder, before anything is made - it is a full path (a drive and its root, or a share), it exists
     or its nearest existing parent does (where it would be created), a file can be written there
     (a probe file, removed at once), and, on a local volume, enough bytes are free.
   - A destination that cannot be used is an answer (RV(usable) false, with RV(problem)), not a
@@ -33,15 +33,9 @@ options:
       - Bytes that must be free there (local volumes only; a share's free space is not known to the host).
     type: int
     default: 0
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: windows
 notes:
   - The probe file is named C(.hyperv.backup-probe-<random>) and removed at once.
+  - Supports C(check_mode) (it changes nothing in either mode).
 seealso:
   - module: hyperv.backup.vm_export
 author:

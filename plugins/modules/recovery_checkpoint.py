@@ -32,7 +32,7 @@ options:
       - V(present) makes sure the checkpoint exists; V(absent) removes it; V(converted) turns it into
         a reference point (idempotent, a conversion already recorded changes nothing).
       - V(present) makes nothing when the catalog records this label's checkpoint as converted
-        already (the reference point named O(reference_point_name), or O(name)): it returns that
+        already (the reference point named O(reference_point_name), or O(name)); it returns that
         reference point in RV(reference_point). Give each run its own label.
     type: str
     choices: [absent, converted, present]
@@ -237,7 +237,7 @@ reference_point:
   description:
     - The reference point made by O(state=converted), as M(hyperv.backup.reference_point) returns it.
     - With O(state=present), when the catalog shows this label's checkpoint already converted (a run
-      that died after the conversion, or a playbook run twice): that reference point, and no new
+      that died after the conversion, or a playbook run twice), that reference point, and no new
       checkpoint is made (one now would never be exported nor converted). While its conversion
       still runs, only C(name), C(status), C(job_id), C(vm_id) and C(vm_name).
   returned: always (with O(vms), in each element of RV(results) instead)

@@ -231,7 +231,7 @@ def run_row(server, play, row: Row) -> list[dict]:
         server.wait_for_dropped_run()
         results = play(*row.again(server))
     if other is not None:
-        output, _ = other.communicate(timeout=600)
+        output = other.communicate(timeout=600)[0]
         assert other.returncode == 0, output[-4000:]
         assert all(r["_status"] in ("SUCCESS", "CHANGED", "SKIPPED") for r in parse_minimal(output)), output[-4000:]
     return results

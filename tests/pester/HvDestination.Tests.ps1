@@ -61,7 +61,8 @@ Describe 'Get-HvDestinationState' {
         $state = Get-HvDestinationState -Path '/proc/hyperv-backup'
         $state.usable | Should -BeFalse
         $state.writable | Should -BeFalse
-        $state.problem | Should -BeLike "'/proc' (where '/proc/hyperv-backup' would be created) is not writable by $([Environment]::UserName), the account the module runs as: *"
+        $user = [Environment]::UserName
+        $state.problem | Should -BeLike "'/proc' (where '/proc/hyperv-backup' would be created) is not writable by $user, the account the module runs as: *"
         $state.problem | Should -BeLike '* Give that account modify rights there, or choose another destination.'
     }
 
