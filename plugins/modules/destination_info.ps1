@@ -9,7 +9,8 @@
 $spec = @{
     options = @{
         path = @{ type = 'str'; required = $true }
-        required_bytes = @{ type = 'int'; default = 0 }
+        # GiB, not bytes: Ansible.Basic's int is 32 bits, and any backup is more than 2 GiB.
+        required_gib = @{ type = 'float'; default = 0 }
     }
     supports_check_mode = $true
 }
@@ -17,11 +18,12 @@ $spec = @{
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
 
 $module.Result.changed = $false
-if ($module.Params.required_bytes -lt 0) {
-    $module.FailJson("required_bytes must be 0 or more, got $($module.Params.required_bytes).")
+if ($module.Params.required_gib -lt 0) {
+    $module.FailJson("required_gib must be 0 or more, got $($module.Params.required_gib).")
 }
 try {
-    $state = Get-HvDestinationState -Path $module.Params.path -RequiredBytes $module.Params.required_bytes
+    $required = [long][Math]::Ceiling($module.Params.required_gib * 1073741824)
+    $state = Get-HvDestinationState -Path $module.Params.path -RequiredBytes $required
 }
 catch {
     $module.FailJson("Checking backup destination '$($module.Params.path)' failed: $($_.Exception.Message)", $_)

@@ -28,10 +28,11 @@ options:
       - The folder backups go to, as the host sees it (C(D:\\Backups\\Hyper-V) or C(\\\\server\\share\\Hyper-V)).
     type: str
     required: true
-  required_bytes:
+  required_gib:
     description:
-      - Bytes that must be free there (local volumes only; a share's free space is not known to the host).
-    type: int
+      - GiB (2^30 bytes) that must be free there (local volumes only; a share's free space is not
+        known to the host).
+    type: float
     default: 0
 notes:
   - The probe file is named C(.hyperv.backup-probe-<random>) and removed at once.
@@ -46,7 +47,7 @@ EXAMPLES = r"""
 - name: Check the backup share before the backup window
   hyperv.backup.destination_info:
     path: '\\backup01\hyperv\{{ inventory_hostname }}'
-    required_bytes: "{{ 500 * 1024 * 1024 * 1024 }}"
+    required_gib: 500
   register: target
 
 - name: Stop here when the host cannot write there
@@ -87,7 +88,7 @@ total_bytes:
   type: int
   sample: 4398046511104
 required_bytes:
-  description: O(required_bytes), as checked.
+  description: O(required_gib) in bytes, as checked.
   returned: always
   type: int
   sample: 0
