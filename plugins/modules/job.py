@@ -49,6 +49,7 @@ EXAMPLES = r"""
     vm: db01
     checkpoint: nightly
     destination: E:\Backup\db01
+    wait_timeout: 0
     job_timeout: 0
   register: export
 

@@ -57,10 +57,11 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Start a reference point without waiting on the job
+- name: Start a reference point without waiting on the job (neither on the host nor from the controller)
   hyperv.backup.reference_point:
     vm: web01
     name: nightly
+    wait_timeout: 0
     job_timeout: 0
   register: rp
 
