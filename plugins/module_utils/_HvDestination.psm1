@@ -10,7 +10,7 @@ Set-StrictMode -Version 2.0
 Function Test-HvFullPath {
     <#
     .SYNOPSIS
-    Returns whether a path is full: a drive and its root (D:\Backups), a share (\\server\share), or / (POSIX hosts).
+    Returns whether a path is full: a drive and its root (D:\Backups), a share (\\server\share), or / (POSIX hosts); no part ends in a space or a dot.
 
     .DESCRIPTION
     A relative path (Backups) or a drive-relative one (D:Backups, \Backups) resolves against the
@@ -25,6 +25,11 @@ Function Test-HvFullPath {
         $Path
     )
 
+    # A part ending in a space or a dot (an AWX text field's trailing space) is trimmed by Windows in
+    # the last part only: 'D:\Backups \web01' would be another folder than the one checked.
+    if ($Path -match '[ .](?=[\\/]|$)' -or $Path -match '^[\\/]{2}[?.][\\/]') {
+        return $false
+    }
     $Path -match '^[A-Za-z]:[\\/]' -or $Path -match '^[\\/]{2}[^\\/]+[\\/][^\\/]+' -or
     ([System.IO.Path]::DirectorySeparatorChar -eq '/' -and $Path.StartsWith('/', [StringComparison]::Ordinal))
 }
@@ -89,13 +94,40 @@ Function Get-HvWriteFailure {
         [System.IO.File]::WriteAllText($probe, 'hyperv.backup checks it can write here; this file is removed at once.')
     }
     catch {
-        return $_.Exception.GetBaseException().Message
+        $failure = $_.Exception.GetBaseException().Message
+        # Created but not written (a share's quota): not left behind, if it can be helped.
+        $null = Remove-HvProbe -Probe $probe
+        return $failure
     }
     try {
         [System.IO.File]::Delete($probe)
     }
     catch {
         return "a file written there could not be removed: $($_.Exception.GetBaseException().Message)"
+    }
+}
+
+Function Remove-HvProbe {
+    <#
+    .SYNOPSIS
+    Removes a probe file if it exists; returns whether it is gone.
+    #>
+    [CmdletBinding(SupportsShouldProcess = $false)]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Probe
+    )
+
+    try {
+        if ([System.IO.File]::Exists($Probe)) {
+            [System.IO.File]::Delete($Probe)
+        }
+        $true
+    }
+    catch {
+        $false
     }
 }
 
@@ -116,11 +148,39 @@ Function Get-HvFreeSpace {
         $Folder
     )
 
-    if (Test-HvSharePath -Path $Folder) {
+    if ((Test-HvSharePath -Path $Folder) -or (Test-HvUnderReparsePoint -Folder $Folder)) {
         return
     }
     $drive = New-Object -TypeName System.IO.DriveInfo -ArgumentList ([System.IO.Path]::GetPathRoot($Folder))
     @{ free_bytes = [long]$drive.AvailableFreeSpace; total_bytes = [long]$drive.TotalSize }
+}
+
+Function Test-HvUnderReparsePoint {
+    <#
+    .SYNOPSIS
+    Returns whether a folder or one of its parents (not the root) is a reparse point: a mounted volume, a junction, a link.
+
+    .DESCRIPTION
+    C:\ClusterStorage\Volume1 (a Cluster Shared Volume) or a folder a volume is mounted in holds
+    another volume than its drive letter's: DriveInfo would answer for the wrong one.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder
+    )
+
+    $root = [System.IO.Path]::GetPathRoot($Folder)
+    $current = $Folder
+    while ($current -and -not [string]::Equals($current.TrimEnd('\', '/'), $root.TrimEnd('\', '/'), [StringComparison]::OrdinalIgnoreCase)) {
+        if (([System.IO.File]::GetAttributes($current) -band [System.IO.FileAttributes]::ReparsePoint) -ne 0) {
+            return $true
+        }
+        $current = [System.IO.Path]::GetDirectoryName($current)
+    }
+    $false
 }
 
 Function Get-HvDestinationState {
@@ -155,7 +215,14 @@ Function Get-HvDestinationState {
         return $state
     }
     $state.kind = if (Test-HvSharePath -Path $Path) { 'share' } else { 'local' }
-    $nearest = Get-HvNearestFolder -Path $Path
+    try {
+        $nearest = Get-HvNearestFolder -Path $Path
+    }
+    catch [System.ArgumentException] {
+        # .NET Framework refuses < > | " and control characters in a path (a newline from a survey).
+        $state.problem = "'$Path' is not a valid path: $($_.Exception.Message)"
+        return $state
+    }
     $state.exists = $null -ne $nearest -and [string]::Equals($nearest, $Path, [StringComparison]::Ordinal)
     if ($null -eq $nearest) {
         $state.problem = Get-HvUnreachableText -Path $Path -Kind $state.kind

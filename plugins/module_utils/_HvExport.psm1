@@ -161,7 +161,8 @@ Function Get-HvExportFile {
     if (-not (Test-Path -LiteralPath $Destination)) {
         return
     }
-    Get-ChildItem -LiteralPath $Destination -Recurse -File |
+    # -Force: hidden and system files are files of the destination too.
+    Get-ChildItem -LiteralPath $Destination -Recurse -File -Force |
         Where-Object { $_.Name -ne $script:HvMarkerName } |
         Sort-Object -Property FullName |
         ForEach-Object { @{ path = $_.FullName; size = [long]$_.Length } }

@@ -481,6 +481,30 @@ Function Get-ConvertedEntry {
     Find-HvCatalogEntry -Catalog $catalog -VmId $Identity.id -Name $pointName | Select-Object -First 1
 }
 
+Function Test-RecentEntry {
+    <#
+    .SYNOPSIS
+    Returns whether a catalog entry was made less than MinAgeMinutes ago (a run of the same label that died, not an older backup).
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Entry,
+
+        [Parameter(Mandatory)]
+        [int]
+        $MinAgeMinutes
+    )
+
+    $created = [datetime]::MinValue
+    $styles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
+    $parsed = [datetime]::TryParseExact([string]$Entry['created'], 'yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture,
+        $styles, [ref]$created)
+    $parsed -and $created -gt [datetime]::UtcNow.AddMinutes(-$MinAgeMinutes)
+}
+
 Function Get-ConvertedResult {
     <#
     .SYNOPSIS
@@ -606,6 +630,13 @@ Function Get-CheckpointPresent {
         # An earlier run of this label converted its checkpoint already (a controller that died
         # after the conversion, a playbook run twice): a new checkpoint now would be exported and
         # converted by nobody, and grow on the VM's disks until someone removes it.
+        if (-not (Test-RecentEntry -Entry $converted -MinAgeMinutes $Params.leftover_min_age)) {
+            # Older than any run: the label is being used again (a fixed label, AWX job ids that
+            # started over). Carrying on would report a backup made long ago as this run's.
+            throw (New-HvStepFailure -Message ("Recovery checkpoint '$label' of VM '$($identity.name)' ($($identity.id)) was converted to a " +
+                    "reference point at $($converted.created) already, longer ago than leftover_min_age ($($Params.leftover_min_age) minutes): " +
+                    'this label belongs to an earlier backup. Give each run a label of its own. Nothing was changed.'))
+        }
         $Result.consistency = $converted.consistency
         $Result.reference_point = Get-ConvertedResult -Entry $converted -VirtualMachine $VirtualMachine -Identity $identity
         Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
@@ -977,4 +1008,7 @@ Function Invoke-CheckpointStep {
     }
 }
 
+if ($module.Params.leftover_min_age -lt 0) {
+    $module.FailJson("leftover_min_age must be 0 or more minutes, got $($module.Params.leftover_min_age).")
+}
 Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-CheckpointStep) -Subject { param ($params) "Recovery checkpoint '$($params.name)'" }

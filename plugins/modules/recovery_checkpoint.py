@@ -33,7 +33,9 @@ options:
         a reference point (idempotent, a conversion already recorded changes nothing).
       - V(present) makes nothing when the catalog records this label's checkpoint as converted
         already (the reference point named O(reference_point_name), or O(name)); it returns that
-        reference point in RV(reference_point). Give each run its own label.
+        reference point in RV(reference_point) when that conversion is more recent than
+        O(leftover_min_age), and fails otherwise (the label is being used again). Give each run its
+        own label.
     type: str
     choices: [absent, converted, present]
     default: present
@@ -63,6 +65,9 @@ options:
         before O(cleanup_leftovers) removes it. A younger one may belong to a run still going on the
         VM (two plays at once), whose export removing it would break.
       - V(0) removes every leftover at once; use it only when no other run can be going.
+      - Also how recent the catalog entry of a label converted already must be for O(state=present)
+        to take it as this run's (a run whose controller died after the conversion); an older one
+        means the label is used again, which fails, naming the earlier backup.
     type: int
     default: 720
   reference_point_name:

@@ -235,15 +235,47 @@ Function Complete-Export {
         return Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $null
     }
     if (-not $jobResult.succeeded) {
-        # Hyper-V leaves what a failed or cancelled export wrote. The destination held nothing
-        # else (a partial export is refused, or removed, before an export starts): all of it goes,
-        # so no half-written backup stays behind to be taken for a backup.
-        $removed = @(Get-HvExportFile -Destination $Result.destination).Count
-        Clear-HvExportDestination -Destination $Result.destination
-        $left = if ($removed -gt 0) { " The $removed files it had written were removed." } else { '' }
+        $left = Remove-FailedExport -Destination $Result.destination -VmName $Result.vm.name
         throw (New-HvStepFailure -Message ((Format-HvJobFailure -JobResult $jobResult -Action $Action) + $left))
     }
     Complete-ExportFile -Params $Params -Result $Result
+}
+
+Function Remove-FailedExport {
+    <#
+    .SYNOPSIS
+    Removes what a failed or cancelled export wrote; returns the sentence that says so, or what is left and what to do.
+
+    .DESCRIPTION
+    Hyper-V leaves the files of an export that failed (a full volume) or was cancelled; left, a
+    half-written folder could be taken for a backup. Only the folder Hyper-V writes the export in
+    (<destination>\<VM name>, CreateVmExportSubdirectory) goes, nothing else at the destination.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination,
+
+        [Parameter(Mandatory)]
+        [string]
+        $VmName
+    )
+
+    $folder = [System.IO.Path]::Combine($Destination, $VmName)
+    try {
+        if (-not [System.IO.Directory]::Exists($folder)) {
+            return ''
+        }
+        $count = @(Get-ChildItem -LiteralPath $folder -Recurse -File -Force).Count
+        Remove-Item -LiteralPath $folder -Recurse -Force
+        " The $count files it had written were removed."
+    }
+    catch {
+        # A share gone offline, a file still locked: the export's own failure is the message; this is added.
+        " What it had written in '$folder' could not be removed ($($_.Exception.Message)): remove that folder, or export again with overwrite_partial=true."
+    }
 }
 
 Function Complete-ExportFile {
@@ -401,6 +433,15 @@ Function Invoke-ExportStep {
     Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $basePoint
 }
 
+$destinations = @(@($module.Params.vms) | Where-Object { $null -ne $_ } | ForEach-Object {
+        if ($_.destination) { $_.destination } else { $module.Params.destination }
+    } | Where-Object { $_ })
+$twice = @($destinations | Group-Object -Property { $_.ToLowerInvariant().TrimEnd('\', '/') } | Where-Object { $_.Count -gt 1 })
+if ($twice.Count -gt 0) {
+    # One export's clean-up or partial check would take the other's files for its own.
+    $module.FailJson(("vms: destination '$($twice[0].Group[0])' is given for $($twice[0].Count) VMs; each export needs a folder of its own. " +
+            'Nothing was changed.'))
+}
 if ($module.Params.free_space_margin -lt 0) {
     $module.FailJson("free_space_margin must be 0 or more percent, got $($module.Params.free_space_margin).")
 }

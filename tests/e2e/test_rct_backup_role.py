@@ -83,7 +83,9 @@ def test_check_mode_says_what_the_role_would_do_and_changes_nothing(server, tmp_
 ])
 def test_a_destination_the_host_cannot_use_stops_the_role_before_any_checkpoint(server, tmp_path, destination, problem) -> None:
     done, summary = backup(server, tmp_path, "run1", rct_backup_destination=destination)
-    assert done.returncode == 2 and summary == []
+    assert done.returncode == 2 and [(s["vm"], s["status"]) for s in summary] == [("app01", "failed")]
+    # Every VM's error in a new summary: AWX's fact cache never keeps last night's "ok" for a run that did nothing.
+    assert summary[0]["error"].startswith(f"Stop when backups cannot go there: rct_backup_destination {problem}"), summary
     shown = json.dumps(problem)[1:-1]  # as the callback prints it, in JSON
     assert f"rct_backup_destination {shown}" in done.stdout, done.stdout
     assert "Nothing was changed." in done.stdout
@@ -92,13 +94,18 @@ def test_a_destination_the_host_cannot_use_stops_the_role_before_any_checkpoint(
 
 @pytest.mark.scenario("backup")
 def test_vm_export_refuses_a_relative_path_and_a_volume_without_room_before_any_change(play, server) -> None:
-    made, relative, no_room = play(
+    made, relative, no_room, shared = play(
         {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "n1"}},
         {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "n1", "destination": "Backup\\app01"}, "ignore_errors": True},
         # 2 GiB of disk files and a margin of a hundred million percent: more than any machine has free.
         {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "n1", "destination": server.path("Backup", "app01"), "free_space_margin": 100000000},
+         "ignore_errors": True},
+        # One folder for two VMs: one export's clean-up would take the other's files for its own.
+        {"hyperv.backup.vm_export": {"vms": [{"vm": "app01"}, {"vm": "legacy01"}], "checkpoint": "n1", "destination": server.path("Backup", "x")},
          "ignore_errors": True})
     assert made["changed"] is True
+    assert shared["msg"] == (f"vms: destination '{server.path('Backup', 'x')}' is given for 2 VMs; each export needs a folder of its own. "
+                             "Nothing was changed.")
     assert relative["msg"] == ("Export of VM 'app01' to 'Backup\\app01' refused: 'Backup\\app01' is not a full path: give a local path with its drive "
                                "(D:\\Backups\\Hyper-V) or a share (\\\\server\\share\\Hyper-V). Nothing was changed.")
     assert relative["changed"] is False and no_room["changed"] is False

@@ -123,3 +123,17 @@ def test_present_after_the_conversion_makes_no_checkpoint_nobody_converts(play, 
     assert again["changed"] is False and again["checkpoint"] is None, again
     assert again["reference_point"]["name"] == "n1" and again["reference_point"]["instance_id"].startswith("Microsoft:")
     assert server.state()["checkpoints"] == [], "no recovery checkpoint is left that nothing will convert or remove"
+
+
+@pytest.mark.scenario("backup")
+def test_a_label_converted_long_ago_is_refused_not_taken_for_this_runs(play, server) -> None:
+    """A fixed label, or AWX job ids that started over: present must not report an old backup as this run's."""
+    play(rc(vm="app01", name="n1"), rc(vm="app01", name="n1", state="converted"))
+    catalog = json.loads(server.catalog.read_text(encoding="utf-8"))
+    catalog["entries"][0]["created"] = "2025-01-01T01:00:00Z"
+    server.catalog.write_text(json.dumps(catalog), encoding="utf-8")
+    (again,) = play({**rc(vm="app01", name="n1"), "ignore_errors": True})
+    assert again["msg"] == ("Recovery checkpoint 'n1' of VM 'app01' (7a7a7a7a-0000-4000-8000-000000000001) was converted to a reference point at "
+                            "2025-01-01T01:00:00Z already, longer ago than leftover_min_age (720 minutes): this label belongs to an earlier backup. "
+                            "Give each run a label of its own. Nothing was changed.")
+    assert again["changed"] is False and server.state()["checkpoints"] == []

@@ -24,6 +24,14 @@ Describe 'Test-HvFullPath' {
         @{ Path = '\\backup01'; Full = $false }
         @{ Path = ''; Full = $false }
         @{ Path = ' D:\Backups'; Full = $false }
+        # Windows trims a trailing space or dot from the last part only: the folder checked would not be the one written.
+        @{ Path = 'D:\Backups '; Full = $false }
+        @{ Path = 'D:\Backups \web01'; Full = $false }
+        @{ Path = 'D:\Backups.'; Full = $false }
+        @{ Path = '\\backup01\hyperv.\x'; Full = $false }
+        # Device paths are neither a drive nor a share.
+        @{ Path = '\\?\C:\Backups'; Full = $false }
+        @{ Path = '\\.\pipe\x'; Full = $false }
     ) {
         Test-HvFullPath -Path $Path | Should -Be $Full
     }
@@ -47,6 +55,15 @@ Describe 'Get-HvDestinationState' {
         $state.free_bytes | Should -BeGreaterThan 1024
         Test-Path -LiteralPath (Join-Path $TestDrive 'new') | Should -BeFalse
         @(Get-ChildItem -LiteralPath $TestDrive -Force -Filter '.hyperv.backup-probe-*') | Should -HaveCount 0
+    }
+
+    It 'does not answer for the free space under a mount point, a junction or a link (another volume than the drive letter''s)' {
+        $real = New-Item -Path (Join-Path $TestDrive 'volume') -ItemType Directory
+        $mounted = Join-Path $TestDrive 'ClusterStorage'
+        $null = New-Item -Path $mounted -ItemType SymbolicLink -Value $real.FullName
+        $state = Get-HvDestinationState -Path (Join-Path $mounted 'Backups') -RequiredBytes ([long]1PB)
+        $state.usable | Should -BeTrue
+        $state.free_bytes | Should -BeNullOrEmpty
     }
 
     It 'says how much is free and how much is needed when the volume is too small' {
