@@ -8,8 +8,10 @@ docs/reliability.md holds the table as these rows render it (test_the_table_in_t
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import signal
+import threading
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +97,19 @@ def export(server) -> list[dict]:
              "ignore_errors": True}]
 
 
+def catalog_locked(seconds: float) -> Callable[[Any], None]:
+    """Another run holds the catalog's lock file for `seconds`: .NET's FileShare.None is an flock on Linux, as here."""
+    def prepare(server) -> None:
+        lock_path = server.catalog.with_name(server.catalog.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+b")  # pylint: disable=consider-using-with
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        timer = threading.Timer(seconds, handle.close)  # closing the file releases the lock
+        timer.daemon = True
+        timer.start()
+    return prepare
+
+
 def write_catalog(text: str) -> Callable[[Any], None]:
     def prepare(server) -> None:
         server.catalog.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +153,8 @@ ROWS = [
         lambda s: [point()], "failed", "is corrupt: it is not valid JSON", False),
     Row("catalog from an older collection (version 0)", "demo", write_catalog('{"version": 0, "entries": []}'), lambda s: [point()], "failed",
         "is corrupt: its version 0 is not the supported version 1", False),
+    Row("catalog locked by another run past the 60 s wait", "demo", catalog_locked(75), lambda s: [point()], "failed",
+        "The reference point catalog is locked by another run", False),
     Row("catalog with a UTF-8 byte order mark", "demo", write_catalog('\ufeff{"version": 1, "entries": []}'), lambda s: [point()], "ok", "", True),
     Row("CreateSnapshot answers 32775 (another product holds the VM)", "backup", fault(method="CreateSnapshot", return_value=32775),
         lambda s: [checkpoint()], "failed",
