@@ -34,21 +34,14 @@ $spec = @{
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @((Get-HvBatchSpec), (Get-HvCatalogSpec), (Get-HvJobWaitSpec)))
 
-Function Get-RequiredByte {
+Function Get-ExpectedByte {
     <#
     .SYNOPSIS
-    Returns the bytes that must be free at the destination before a full export: its disks' files and free_space_margin percent more.
-
-    .DESCRIPTION
-    0 for an incremental: what it copies is known only once Hyper-V has written it.
+    Returns the bytes a full export copies (its disks' files), or 0 for an incremental, whose size is known only once Hyper-V has written it.
     #>
     [CmdletBinding()]
     [OutputType([long])]
     param (
-        [Parameter(Mandatory)]
-        [hashtable]
-        $Params,
-
         [Parameter(Mandatory)]
         [hashtable]
         $Result,
@@ -59,14 +52,13 @@ Function Get-RequiredByte {
         $Settings
     )
 
-    if ($Result.mode -ne 'full') {
-        return [long]0
-    }
     $bytes = [long]0
-    foreach ($disk in @(Get-HvCheckpointDiskFile -Checkpoint $Settings)) {
-        $bytes += Get-HvVirtualDiskFileSize -Path $disk.path
+    if ($Result.mode -eq 'full') {
+        foreach ($disk in @(Get-HvCheckpointDiskFile -Checkpoint $Settings)) {
+            $bytes += Get-HvVirtualDiskFileSize -Path $disk.path
+        }
     }
-    [long][Math]::Ceiling($bytes * (100 + $Params.free_space_margin) / 100.0)
+    $bytes
 }
 
 Function Set-ExportResult {
@@ -415,13 +407,17 @@ Function Invoke-ExportStep {
             $Result.full_reason = $base.why_full
         }
     }
-    $required = Get-RequiredByte -Params $Params -Result $Result -Settings $settings
+    $expected = Get-ExpectedByte -Result $Result -Settings $settings
+    # Room for the disks' files and free_space_margin percent more.
+    $required = [long][Math]::Ceiling($expected * (100 + $Params.free_space_margin) / 100.0)
     $where = Get-HvDestinationState -Path $destination -RequiredBytes $required
     if (-not $where.usable) {
         throw (New-HvStepFailure -Message "$action refused: $($where.problem) Nothing was changed.")
     }
     $Result.changed = $true
     if ($AnsibleModule.CheckMode) {
+        # What it would copy: known for a full export, not for an incremental.
+        $Result.bytes = if ($Result.mode -eq 'full') { $expected } else { $null }
         return $Result
     }
     if ($partial.Count -gt 0) {

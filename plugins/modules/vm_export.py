@@ -180,7 +180,10 @@ files:
   elements: dict
   sample: [{path: 'D:\Backup\web01\Virtual Hard Disks\os.vhdx', size: 4294967296}]
 bytes:
-  description: Total size of the exported files.
+  description:
+    - Total size of the exported files.
+    - In check mode, what a full export would copy (the disks' files); V(null) for an incremental,
+      whose size is known only once Hyper-V has written it.
   returned: always (with O(vms), in each element of RV(results) instead)
   type: int
   sample: 4294967296

@@ -55,6 +55,7 @@ def test_check_mode_says_what_the_role_would_do_and_changes_nothing(server, tmp_
     done, (first,) = backup(server, tmp_path, "check1", "--check")
     assert done.returncode == 0, done.stdout
     assert first["status"] == "ok" and first["mode"] == "full" and first["vm_id"] == "7a7a7a7a-0000-4000-8000-000000000001"
+    assert first["bytes"] == 2 * GIB, "what the full backup would copy: its two disks' files"
     assert host_state(server) == before, "a run in check mode changes nothing"
 
     # The VMs as an AWX survey's textarea gives them: a string, one per line.
@@ -213,6 +214,7 @@ def test_three_vms_are_backed_up_together_one_module_run_per_step(server, tmp_pa
     by_vm = {entry["vm"]: entry for entry in summary}
     assert done.returncode != 0, "locked01 cannot be checkpointed: the role fails at the end, naming it"
     assert "rct_backup failed for locked01" in done.stdout
+    assert '"hv01: 2 of 3 VMs backed up; failed: locked01"' in done.stdout, "the host's result in one line"
     assert [entry["vm"] for entry in summary] == vms
     assert by_vm["app01"]["status"] == "ok" and by_vm["app01"]["consistency"] == "application" and by_vm["app01"]["mode"] == "full"
     assert by_vm["legacy01"]["status"] == "ok" and by_vm["legacy01"]["consistency"] == "crash", "no integration services: crash fallback"
