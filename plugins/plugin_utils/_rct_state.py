@@ -130,7 +130,7 @@ def vm_list(given: Any) -> list[str]:
 
 
 def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any = None, asked: list[Any] | None = None,
-               mode: str = "auto", label: str = "", at: float | None = None) -> dict[str, dict[str, Any]]:
+               mode: str = "auto", label: str = "", at: float | None = None, consistency: str = "") -> dict[str, dict[str, Any]]:
     """The state with one step's results filed per VM (a failed VM gets its error).
 
     Each VM's `ended` becomes the time of the last step it took part in (at, by default now): the
@@ -183,6 +183,7 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
             continue
         if step == "checkpoint":
             vm["consistency"] = outcome.get("consistency")
+            vm["consistency_asked"] = consistency or None
         elif step == "changes":
             vm["changes"] = {"full_needed": bool(outcome.get("full_needed")), "full_reasons": list(outcome.get("full_reasons") or [])}
             if outcome.get("full_needed") and mode == "incremental":
@@ -249,6 +250,22 @@ def rct_summary(state: dict[str, dict[str, Any]], seconds: float | None = None) 
             "full_reason": copied.get("full_reason"), "consistency": vm.get("consistency"),
             "bytes": copied.get("bytes") or 0, "started": _utc(started), "ended": _utc(ended), "seconds": round(own, 1),
             "run_seconds": round(float(seconds if seconds is not None else own), 1), "reference_point": vm.get("reference_point"),
-            "destination": copied.get("destination"), "error": error,
+            "destination": copied.get("destination"), "error": error, "warnings": _warnings(vm),
         })
     return summary
+
+
+def _warnings(vm: dict[str, Any]) -> list[str]:
+    """What went otherwise than asked for a VM that was backed up, each in a sentence (the task's warnings, filed per VM)."""
+    warnings = []
+    asked, got = vm.get("consistency_asked"), vm.get("consistency")
+    if asked == "application" and got == "crash":
+        warnings.append("The application-consistent checkpoint failed (the guest's VSS or integration services); "
+                        "a crash-consistent one was taken instead (rct_backup_crash_fallback).")
+    reason = (vm.get("copy") or {}).get("full_reason")
+    if reason:
+        warnings.append(f"Full backup instead of an incremental: {reason}.")
+    also = vm.get("also_listed_as") or []
+    if also:
+        warnings.append(f"Listed more than once (also as {', '.join(also)}); backed up once.")
+    return warnings

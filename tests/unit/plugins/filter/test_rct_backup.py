@@ -193,3 +193,21 @@ def test_unknown_steps_and_states_are_refused() -> None:
         rct_vms({}, "copy")
     with pytest.raises(AnsibleFilterError, match="expects the state"):
         rct_record(None, "export", {}, [])
+
+
+def test_what_went_otherwise_than_asked_is_each_vms_warnings() -> None:
+    state = rct_record({}, "start", ["web01", "db01", WEB])
+    asked = rct_vms(state, "checkpoint")
+    result = {"results": [{"vm": {"name": "web01", "id": WEB}, "consistency": "crash"}, {"vm": {"name": "db01", "id": DB}, "consistency": "application"},
+                          {"vm": {"name": "web01", "id": WEB}, "failed": True, "msg": "listed more than once"}]}
+    state = rct_record(state, "checkpoint", result, asked, consistency="application")
+    exported = {"results": [{"mode": "full", "bytes": 1, "full_reason": "the VM's disk set changed since 'run1' (1 added, 0 removed)"},
+                            {"mode": "incremental", "bytes": 1, "base": "run1"}]}
+    state = rct_record(state, "export", exported, [{"vm_id": WEB}, {"vm_id": DB}])
+    web, db = rct_summary(state)
+    assert web["warnings"] == [
+        "The application-consistent checkpoint failed (the guest's VSS or integration services); a crash-consistent one was taken instead "
+        "(rct_backup_crash_fallback).",
+        "Full backup instead of an incremental: the VM's disk set changed since 'run1' (1 added, 0 removed).",
+        f"Listed more than once (also as {WEB}); backed up once."]
+    assert db["warnings"] == []
