@@ -30,7 +30,7 @@ Function Test-HvFullPath {
     if ($Path -match '[ .](?=[\\/]|$)' -or $Path -match '^[\\/]{2}[?.][\\/]') {
         return $false
     }
-    $Path -match '^[A-Za-z]:[\\/]' -or $Path -match '^[\\/]{2}[^\\/]+[\\/][^\\/]+' -or
+    $Path -match '^[A-Za-z]:[\\/]' -or (Test-HvSharePath -Path $Path) -or
     ([System.IO.Path]::DirectorySeparatorChar -eq '/' -and $Path.StartsWith('/', [StringComparison]::Ordinal))
 }
 
@@ -43,6 +43,7 @@ Function Test-HvSharePath {
     [OutputType([bool])]
     param (
         [Parameter(Mandatory)]
+        [AllowEmptyString()]
         [string]
         $Path
     )

@@ -80,11 +80,7 @@ Function Get-HvVirtualDiskSize {
         $Path
     )
 
-    $output = Invoke-HvImageRead -MethodName GetVirtualHardDiskSettingData -Action "Reading virtual disk '$Path'" -Arguments @{
-        Path = $Path
-    }
-    $settings = ConvertFrom-HvEmbeddedInstance -Text $output.SettingData
-    [long]$settings.MaxInternalSize
+    Read-HvVirtualDiskNumber -Path $Path -MethodName GetVirtualHardDiskSettingData -Output SettingData -Property MaxInternalSize -What 'virtual disk'
 }
 
 Function Get-HvVirtualDiskFileSize {
@@ -104,11 +100,43 @@ Function Get-HvVirtualDiskFileSize {
         $Path
     )
 
-    $output = Invoke-HvImageRead -MethodName GetVirtualHardDiskState -Action "Reading the state of virtual disk '$Path'" -Arguments @{
-        Path = $Path
-    }
-    $state = ConvertFrom-HvEmbeddedInstance -Text $output.State
-    [long]$state.FileSize
+    Read-HvVirtualDiskNumber -Path $Path -MethodName GetVirtualHardDiskState -Output State -Property FileSize -What 'the state of virtual disk'
+}
+
+Function Read-HvVirtualDiskNumber {
+    <#
+    .SYNOPSIS
+    Returns one number of the embedded instance an image management read answers for a disk.
+    #>
+    [CmdletBinding()]
+    [OutputType([long])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [string]
+        $MethodName,
+
+        # The out parameter holding the embedded instance.
+        [Parameter(Mandatory)]
+        [string]
+        $Output,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Property,
+
+        # What is read, for the message of a failed read ("Reading <What> '<Path>'").
+        [Parameter(Mandatory)]
+        [string]
+        $What
+    )
+
+    $answer = Invoke-HvImageRead -MethodName $MethodName -Action "Reading $What '$Path'" -Arguments @{ Path = $Path }
+    $instance = ConvertFrom-HvEmbeddedInstance -Text $answer.$Output
+    [long]$instance.$Property
 }
 
 Function Get-HvVirtualDiskChange {
