@@ -92,9 +92,9 @@ pester: venv
 
 e2e: venv
 	@$(PWSH_CHECK)
-	$(PY) -m pytest -q -n 2 tests/e2e
+	$(PY) -m pytest -q -n 2 --durations=30 tests/e2e
 
-test: static lint sanity sanity-oldest units pester e2e integration changelog-lint galaxy docs-site
+test: static lint changelog-lint docs-site galaxy sanity sanity-oldest units pester integration e2e
 
 demo: venv
 	@$(PWSH_CHECK)
