@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from hvtest.sim import cim
-from hvtest.sim.host import SimHost
+from hvtest.sim.host import CimError, SimHost
 
 SCENARIO = {"host": "hv9", "vms": [
     {"name": "O'Brien \\ 100%", "id": "aaaaaaaa-0000-4000-8000-000000000001", "disks": [{"path": "C:\\a.vhdx"}]},
@@ -114,3 +114,19 @@ def test_datetimes_travel_as_utc_text() -> None:
     assert cim.check_value("datetime", when, "x") == "2026-11-29T07:00:00.000000Z"
     with pytest.raises(cim.SimRefused):
         cim.check_value("datetime", datetime.datetime(2026, 1, 1), "x")
+
+
+def test_a_call_the_host_does_not_model_is_refused_loudly_not_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by the benchmark's baseline: an export into a folder that does not exist raised CimError
+    # out of answer(), the HTTP handler died, and the module saw only "the response ended prematurely".
+    host = SimHost(SCENARIO)
+
+    def unmodelled(*_args: object) -> dict:
+        raise CimError("ExportSystemDefinition into 'Z:\\nowhere', which does not exist: what Hyper-V does then is not modelled")
+
+    monkeypatch.setattr(host, "invoke", unmodelled)
+    service = {"kind": "instance", "class": "Msvm_VirtualSystemManagementService",
+               "keys": {"CreationClassName": "x", "Name": "vmms", "SystemCreationClassName": "y", "SystemName": "HV9"}}
+    reply = cim.answer(host, {"op": "invoke", "instance": service, "method": "ExportSystemDefinition", "arguments": {}})
+    assert "which does not exist" in reply["refused"]
+    assert host.calls[-1]["op"] == "refused"

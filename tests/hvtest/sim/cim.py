@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from .. import schema as schema_mod
+from .host import CimError
 
 OVERLAY_PATH = pathlib.Path(__file__).resolve().parents[2] / "data" / "cim-overlay.json"
 NAMESPACE = "root/virtualization/v2"
@@ -631,9 +632,11 @@ def answer(host: Any, request: dict[str, Any]) -> dict[str, Any]:
         return fault.wire()
     except ArgumentRefused as refused:
         return refused.wire()
-    except SimRefused as refused:
+    except (SimRefused, CimError) as refused:
+        # CimError: the host model met a case it does not model (raised by host.py). Answered as a
+        # refusal, so the module fails saying so, instead of a dropped connection.
         host.log("refused", request=op_summary(request), reason=str(refused))
-        return refused.wire()
+        return SimRefused(str(refused)).wire()
 
 
 def _method(types: Types, class_name: str, name: str) -> str:
