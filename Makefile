@@ -7,7 +7,7 @@ PYTHON_VERSION = $$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 # project's copy on PATH (.ci/run). Without it the targets that need it stop with how to get it.
 PWSH_CHECK = PYTHONPATH=tests $(PY) -c "from hvtest.sim.pwsh import find_pwsh; find_pwsh()"
 
-.PHONY: changelog-lint integration help venv test static lint sanity sanity-oldest sanity-matrix units pester e2e demo bench docs docs-site diagram galaxy clean
+.PHONY: changelog-lint integration help venv test static lint sanity sanity-oldest sanity-matrix units pester e2e demo bench bench-quick docs docs-site diagram galaxy clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -23,7 +23,8 @@ help:
 	@echo "make units   ansible-test units"
 	@echo "make integration  ansible-test windows-integration targets against the simulator"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
-	@echo "make bench   time and round trips of backing up many VMs (BENCH_VMS='5 20')"
+	@echo "make bench   the collection against a playbook of win_powershell tasks, 1 to 50 VMs and a fleet (about 15 min)"
+	@echo "make bench-quick  the benchmark's small set (run by make test)"
 	@echo "make docs    render every module with ansible-doc"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -44,8 +45,9 @@ sanity: venv
 	@$(PWSH_CHECK)
 	tests/ansible-test $(abspath $(VENV)) sanity --venv --python $(PYTHON_VERSION)
 
-lint: venv
-	PATH="$(abspath $(VENV))/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(abspath .build/collections)" $(VENV)/bin/ansible-lint
+# .build/bench/collections: the benchmark's baseline playbooks (tests/bench) call ansible.windows.
+lint: venv .build/bench/collections/.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(abspath .build/collections):$(abspath .build/bench/collections)" $(VENV)/bin/ansible-lint
 
 sanity-oldest:
 	tests/sanity-matrix 2.16 3.12
@@ -94,20 +96,38 @@ e2e: venv
 	@$(PWSH_CHECK)
 	$(PY) -m pytest -q -n 2 --durations=30 tests/e2e
 
-test: static lint changelog-lint docs-site galaxy sanity sanity-oldest units pester integration e2e
+test: static lint changelog-lint docs-site galaxy sanity sanity-oldest units pester integration e2e bench-quick
 
 demo: venv
 	@$(PWSH_CHECK)
 	PYTHONPATH=tests $(PY) -m hvtest.demo
 
-bench: venv
-	PYTHONPATH=tests $(PY) -m hvtest.bench $(BENCH_VMS)
+# The benchmark's baseline runs ansible.windows, unpacked from the ansible package's wheel (pinned
+# in tests/bench/requirements-windows.txt); its plot needs matplotlib, in .venv-bench only.
+.build/bench/collections/.installed: tests/bench/requirements-windows.txt | venv
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --dest .build/bench/wheels -r tests/bench/requirements-windows.txt
+	PYTHONPATH=tests $(PY) -m hvtest.bench.windows .build/bench/wheels .build/bench/collections
+	touch $@
+
+.venv-bench/.installed: tests/bench/requirements-plot.txt
+	@test -x .venv-bench/bin/python || "$$(tests/find-python)" -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements-plot.txt
+	touch $@
+
+bench: venv .build/bench/collections/.installed .venv-bench/.installed
+	@$(PWSH_CHECK)
+	PYTHONPATH=tests $(PY) -m hvtest.bench .build/bench/collections --json .build/bench/results.json
+	PYTHONPATH=tests .venv-bench/bin/python -m hvtest.bench.plot .build/bench/results.json docs/images/performance.png
+
+bench-quick: venv .build/bench/collections/.installed
+	@$(PWSH_CHECK)
+	PYTHONPATH=tests $(PY) -m hvtest.bench .build/bench/collections --quick
 
 docs: venv
 	$(PY) -m pytest -q tests/static/test_docs.py
 
 clean:
-	rm -rf .build tests/output .pytest_cache
+	rm -rf .build tests/output .pytest_cache .venv-bench
 
 diagram:
 	for f in docs/images/*.dot; do dot -Tsvg "$$f" -o "$${f%.dot}.svg"; done

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hvtest.sim.host import SimHost
+import pytest
+
+from hvtest.sim.host import CimError, SimHost
 
 SCENARIO = {"host": "hv9", "vms": [
     {"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001", "disks": [{"path": "C:\\a.vhdx"}, {"path": "C:\\b.vhdx", "rct": False}]},
@@ -56,3 +58,22 @@ def test_host_itself_is_listed_but_not_as_a_virtual_machine() -> None:
                           "ElementName": "HV9", "Caption": "Hosting Computer System",
                           "Description": "Microsoft Hosting Computer System", "EnabledState": 2}
     assert [s["Caption"] for s in systems[1:]] == ["Virtual Machine", "Virtual Machine"]
+
+
+def test_a_scaled_clock_ends_a_ten_minute_job_in_thirty_real_seconds_and_times_it() -> None:
+    clock = Clock()
+    host = SimHost(dict(SCENARIO, clock_scale=20, jobs={"CreateReferencePoint": {"duration": 600}}), clock)
+    vm = next(v for v in host.enumerate("Msvm_ComputerSystem") if v["ElementName"] == "a")
+    service = host.enumerate("Msvm_VirtualSystemReferencePointService")[0]
+    job_id = host.invoke(service, "CreateReferencePoint", {"AffectedSystem": vm, "ReferencePointType": 1})["Job"]["InstanceID"]
+    clock.now = 29.9
+    assert host.get_job(job_id)["JobState"] == 4
+    clock.now = 30.0
+    assert host.get_job(job_id)["JobState"] == 7
+    (timed,) = host.timeline()
+    assert timed["method"] == "CreateReferencePoint" and timed["ended"] - timed["started"] == 30.0
+
+
+def test_a_clock_that_does_not_run_forward_is_refused() -> None:
+    with pytest.raises(CimError, match="clock_scale must be more than 0"):
+        SimHost(dict(SCENARIO, clock_scale=0))

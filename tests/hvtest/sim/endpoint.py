@@ -55,6 +55,8 @@ class Command:
         self.sent = False
         self.dropped = False  # a Receive of it was dropped: the controller never got its result
         self.created = time.monotonic()
+        # Wall-clock times for the benchmark's timeline (comparable across processes).
+        self.times: dict[str, float] = {"command": time.time()}
 
 
 class Endpoint:
@@ -71,6 +73,8 @@ class Endpoint:
         self.module_runs: list[dict] = []
         self.operations = 0
         self.runner: PwshRunner | None = None
+        self.shell_times: list[dict] = []  # each shell's creation and deletion, wall clock
+        self.first_cim: dict[str, float] = {}  # run id -> its first CIM call, wall clock
 
     def run(self, command: Command) -> None:
         """Runs a command; whatever happens, the command ends (a bug here must not hang ansible)."""
@@ -86,7 +90,10 @@ class Endpoint:
         invocation = payload.decode(command.command_line, bytes(command.stdin))
         if self.runner is None:
             raise RuntimeError("the endpoint has no PowerShell runner")
+        command.times["pwsh_start"] = time.time()
         done = self.runner.run(command.command_line, bytes(command.stdin), command.id)
+        command.times["pwsh_end"] = time.time()
+        command.times["first_cim"] = self.first_cim.get(command.id)
         command.stdout, command.stderr, command.exit_code = done.stdout, done.stderr, done.exit_code
         try:
             result = json.loads(done.stdout.decode("utf-8", "replace").strip() or "null")
@@ -98,7 +105,9 @@ class Endpoint:
                                      "result": result, "dropped": command.dropped,
                                      # from the WS-Man Command to the end: what the controller waited, near enough
                                      "elapsed": round(time.monotonic() - command.created, 3),
-                                     "exit_code": done.exit_code, "seconds": round(done.seconds, 3)})
+                                     "exit_code": done.exit_code, "seconds": round(done.seconds, 3),
+                                     # the command's own dict: the reply's time is added once it is sent
+                                     "times": command.times})
 
 
 def _envelope(message_id: str, action: str, body: str) -> bytes:
@@ -150,6 +159,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(endpoint.host.snapshot())
         elif self.path == "/sim/calls":
             self._json({"calls": endpoint.host.calls, "module_runs": endpoint.module_runs, "operations": endpoint.operations})
+        elif self.path == "/sim/timeline":
+            self._json({"shells": endpoint.shell_times, "jobs": endpoint.host.timeline()})
         else:
             self._json({"error": "not found"}, 404)
 
@@ -158,6 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(length)
         if self.path == "/sim/cim":
             self.endpoint.host.context.run = self.headers.get("X-HvSim-Run", "")
+            self.endpoint.first_cim.setdefault(self.endpoint.host.context.run, time.time())
             self._json(cim.answer(self.endpoint.host, json.loads(data)))
             return
         if self.path.startswith("/sim/"):
@@ -179,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
             self._create(message_id)
         elif action == ACTION_DELETE:
             self.endpoint.shells.pop(shell_id or "", None)
+            for shell in self.endpoint.shell_times:
+                if shell["id"] == shell_id:
+                    shell["deleted"] = time.time()
             self._reply(200, _envelope(message_id, action + "Response", ""))
         elif action == SHELL + "Command":
             self._command(message_id, shell_id, body)
@@ -194,6 +209,7 @@ class Handler(BaseHTTPRequestHandler):
     def _create(self, message_id: str) -> None:
         shell_id = str(uuid.uuid4()).upper()
         self.endpoint.shells[shell_id] = {}
+        self.endpoint.shell_times.append({"id": shell_id, "created": time.time(), "deleted": None})
         body = (
             "<x:ResourceCreated xmlns:x=\"http://schemas.xmlsoap.org/ws/2004/09/transfer\"><a:Address>http://127.0.0.1/wsman</a:Address>"
             "<a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>"
@@ -254,6 +270,7 @@ class Handler(BaseHTTPRequestHandler):
                                     "The WS-Management service cannot complete the operation within the time specified in OperationTimeout."))
             return
         command.sent = True
+        command.times["replied"] = time.time()
         out = base64.b64encode(command.stdout).decode()
         err = base64.b64encode(command.stderr).decode()
         body_xml = (
@@ -286,6 +303,7 @@ class Handler(BaseHTTPRequestHandler):
             endpoint.host.calls.clear()
             endpoint.module_runs.clear()
             endpoint.operations = 0
+            endpoint.shell_times.clear()
         else:
             self._json({"error": "not found"}, 404)
             return

@@ -138,6 +138,10 @@ class Job:
     vm: str | None = None
     # What a job that fails or is cancelled leaves behind (an export's files written so far).
     on_abort: Callable[[], None] | None = None
+    # For the benchmark's timeline: the WinRM command that started it, and when, in wall-clock seconds.
+    run: str = ""
+    method: str = ""
+    started_wall: float = 0.0
 
     def state(self, now: float) -> tuple[int, int]:
         """(JobState, PercentComplete) at time now; completes (once) when its time has come."""
@@ -196,7 +200,13 @@ class SimHost:
     """A Hyper-V host seeded from a scenario (see tests/e2e/scenarios/*.yml)."""
 
     def __init__(self, scenario: dict, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+        # clock_scale: simulated seconds per real second, so a job of 10 simulated minutes ends in
+        # 30 real seconds at 20 (the benchmark's long job). Everything the host times follows it:
+        # job durations, percentages, TimeBeforeRemoval.
+        self.clock_scale = float(scenario.get("clock_scale", 1))
+        if self.clock_scale <= 0:
+            raise CimError(f"clock_scale must be more than 0, got {self.clock_scale}")
+        self.clock = clock if self.clock_scale == 1 else _scaled(clock, self.clock_scale)
         self.lock = threading.RLock()
         self.calls: list[dict] = []
         self.context = threading.local()  # .run: the WinRM command whose CIM call is being answered
@@ -516,6 +526,9 @@ class SimHost:
             names_product=bool(settings.get("names_product", True)),
             vm=vm["Name"] if vm else None,
             on_abort=on_abort,
+            run=getattr(self.context, "run", ""),
+            method=method,
+            started_wall=time.time(),
         )
         if job.final not in (7, 9, 32768):
             raise CimError(f"{method}: a job ends in 7, 9 or 32768 unless it fails; got final={job.final}")
@@ -873,6 +886,13 @@ class SimHost:
 
     # ------------------------------------------------------------------ inspection
 
+    def timeline(self) -> list[dict]:
+        """Every job as the benchmark times it: the run that started it, and its start and end in wall-clock seconds."""
+        with self.lock:
+            return [{"run": job.run, "method": job.method, "vm": job.vm, "started": job.started_wall,
+                     "ended": None if job.never_ends else job.started_wall + job.duration / self.clock_scale}
+                    for job in self.jobs.values()]
+
     def snapshot(self) -> dict:
         with self.lock:
             return {
@@ -881,6 +901,12 @@ class SimHost:
                 "checkpoints": [_public(c) for c in self.checkpoints],
                 "jobs": {k: self.get_job(k) for k in list(self.jobs)},
             }
+
+
+def _scaled(clock: Callable[[], float], scale: float) -> Callable[[], float]:
+    """A clock that runs scale times faster than clock, from now on."""
+    origin = clock()
+    return lambda: origin + (clock() - origin) * scale
 
 
 def disk_id(owner: str, disk: dict) -> str:

@@ -98,6 +98,10 @@ class SimServer:
         reply = self._call("/sim/cim", {"op": "enumerate", "class": class_name})
         return [{name: value for name, _type, _array, value in instance["properties"]} for instance in reply["instances"]]
 
+    def timeline(self) -> dict:
+        """Wall-clock times of the host's WinRM shells and Hyper-V jobs (module runs carry theirs in calls())."""
+        return self._call("/sim/timeline")
+
     def clear_calls(self) -> None:
         self._call("/sim/calls/clear", {})
 

@@ -1,0 +1,1 @@
+"""The benchmark (make bench): the collection against the usual win_powershell playbook, on the real PowerShell."""
