@@ -116,7 +116,7 @@ demo: venv
 
 bench: venv .build/bench/collections/.installed .venv-bench/.installed
 	@$(PWSH_CHECK)
-	PYTHONPATH=tests $(PY) -m hvtest.bench .build/bench/collections --json .build/bench/results.json
+	PYTHONPATH=tests $(PY) -m hvtest.bench .build/bench/collections --json .build/bench/results.json --docs docs/performance.md
 	PYTHONPATH=tests .venv-bench/bin/python -m hvtest.bench.plot .build/bench/results.json docs/images/performance.png
 
 bench-quick: venv .build/bench/collections/.installed

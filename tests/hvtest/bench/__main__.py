@@ -32,7 +32,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m hvtest.bench", description=__doc__)
     parser.add_argument("windows", type=pathlib.Path, help="a folder holding ansible_collections/ansible/windows")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
-    parser.add_argument("--json", type=pathlib.Path, help="also write the rows here (the plot and docs/performance.md read it)")
+    parser.add_argument("--json", type=pathlib.Path, help="also write the rows here (the plot reads them)")
+    parser.add_argument("--docs", type=pathlib.Path, help="put the tables in this page, between its bench markers (docs/performance.md)")
     options = parser.parse_args(argv)
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="hvbench-"))
     started = time.monotonic()
@@ -61,10 +62,11 @@ def main(argv: list[str]) -> int:
             rows.append(row)
             if scenario.name == "fleet" and engine == "baseline":
                 rows.append(report.derived_fleet(row, scenario.hosts))
-    print(report.table(rows, module_start))
-    if phases:
-        print(report.phase_table(phases))
+    tables = report.table(rows, module_start) + ("\n\n" + report.phase_table(phases) if phases else "")
+    print(tables)
     print(f"benchmark: {time.monotonic() - started:.0f} s")
+    if options.docs:
+        report.update_page(options.docs, tables, time.monotonic() - started)
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
         options.json.write_text(json.dumps({"module_start": module_start, "rows": [report.as_dict(r) for r in rows]}, indent=1),

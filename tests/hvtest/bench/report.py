@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import pathlib
+import platform
 from typing import Any
 
 from .measure import Measured
@@ -76,3 +79,19 @@ def phase_table(phases: dict[str, float]) -> str:
 
 def as_dict(row: Measured) -> dict[str, Any]:
     return dataclasses.asdict(row)
+
+
+BEGIN = "<!-- bench: begin (make bench writes what follows) -->"
+END = "<!-- bench: end -->"
+
+
+def update_page(page: pathlib.Path, tables: str, seconds: float) -> None:
+    """Replaces what is between the page's bench markers with this run's tables."""
+    text = page.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{page} has no bench markers ({BEGIN} ... {END})")
+    head, rest = text.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    machine = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}"
+    body = f"\nMeasured by `make bench` ({machine}; {seconds / 60:.1f} minutes):\n\n{tables}\n\n"
+    page.write_text(head + BEGIN + body + END + tail, encoding="utf-8")
