@@ -18,9 +18,9 @@ def _row(**figures) -> measure.Measured:
 def test_phases_split_the_wall_time_by_the_timeline_and_add_up() -> None:
     # A play of 100 s: one shell open from 10 to 40 s whose pwsh runs 12-38 s, first CIM call at 16 s;
     # a job runs from 30 to 60 s (its last 8 s inside the module, 20 s while no shell is open).
+    times = {"command": 11.0, "pwsh_start": 12.0, "first_cim": 16.0, "pwsh_end": 38.0, "replied": 39.0}
     record = measure.HostRecord(
-        module_runs=[{"module": "vm_export", "seconds": 26.0, "times": {"command": 11.0, "pwsh_start": 12.0, "first_cim": 16.0,
-                                                                          "pwsh_end": 38.0, "replied": 39.0}}],
+        module_runs=[{"module": "vm_export", "seconds": 26.0, "times": times}],
         operations=7, calls=[], shells=[{"id": "a", "created": 10.0, "deleted": 40.0}],
         jobs=[{"run": "x", "method": "ExportSystemDefinition", "vm": "v", "started": 30.0, "ended": 60.0}])
     phases = measure.phases(record, wall=100.0, started_wall=0.0)
