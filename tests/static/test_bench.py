@@ -82,3 +82,14 @@ def test_only_ansible_windows_is_unpacked_from_the_ansible_wheel(tmp_path) -> No
     (wheels / "ansible-14.5.0-py3-none-any.whl").unlink()
     with pytest.raises(SystemExit, match="expected one ansible wheel"):
         windows.unpack(wheels, tmp_path / "out")
+
+
+def test_targets_say_met_or_by_how_much_they_are_missed() -> None:
+    rows = [_row(vms=1, module_runs=6, wall=20.0, floor=18.0), _row(vms=20, module_runs=6, operations=42, wall=50.0, floor=25.0),
+            _row(engine="baseline", vms=20, module_runs=80, operations=560, wall=120.0)]
+    text = report.targets(rows)
+    assert "do not grow with VMs (1 VMs: 6, 20 VMs: 6): met" in text
+    assert "wall within 1.2x of the floor at 1 VMs: 1.11x, met" in text
+    assert "wall within 1.2x of the floor at 20 VMs: 2.00x, missed by 1.67x" in text
+    assert "5x fewer module runs than the baseline at 20 VMs: 13.3x, met" in text
+    assert "3x less wall time than the baseline at 20 VMs: 2.4x, missed by 1.25x" in text

@@ -62,7 +62,8 @@ def main(argv: list[str]) -> int:
             rows.append(row)
             if scenario.name == "fleet" and engine == "baseline":
                 rows.append(report.derived_fleet(row, scenario.hosts))
-    tables = report.table(rows, module_start) + ("\n\n" + report.phase_table(phases) if phases else "")
+    parts = (report.table(rows, module_start), report.targets(rows), report.phase_table(phases) if phases else "")
+    tables = "\n\n".join(part for part in parts if part)
     print(tables)
     print(f"benchmark: {time.monotonic() - started:.0f} s")
     if options.docs:

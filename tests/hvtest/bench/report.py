@@ -69,6 +69,30 @@ def table(rows: list[Measured], module_start: float) -> str:
     return "\n".join(lines + [""] + notes)
 
 
+def targets(rows: list[Measured]) -> str:
+    """The issue's targets, each met or missed by how much, from the rows of one run."""
+    role = sorted((r for r in rows if r.scenario == "nightly role" and r.engine == "collection"), key=lambda r: r.vms)
+    lines = []
+    if role:
+        runs = {r.vms: r.module_runs for r in role}
+        same = len(set(runs.values())) == 1
+        lines.append(f"- module runs per night do not grow with VMs ({', '.join(f'{v} VMs: {n}' for v, n in runs.items())}): "
+                     + ("met" if same else "missed"))
+        for row in role:
+            if row.floor:
+                over = row.wall / row.floor
+                lines.append(f"- wall within 1.2x of the floor at {row.vms} VMs: {over:.2f}x, " + ("met" if over <= 1.2 else f"missed by {over / 1.2:.2f}x"))
+    at20 = next((r for r in role if r.vms == 20), None)
+    base20 = baseline_for(at20, rows) if at20 else None
+    if at20 and base20:
+        wanted_factors = (("module_runs", "fewer module runs", 5), ("operations", "fewer WS-Man operations", 5), ("wall", "less wall time", 3))
+        for name, label, wanted in wanted_factors:
+            factor = getattr(base20, name) / getattr(at20, name)
+            lines.append(f"- {wanted}x {label} than the baseline at 20 VMs: {factor:.1f}x, "
+                         + ("met" if factor >= wanted else f"missed by {wanted / factor:.2f}x"))
+    return "\n".join(["Targets:"] + lines) if lines else ""
+
+
 def phase_table(phases: dict[str, float]) -> str:
     total = sum(phases.values()) or 1.0
     largest = max(phases, key=phases.get)
