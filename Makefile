@@ -94,7 +94,7 @@ pester: venv
 
 e2e: venv
 	@$(PWSH_CHECK)
-	$(PY) -m pytest -q -n 3 --durations=30 tests/e2e
+	$(PY) -m pytest -q -n 2 --durations=30 tests/e2e
 
 test: static lint changelog-lint docs-site galaxy sanity sanity-oldest units pester integration e2e bench-quick
 
