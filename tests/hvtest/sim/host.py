@@ -201,8 +201,8 @@ class SimHost:
 
     def __init__(self, scenario: dict, clock: Callable[[], float] = time.monotonic) -> None:
         # clock_scale: simulated seconds per real second, so a job of 10 simulated minutes ends in
-        # 30 real seconds at 20 (the benchmark's long job). Everything the host times follows it:
-        # job durations, percentages, TimeBeforeRemoval.
+        # 30 real seconds at 20 (the benchmark's long job). Job durations and percentages follow
+        # it; the default TimeBeforeRemoval does not (see _start_job).
         self.clock_scale = float(scenario.get("clock_scale", 1))
         if self.clock_scale <= 0:
             raise CimError(f"clock_scale must be more than 0, got {self.clock_scale}")
@@ -522,7 +522,9 @@ class SimHost:
             curve=[tuple(point) for point in settings["curve"]] if settings.get("curve") else None,
             states=[(float(at), int(value)) for at, value in settings.get("states", [])] or None,
             final=int(settings.get("final", 7)),
-            vanish_after=float(settings.get("vanish_after", TIME_BEFORE_REMOVAL)),
+            # On a scaled clock TimeBeforeRemoval stays five real minutes: the controller's gaps
+            # (module starts, WinRM) are not scaled, and a host does not forget faster than that.
+            vanish_after=float(settings.get("vanish_after", TIME_BEFORE_REMOVAL * self.clock_scale)),
             names_product=bool(settings.get("names_product", True)),
             vm=vm["Name"] if vm else None,
             on_abort=on_abort,
