@@ -40,12 +40,18 @@ def main(argv: list[str]) -> int:
     rows: list[measure.Measured] = []
     phases: dict[str, float] | None = None
     module_start = 0.0
+    failures: list[str] = []
     for scenario in scenarios.catalogue(options.quick):
         for engine in ("collection", "baseline"):
             if engine == "baseline" and scenario.baseline is None:
                 continue
             print(f"... {scenario.name}, {scenario.vms} VM(s) x {scenario.hosts} host(s), {engine}", file=sys.stderr, flush=True)
-            row, records = scenarios.run(scenario, engine, workdir, options.windows)
+            try:
+                row, records = scenarios.run(scenario, engine, workdir, options.windows)
+            except RuntimeError as failed:
+                # One scenario failing must not lose the others' figures; the run still fails at the end.
+                failures.append(f"{scenario.name}, {scenario.vms} VM(s) x {scenario.hosts} host(s), {engine}: {str(failed)[:2000]}")
+                continue
             if scenario.name == "no-op" and engine == "collection":
                 # One module start: the whole in-flight time of the one module run of the no-op.
                 (run,) = records[0].module_runs
@@ -66,13 +72,15 @@ def main(argv: list[str]) -> int:
     tables = "\n\n".join(part for part in parts if part)
     print(tables)
     print(f"benchmark: {time.monotonic() - started:.0f} s")
-    if options.docs:
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    if options.docs and not failures:
         report.update_page(options.docs, tables, time.monotonic() - started)
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
         options.json.write_text(json.dumps({"module_start": module_start, "rows": [report.as_dict(r) for r in rows]}, indent=1),
                                 encoding="utf-8")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
