@@ -213,9 +213,7 @@ Function Read-HvRestorePoint {
     $point.base = if ($marker.ContainsKey('base') -and $marker.base) { [string]$marker.base } else { $null }
     $files = @(Resolve-HvMarkerFilePath -Folder $Folder -File @($marker.files))
     $point.files = $files.Count
-    foreach ($entry in $files) {
-        $point.bytes += $entry.size
-    }
+    $point.bytes = Get-HvExportFileByte -File $files
     if ($CheckFiles) {
         foreach ($problem in @(Get-HvBackupFileProblem -File $files)) {
             $point.problems.Add($problem)
@@ -238,11 +236,7 @@ Function Get-HvIncompleteExport {
     )
 
     $files = @(Get-HvExportFile -Destination $Folder)
-    $bytes = [long]0
-    foreach ($file in $files) {
-        $bytes += [long]$file.size
-    }
-    @{ path = $Folder; files = $files.Count; bytes = $bytes }
+    @{ path = $Folder; files = $files.Count; bytes = (Get-HvExportFileByte -File $files) }
 }
 
 Function Add-HvRestorePointChain {

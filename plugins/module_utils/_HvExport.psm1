@@ -168,6 +168,27 @@ Function Get-HvExportFile {
         ForEach-Object { @{ path = $_.FullName; size = [long]$_.Length } }
 }
 
+Function Get-HvExportFileByte {
+    <#
+    .SYNOPSIS
+    Returns the bytes of export files (Get-HvExportFile entries, or a marker's files): the sum of their sizes.
+    #>
+    [CmdletBinding()]
+    [OutputType([long])]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $File
+    )
+
+    $bytes = [long]0
+    foreach ($entry in $File) {
+        $bytes += [long]$entry.size
+    }
+    $bytes
+}
+
 Function Save-HvExportMarker {
     <#
     .SYNOPSIS
@@ -205,6 +226,7 @@ Function Clear-HvExportDestination {
 Export-ModuleMember -Function @(
     'Clear-HvExportDestination'
     'Get-HvExportFile'
+    'Get-HvExportFileByte'
     'Get-HvExportMarkerPath'
     'Get-HvInstancePath'
     'Read-HvExportMarker'

@@ -290,10 +290,7 @@ Function Complete-ExportFile {
     $identity = $Result.vm
     $Result.pending = $false
     $files = @(Get-HvExportFile -Destination $Result.destination)
-    $bytes = [long]0
-    foreach ($file in $files) {
-        $bytes += [long]$file.size
-    }
+    $bytes = Get-HvExportFileByte -File $files
     $marker = @{
         vm_id = $identity.id
         vm_name = $identity.name

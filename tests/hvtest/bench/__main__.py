@@ -41,7 +41,9 @@ def main(argv: list[str]) -> int:
     phases: dict[str, float] | None = None
     module_start = 0.0
     failures: list[str] = []
-    for scenario in scenarios.catalogue(options.quick):
+    catalogue = scenarios.catalogue(options.quick)
+    largest_role = max(s.vms for s in catalogue if s.name == "nightly role")
+    for scenario in catalogue:
         for engine in ("collection", "baseline"):
             if engine == "baseline" and scenario.baseline is None:
                 continue
@@ -61,8 +63,7 @@ def main(argv: list[str]) -> int:
                 row.notes.append(f"baseline {scenario.baseline_missing}")
             if scenario.name == "10-min export job":
                 row.extra.update(long_job_figures(records))
-            if scenario.name == "nightly role" and engine == "collection" and scenario.vms == max(
-                    s.vms for s in scenarios.catalogue(options.quick) if s.name == "nightly role"):
+            if scenario.name == "nightly role" and engine == "collection" and scenario.vms == largest_role:
                 phases = measure.phases(records[0], row.wall, row.extra["started_wall"])
                 row.phases = phases
             rows.append(row)

@@ -174,9 +174,8 @@ def phases(record_: HostRecord, wall: float, started_wall: float) -> dict[str, f
         pwsh_start += first_cim - times["pwsh_start"]
         waiting += _overlap(jobs, first_cim, times["pwsh_end"])
     open_shells = _length(shells)
-    controller_span = _union([(started_wall, started_wall + wall)])
     between = _overlap(jobs, started_wall, started_wall + wall) - sum(_overlap(jobs, s, e) for s, e in shells)
-    controller = _length(controller_span) - open_shells
+    controller = wall - open_shells
     return {
         "controller": round(controller - max(0.0, between), 2),
         "controller, waiting on jobs between polls": round(max(0.0, between), 2),
