@@ -7,7 +7,7 @@ PYTHON_VERSION = $$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 # project's copy on PATH (.ci/run). Without it the targets that need it stop with how to get it.
 PWSH_CHECK = PYTHONPATH=tests $(PY) -c "from hvtest.sim.pwsh import find_pwsh; find_pwsh()"
 
-.PHONY: changelog-lint integration help venv test static lint sanity sanity-oldest sanity-matrix units pester e2e demo bench bench-quick docs docs-site diagram galaxy clean
+.PHONY: changelog-lint integration help venv test timed lane-ansible-test lane-powershell static lint sanity sanity-oldest sanity-matrix units pester e2e demo bench bench-quick docs docs-site diagram galaxy clean
 
 help:
 	@echo "make demo    run the example playbook against the Hyper-V simulator"
@@ -94,9 +94,35 @@ pester: venv
 
 e2e: venv
 	@$(PWSH_CHECK)
-	$(PY) -m pytest -q -n 2 --durations=30 tests/e2e
+	$(PY) -m pytest -q -n 2 --dist worksteal --durations=30 tests/e2e
 
-test: static lint changelog-lint docs-site galaxy sanity sanity-oldest units pester integration e2e bench-quick
+# make test: the quick documentation checks first (a slip fails in minutes), then two lanes side by
+# side, one per core: ansible-test's sanity and units, and the PowerShell suites (Pester, the
+# integration targets), each mostly one process at a time; then the end-to-end suite on two
+# workers, then the benchmark's small set. Each stage prints its time; a lane's output is printed
+# whole when the lane ends.
+TEST_FIRST = static lint changelog-lint docs-site galaxy
+TEST_LANE_ANSIBLE_TEST = sanity units sanity-oldest
+TEST_LANE_POWERSHELL = pester integration
+TEST_LAST = e2e bench-quick
+
+test: venv .venv-release/.installed .build/bench/collections/.installed
+	@$(MAKE) --no-print-directory timed STAGES="$(TEST_FIRST)"
+	@$(MAKE) --no-print-directory -j2 --output-sync=recurse lane-ansible-test lane-powershell
+	@$(MAKE) --no-print-directory timed STAGES="$(TEST_LAST)"
+
+lane-ansible-test:
+	@$(MAKE) --no-print-directory timed STAGES="$(TEST_LANE_ANSIBLE_TEST)"
+
+lane-powershell:
+	@$(MAKE) --no-print-directory timed STAGES="$(TEST_LANE_POWERSHELL)"
+
+timed:
+	@for stage in $(STAGES); do \
+		started=$$(date +%s); \
+		$(MAKE) --no-print-directory $$stage || { echo "== make $$stage failed after $$(( $$(date +%s) - started )) s"; exit 1; }; \
+		echo "== make $$stage: $$(( $$(date +%s) - started )) s"; \
+	done
 
 demo: venv
 	@$(PWSH_CHECK)

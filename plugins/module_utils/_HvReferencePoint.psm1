@@ -163,6 +163,57 @@ Function ConvertTo-HvReferencePointResult {
     }
 }
 
+Function Get-HvReferencePointListing {
+    <#
+    .SYNOPSIS
+    Returns a VM's reference points as the modules report them (each joined with its catalog entry), and the VM's catalog entries
+    whose reference point the host no longer has.
+
+    .DESCRIPTION
+    One listing for reference_point_info and for recovery_checkpoint's list_reference_points, so a playbook that takes the
+    listing from either sees the same points, names and foreign flags.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $VmIdentity,
+
+        # The catalog as Read-HvCatalog returns it.
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Catalog
+    )
+
+    $existing = @(Get-HvReferencePoint -VirtualMachine $VirtualMachine)
+    $known = @{}
+    $stale = [System.Collections.Generic.List[object]]@()
+    foreach ($entry in $Catalog.entries) {
+        if ($entry.vm_id -ne $VmIdentity.id) {
+            continue
+        }
+        if ($entry.instance_id -and ($existing | Where-Object { $_.InstanceID -ceq $entry.instance_id })) {
+            $known[$entry.instance_id] = $entry
+        }
+        else {
+            $stale.Add($entry)
+        }
+    }
+    $points = foreach ($point in $existing) {
+        ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $VmIdentity -CatalogEntry $known[$point.InstanceID]
+    }
+    @{
+        reference_points = @($points)
+        stale_entries = @($stale)
+    }
+}
+
 Function Select-HvReferencePoint {
     <#
     .SYNOPSIS
@@ -251,6 +302,7 @@ Export-ModuleMember -Function @(
     'ConvertTo-HvReferencePointResult'
     'Get-HvCreatedReferencePoint'
     'Get-HvReferencePoint'
+    'Get-HvReferencePointListing'
     'Get-HvReferencePointService'
     'New-HvReferencePoint'
     'Remove-HvReferencePoint'

@@ -23,6 +23,7 @@ $spec = @{
         mode = @{ type = 'str'; choices = @('full', 'incremental') }
         base = @{ type = 'str' }
         run_id = @{ type = 'str'; default = '' }
+        list_reference_points = @{ type = 'bool'; default = $false }
         wait_timeout = @{ type = 'int'; default = 30 }
         vms = Get-HvVmsSpec -Option @{
             consistency = @{ type = 'str'; choices = @('application', 'crash') }
@@ -1001,11 +1002,25 @@ Function Invoke-CheckpointStep {
     $Result.checkpoints = @()
     $Result.job = $null
     $work = @{ Params = $Params; VirtualMachine = $VirtualMachine; AnsibleModule = $AnsibleModule; Result = $Result }
-    switch ($Params.state) {
+    $done = switch ($Params.state) {
         'present' { Get-CheckpointPresent @work }
         'absent' { Get-CheckpointAbsent @work }
         'converted' { Get-CheckpointConverted @work }
     }
+    if ($Params.list_reference_points -and [object]::ReferenceEquals($done, $Result) -and -not $Result.pending) {
+        # Read after the step, so a playbook chooses bases or plans retention from this result without a listing of its own.
+        try {
+            $catalog = Read-HvCatalog -Path (Resolve-HvCatalogPath -Path $Params.catalog_path)
+            $Result.reference_points = (Get-HvReferencePointListing -VirtualMachine $VirtualMachine -VmIdentity $Result.vm -Catalog $catalog).reference_points
+        }
+        catch {
+            $about = "Recovery checkpoint '$($Params.name)' of VM '$($Result.vm.name)' ($($Result.vm.id))"
+            $message = "$about is $($Params.state), but listing the VM's reference points afterwards failed (list_reference_points): " +
+            "$($_.Exception.Message). Run the task again: what is done is not done twice."
+            throw (New-HvStepFailure -ErrorRecord $_ -Message $message)
+        }
+    }
+    $done
 }
 
 if ($module.Params.leftover_min_age -lt 0) {

@@ -89,6 +89,15 @@ options:
       - Free text recorded with the reference point (for example the AWX job id).
     type: str
     default: ''
+  list_reference_points:
+    description:
+      - Also return the VM's reference points after the task, as M(hyperv.backup.reference_point_info) lists them
+        (catalog names, modes, bases, C(foreign) flags), in RV(reference_points).
+      - Saves a separate listing when the next step needs them - choosing the base of an incremental after
+        the checkpoint, planning retention after the conversion. The role C(hyperv.backup.rct_backup) does both.
+    type: bool
+    default: false
+    version_added: 0.2.0
   wait_timeout:
     description:
       - Seconds the module waits on the host for a job in its own round trip.
@@ -260,6 +269,14 @@ checkpoints:
   type: list
   elements: dict
   sample: []
+reference_points:
+  description:
+    - The VM's reference points after the task, with the fields of RV(hyperv.backup.reference_point_info#module:reference_points).
+  returned: with O(list_reference_points=true), when the VM's work ended (not while its job is pending); with O(vms), in each element of RV(results) instead
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{instance_id: 'Microsoft:5B1F4A0C-3C1E-4C55-9C1B-7E0F7C3A9D11', name: nightly-2026-11-27, mode: full, base: null, foreign: false}]
 job:
   description: The last Hyper-V job the task ran or followed (fields as in M(hyperv.backup.job_info)); V(null) when none.
   returned: always (with O(vms), in each element of RV(results) instead)
@@ -274,7 +291,7 @@ results:
   description:
     - With O(vms), one entry per VM in the order given, each with the keys this module returns for one VM
       (RV(vm), RV(checkpoint), RV(consistency), RV(reference_point), RV(removed_leftovers), RV(checkpoints),
-      RV(job)) and C(changed), C(failed) and, when it failed, C(msg).
+      RV(reference_points), RV(job)) and C(changed), C(failed) and, when it failed, C(msg).
     - A VM whose job was still running at the end has C(pending=true) and its RV(job).
   returned: when O(vms) is set
   type: list

@@ -52,25 +52,13 @@ foreach ($vm in $vms) {
     $identity = Get-HvVirtualMachineIdentity -VirtualMachine $vm
     $identities.Add($identity)
     try {
-        $existing = @(Get-HvReferencePoint -VirtualMachine $vm)
+        $listing = Get-HvReferencePointListing -VirtualMachine $vm -VmIdentity $identity -Catalog $catalog
     }
     catch {
         $module.FailJson("Listing reference points of VM '$($identity.name)' ($($identity.id)) failed: $($_.Exception.Message)", $_)
     }
-    $known = @{}
-    foreach ($entry in $catalog.entries) {
-        if ($entry.vm_id -eq $identity.id) {
-            if ($entry.instance_id -and ($existing | Where-Object { $_.InstanceID -ceq $entry.instance_id })) {
-                $known[$entry.instance_id] = $entry
-            }
-            else {
-                $stale.Add($entry)
-            }
-        }
-    }
-    foreach ($point in $existing) {
-        $points.Add((ConvertTo-HvReferencePointResult -ReferencePoint $point -VmIdentity $identity -CatalogEntry $known[$point.InstanceID]))
-    }
+    $points.AddRange([object[]]$listing.reference_points)
+    $stale.AddRange([object[]]$listing.stale_entries)
 }
 
 $module.Result.vms = @($identities)

@@ -87,7 +87,9 @@ def rct_vms(state: dict[str, dict[str, Any]], step: str, mode: str = "auto", met
     if step == "retention":
         plan = []
         for vm in ok:
-            own = [p for p in points or [] if p.get("vm_id") == vm["id"]]
+            if points is None and vm.get("points") is None:
+                continue  # no listing after its conversion: nothing is removed on a guess
+            own = [p for p in (vm["points"] if points is None else points) if p.get("vm_id") == vm["id"]]
             # All removed in one call, side by side: a plan never holds the base of a point it keeps.
             plan += [{"vm_id": vm["id"], "instance_id": p["instance_id"]} for p in retention_plan(own, keep=keep, unit=unit, include_foreign=include_foreign)]
         return plan
@@ -137,7 +139,7 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
     VMs of a run start together, and each is done at its own last step."""
     now = time.time() if at is None else float(at)
     if step == "start":
-        return {vm: {"vm": vm, "name": vm, "id": None, "error": None, "cleanup_error": None, "base": {},
+        return {vm: {"vm": vm, "name": vm, "id": None, "error": None, "cleanup_error": None, "base": {}, "points": None,
                      "consistency": None, "changes": None, "copy": {}, "reference_point": None, "started": now, "ended": now}
                 for vm in vm_list(result)}
     if not isinstance(state, dict):
@@ -150,8 +152,12 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
             vm["ended"] = now
         return state
     if step == "base":
-        points = (result or {}).get("reference_points") or []
         for vm in _ok(state):
+            if result is None and vm.get("points") is None:
+                _fail(vm, "base", f"the reference points of VM '{vm['name']}' were not listed after its checkpoint (list_reference_points), "
+                                  "so its base cannot be chosen; this is a bug in hyperv.backup, please report it.")
+                continue
+            points = vm["points"] if result is None else (result or {}).get("reference_points") or []
             # This run's own point (a rerun after its conversion) is never its own base.
             own = sorted((p for p in points if p.get("vm_id") == vm["id"] and not p.get("foreign") and p.get("mode") in ("full", "incremental")
                           and p.get("name") != label),
@@ -181,6 +187,9 @@ def rct_record(state: dict[str, dict[str, Any]] | None, step: str, result: Any =
             else:
                 _fail(vm, step, str(outcome.get("msg")))
             continue
+        if step in ("checkpoint", "convert"):
+            # The VM's reference points after the step (list_reference_points): the bases, then retention, are chosen from them.
+            vm["points"] = outcome.get("reference_points")
         if step == "checkpoint":
             vm["consistency"] = outcome.get("consistency")
             vm["consistency_asked"] = consistency or None

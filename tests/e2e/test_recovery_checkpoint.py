@@ -137,3 +137,21 @@ def test_a_label_converted_long_ago_is_refused_not_taken_for_this_runs(play, ser
                             "2025-01-01T01:00:00Z already, longer ago than leftover_min_age (720 minutes): this label belongs to an earlier backup. "
                             "Give each run a label of its own. Nothing was changed.")
     assert again["changed"] is False and server.state()["checkpoints"] == []
+
+
+@pytest.mark.scenario("backup")
+def test_list_reference_points_gives_each_vm_its_listing_after_the_step_also_when_followed(play, server) -> None:
+    """What the role chooses bases and retention from, with no reference_point_info run: the same listing, per VM."""
+    server.add_fault(method="CreateSnapshot", vm="legacy01", job={"duration": 3})
+    vms = [{"vm": "app01"}, {"vm": "legacy01"}]
+    made, converted, listed = play(
+        rc(vms=vms, name="n1", consistency="crash", wait_timeout=0, list_reference_points=True),
+        rc(vms=[{**vm, "mode": "full"} for vm in vms], name="n1", state="converted", list_reference_points=True),
+        {"hyperv.backup.reference_point_info": {"vm": ["app01", "legacy01"]}})
+    assert [r["reference_points"] for r in made["results"]] == [[], []], "no reference point yet, listed after the followed job"
+    after = {r["vm"]["name"]: r["reference_points"] for r in converted["results"]}
+    assert {name: [(p["name"], p["vm_name"], p["mode"]) for p in points] for name, points in after.items()} == {
+        "app01": [("n1", "app01", "full")], "legacy01": [("n1", "legacy01", "full")]}
+    assert sorted((p["instance_id"] for points in after.values() for p in points)) == sorted(p["instance_id"] for p in listed["reference_points"])
+    (plain,) = play(rc(vm="app01", name="n1", state="converted"))
+    assert "reference_points" not in plain, "only when asked"

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
         try:
             done = subprocess.run(
                 [str(ROOT / "tests" / "ansible-test"), str(venv), "windows-integration", "--inventory", str(inventory), *targets],
-                cwd=ROOT, env=dict(os.environ), check=False)
+                cwd=ROOT, env=dict(os.environ, ANSIBLE_TEST_TREE="integration"), check=False)  # its own copy: sanity may run beside it
         finally:
             inventory.unlink(missing_ok=True)
         return done.returncode

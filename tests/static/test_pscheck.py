@@ -96,7 +96,7 @@ def test_missing_required_module_util_is_found(copy) -> None:
     found = copy("plugins/modules/reference_point_info.ps1",
                  "#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint\n", "")
     assert any(f.startswith("plugins/modules/reference_point_info.ps1:") and
-               f.endswith("[style] Get-HvReferencePoint is not defined here nor in a module_util this file requires") for f in found), found
+               f.endswith("[style] Get-HvReferencePointListing is not defined here nor in a module_util this file requires") for f in found), found
 
 
 def test_guid_typed_value_may_be_interpolated() -> None:

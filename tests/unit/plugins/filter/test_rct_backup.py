@@ -120,6 +120,36 @@ def test_a_run_again_with_its_label_never_takes_its_own_point_as_base() -> None:
     assert rct_record(started(), "base", {"reference_points": points}, label="run2")["web01"]["base"]["name"] == "run1"
 
 
+def test_bases_come_from_the_points_the_checkpoint_step_listed_for_each_vm() -> None:
+    """The role's checkpoint task runs with list_reference_points: each VM's own listing, never another VM's."""
+    state = rct_record({}, "start", ["web01", "db01"])
+    asked = rct_vms(state, "checkpoint")
+    result = {"results": [
+        {"vm": {"name": "web01", "id": WEB}, "reference_points": [point(WEB, "run1", 1), point(WEB, "run2", 2, "incremental", "run1")]},
+        # db01's listing names a point of web01 (it cannot, but if it did it is not db01's base)
+        {"vm": {"name": "db01", "id": DB}, "reference_points": [point(WEB, "run3", 3)]}]}
+    state = rct_record(rct_record(state, "checkpoint", result, asked), "base", mode="auto", label="run4")
+    assert state["web01"]["base"]["name"] == "run2" and state["db01"]["base"] == {} and state["db01"]["error"] is None
+
+
+def test_a_vm_whose_points_were_not_listed_gets_no_base_guessed() -> None:
+    """A checkpoint result without reference_points (the option not set): an error naming the cause, not a silent full."""
+    state = rct_record(started(), "base", mode="auto")
+    assert state["web01"]["error"].startswith("Find the previous backup | web01: the reference points of VM 'web01' were not listed")
+    assert rct_vms(state, "ids") == []
+
+
+def test_retention_is_planned_from_the_points_the_conversion_listed() -> None:
+    state = rct_record(started(), "base", {"reference_points": []})
+    converted = {"results": [
+        {"reference_point": {"name": "run3"}, "reference_points": [point(WEB, "run1", 1), point(WEB, "run2", 2), point(WEB, "run3", 3)]},
+        {"reference_point": {"name": "run3"}}]}  # db01: no listing filed
+    state = rct_record(state, "convert", converted, [{"vm_id": WEB}, {"vm_id": DB}])
+    assert rct_vms(state, "retention", keep=2) == [{"vm_id": WEB, "instance_id": "ID-run1"}], "db01 has nothing removed on a guess"
+    assert rct_vms(state, "retention", points=[point(DB, "a", 1), point(DB, "b", 2)], keep=1) == [{"vm_id": DB, "instance_id": "ID-a"}], \
+        "points given still win"
+
+
 def test_export_asks_for_a_differential_only_with_a_base_and_closes_with_the_mode_it_got() -> None:
     state = rct_record(started(), "base", {"reference_points": [point(WEB, "run1", 1)]})
     asked = rct_vms(state, "export", mode="auto", method="export", destination="E:\\B", label="run2")
