@@ -16,8 +16,9 @@ description:
     or its nearest existing parent does (where it would be created), a file can be written there
     (a probe file, removed at once), and, on a local volume, enough bytes are free.
   - A destination that cannot be used is an answer (RV(usable) false, with RV(problem)), not a
-    failure, so a play decides what to do; the role C(hyperv.backup.rct_backup) fails with RV(problem)
-    before it makes any checkpoint.
+    failure, so a play decides what to do. The same check runs inside
+    O(hyperv.backup.recovery_checkpoint#module:destination), which refuses to make any checkpoint when
+    the backups could not go there (the role C(hyperv.backup.rct_backup) uses that).
   - A share (C(\\\\server\\share)) reached over WinRM with NTLM or Basic authentication is often
     not reachable at all (the second hop); RV(problem) then says so and what to do
     (docs/awx.md).

@@ -10,6 +10,7 @@
 #AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
 #AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
 #AnsibleRequires -PowerShell ..module_utils._HvBatch
+#AnsibleRequires -PowerShell ..module_utils._HvDestination
 
 $spec = @{
     options = @{
@@ -24,6 +25,7 @@ $spec = @{
         base = @{ type = 'str' }
         run_id = @{ type = 'str'; default = '' }
         list_reference_points = @{ type = 'bool'; default = $false }
+        destination = @{ type = 'str' }
         wait_timeout = @{ type = 'int'; default = 30 }
         vms = Get-HvVmsSpec -Option @{
             consistency = @{ type = 'str'; choices = @('application', 'crash') }
@@ -1025,5 +1027,23 @@ Function Invoke-CheckpointStep {
 
 if ($module.Params.leftover_min_age -lt 0) {
     $module.FailJson("leftover_min_age must be 0 or more minutes, got $($module.Params.leftover_min_age).")
+}
+if ($null -ne $module.Params.destination) {
+    if ($module.Params.state -ne 'present') {
+        $module.FailJson("destination is checked before checkpoints are made: it goes with state=present, not state=$($module.Params.state).")
+    }
+    # Checked once, before any VM's checkpoint (a rerun that finishes followed jobs, _resume, made them already):
+    # a folder backups cannot go to would fail every export after every checkpoint.
+    if ($null -eq $module.Params._resume) {
+        try {
+            $module.Result.destination = Get-HvDestinationState -Path $module.Params.destination
+        }
+        catch {
+            $module.FailJson("Checking backup destination '$($module.Params.destination)' failed: $($_.Exception.Message) Nothing was changed.", $_)
+        }
+        if (-not $module.Result.destination.usable) {
+            $module.FailJson("Backup destination $($module.Result.destination.problem) Nothing was changed.")
+        }
+    }
 }
 Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-CheckpointStep) -Subject { param ($params) "Recovery checkpoint '$($params.name)'" }

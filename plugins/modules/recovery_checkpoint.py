@@ -89,6 +89,17 @@ options:
       - Free text recorded with the reference point (for example the AWX job id).
     type: str
     default: ''
+  destination:
+    description:
+      - The folder or share the backups of these checkpoints will be written to, checked from the host
+        before any checkpoint is made, as M(hyperv.backup.destination_info) checks it (a full path, reachable,
+        writable by the account the module runs as).
+      - When backups could not go there, the task fails with the problem in RV(destination) and its C(msg),
+        and no VM gets a checkpoint that no export could use. Saves a separate check; the role
+        C(hyperv.backup.rct_backup) uses it.
+      - Only with O(state=present).
+    type: str
+    version_added: 0.2.0
   list_reference_points:
     description:
       - Also return the VM's reference points after the task, as M(hyperv.backup.reference_point_info) lists them
@@ -192,6 +203,8 @@ EXAMPLES = r"""
       - vm_id: 0f0e43a1-5c4b-4d0e-8a52-6f5ddc0b7a13
     name: nightly-2026-11-28
     crash_fallback: true
+    destination: 'E:\Backups\Hyper-V'  # no checkpoint at all when the exports could not go there
+    list_reference_points: true  # each VM's reference points, to choose the bases of incrementals
   register: checkpoints
 
 - name: Close the backups of both VMs, each against its own base
@@ -269,6 +282,14 @@ checkpoints:
   type: list
   elements: dict
   sample: []
+destination:
+  description:
+    - What the check of O(destination) found, with the keys M(hyperv.backup.destination_info) returns
+      (C(path), C(kind), C(exists), C(writable), C(free_bytes), C(total_bytes), C(required_bytes), C(usable), C(problem)).
+  returned: when O(destination) is set (not in the task's own rerun that finishes jobs followed from the controller)
+  type: dict
+  version_added: 0.2.0
+  sample: {path: 'E:\Backups', kind: local, exists: true, writable: true, usable: true, problem: null}
 reference_points:
   description:
     - The VM's reference points after the task, with the fields of RV(hyperv.backup.reference_point_info#module:reference_points).

@@ -11,6 +11,7 @@ import yaml
 from conftest import catalog_entries
 
 from hvtest import paths
+from hvtest.sim.vhd import HEADER as VHD_HEADER  # every exported disk file starts with one, as a VHDX file does
 
 GIB = 2**30
 VMCX = 61440
@@ -86,11 +87,12 @@ def test_a_destination_the_host_cannot_use_stops_the_role_before_any_checkpoint(
     done, summary = backup(server, tmp_path, "run1", rct_backup_destination=destination)
     assert done.returncode == 2 and [(s["vm"], s["status"]) for s in summary] == [("app01", "failed")]
     # Every VM's error in a new summary: AWX's fact cache never keeps last night's "ok" for a run that did nothing.
-    assert summary[0]["error"].startswith(f"Stop when backups cannot go there: rct_backup_destination {problem}"), summary
+    assert summary[0]["error"].startswith(f"Recovery checkpoint | app01: Backup destination {problem}"), summary
+    assert summary[0]["error"].endswith("Nothing was changed."), summary
     shown = json.dumps(problem)[1:-1]  # as the callback prints it, in JSON
-    assert f"rct_backup_destination {shown}" in done.stdout, done.stdout
-    assert "Nothing was changed." in done.stdout
-    assert [r["module"] for r in server.calls()["module_runs"]] == ["destination_info"] and server.state()["checkpoints"] == []
+    assert f"Backup destination {shown}" in done.stdout, done.stdout
+    # Checked by the checkpoint task itself, before any checkpoint: one module run, and nothing made.
+    assert [r["module"] for r in server.calls()["module_runs"]] == ["recovery_checkpoint"] and server.state()["checkpoints"] == []
 
 
 @pytest.mark.scenario("backup")
@@ -126,12 +128,12 @@ def test_full_then_incrementals_then_forced_full_after_a_disk_is_added_then_rete
     server.write("app01", 3 * 2**20, disk=0)
     server.write("app01", 5 * 2**20, disk=1, offset=10 * 2**20)
     done, (run2,) = backup(server, tmp_path, "run2")
-    assert done.returncode == 0 and run2["mode"] == "incremental" and run2["bytes"] == 8 * 2**20 + VMCX
+    assert done.returncode == 0 and run2["mode"] == "incremental" and run2["bytes"] == 8 * 2**20 + 2 * VHD_HEADER + VMCX
 
     server.write("app01", 2**20, disk=1)
     server.write("app01", 2**20, disk=1)  # the same range again counts once
     done, (run3,) = backup(server, tmp_path, "run3")
-    assert run3["mode"] == "incremental" and run3["bytes"] == 2**20 + VMCX
+    assert run3["mode"] == "incremental" and run3["bytes"] == 2**20 + 2 * VHD_HEADER + VMCX
     assert [(p["name"], p["mode"], p["base"]) for p in points(server)] == [
         ("run1", "full", None), ("run2", "incremental", "run1"), ("run3", "incremental", "run2")]
 
@@ -222,9 +224,9 @@ def test_three_vms_are_backed_up_together_one_module_run_per_step(server, tmp_pa
     assert {p["vm_name"] for p in points(server)} == {"app01", "legacy01"}
     assert server.state()["checkpoints"] == [], "no recovery checkpoint is left behind"
     runs = [r["module"] for r in server.calls()["module_runs"]]
-    # one run per step for all three VMs: checkpoints (with the bases' listing), exports, conversions (with the retention
-    # listing), clean-up; nothing else
-    assert runs == ["destination_info", "recovery_checkpoint", "vm_export", "recovery_checkpoint", "recovery_checkpoint"], runs
+    # one run per step for all three VMs: checkpoints (with the destination check and the bases' listing), exports,
+    # conversions (with the retention listing), clean-up; nothing else
+    assert runs == ["recovery_checkpoint", "vm_export", "recovery_checkpoint", "recovery_checkpoint"], runs
     exports = [c for c in server.calls()["calls"] if c["op"] == "invoke" and c["method"] == "ExportSystemDefinition"]
     assert len(exports) == 2
 

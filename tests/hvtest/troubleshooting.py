@@ -33,7 +33,7 @@ messages already say what to do next; the notes below add what they cannot.
   `job_id` and `wait: true` waits on it, and rerunning the task follows it instead of starting another.
 - **Unreachable while following a job**: the WinRM connection dropped more often than
   `connection_retries`; the job goes on; rerun the task.
-- **A destination that cannot be used** (`destination_info`, `vm_export`, the role's first task):
+- **A destination that cannot be used** (`destination_info`, `vm_export`, `recovery_checkpoint`'s `destination`, the role's checkpoint task):
   not a full path; a drive that does not exist; a share that cannot be reached or a folder that
   cannot be written by the account the module runs as (for a share over WinRM, usually the second
   hop: docs/awx.md has the ways out); or, before a full export to a local volume, less free than

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hvtest.sim import vhd
 from hvtest.sim.host import CimError, SimHost
 
 SCENARIO = {"host": "hv9", "vms": [
@@ -83,3 +84,52 @@ def test_a_scaled_clock_ends_a_ten_minute_job_in_thirty_real_seconds_and_times_i
 def test_a_clock_that_does_not_run_forward_is_refused() -> None:
     with pytest.raises(CimError, match="clock_scale must be more than 0"):
         SimHost(dict(SCENARIO, clock_scale=0))
+
+
+def _embedded(class_name: str, **properties: str) -> str:
+    values = "".join(f'<PROPERTY NAME="{name}" TYPE="string"><VALUE>{value}</VALUE></PROPERTY>' for name, value in properties.items())
+    return f'<INSTANCE CLASSNAME="{class_name}">{values}</INSTANCE>'
+
+
+def _path(host: SimHost, class_name: str, instance_id: str) -> str:
+    return f'\\\\{host.name}\\root\\virtualization\\v2:{class_name}.InstanceID="{instance_id.replace(chr(92), chr(92) * 2)}"'
+
+
+def test_exports_carry_the_disk_bytes_so_a_merged_chain_is_the_disk_at_each_backup(tmp_path) -> None:
+    """A full export, then two differentials with writes between: each merged in order onto the full copy
+    gives the disk's bytes at that backup's checkpoint, not the disk as it is now."""
+    host = SimHost({"host": "hv9", "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001",
+                                           "disks": [{"path": "C:\\VMs\\a\\os.vhdx", "size_gb": 1, "file_gb": 0.01}]}]})
+    vm = next(v for v in host.enumerate("Msvm_ComputerSystem") if v["ElementName"] == "a")
+    snapshots = host.enumerate("Msvm_VirtualSystemSnapshotService")[0]
+    management = host.enumerate("Msvm_VirtualSystemManagementService")[0]
+    expected, base = [], None
+    for night in range(3):
+        host.write("a", disk=0, offset=night * 3000, length=4096 * (night + 1))
+        made = host.invoke(snapshots, "CreateSnapshot", {"AffectedSystem": vm, "SnapshotType": 32768, "SnapshotSettings": _embedded(
+            "Msvm_VirtualSystemSnapshotSettingData", ConsistencyLevel="2")})
+        (checkpoint,) = host.get_job(made["Job"]["InstanceID"]) and host.checkpoints
+        settings = {"SnapshotVirtualSystem": _path(host, "Msvm_VirtualSystemSettingData", checkpoint["InstanceID"])}
+        if base is not None:
+            settings["DifferentialBackupBase"] = _path(host, "Msvm_VirtualSystemReferencePoint", base["InstanceID"])
+        (tmp_path / f"night{night}").mkdir()
+        arguments = {"ComputerSystem": vm, "ExportDirectory": str(tmp_path / f"night{night}"),
+                     "ExportSettingData": _embedded("Msvm_VirtualSystemExportSettingData", **settings)}
+        exported = host.invoke(management, "ExportSystemDefinition", arguments)
+        host.get_job(exported["Job"]["InstanceID"])
+        disk = checkpoint["_disks"][0]
+        expected.append(vhd.content_hash(disk["size"], vhd.disk_segments(disk["device"], disk["writes"], disk["generation"])))
+        converted = host.invoke(snapshots, "ConvertToReferencePoint", {"AffectedSnapshot": checkpoint})
+        host.get_job(converted["Job"]["InstanceID"])
+        base = host.reference_points[-1]
+    host.write("a", disk=0, offset=0, length=100)  # after the last backup: in no restore point
+
+    files = [vhd.read_file(str(tmp_path / f"night{n}" / "a" / "Virtual Hard Disks" / "os.vhdx")) for n in range(3)]
+    assert [f.kind for f in files] == ["dynamic", "differencing", "differencing"] and files[1].parent == "C:\\VMs\\a\\os.vhdx"
+    restored = files[0].segments
+    assert vhd.content_hash(files[0].virtual_size, restored) == expected[0]
+    for night in (1, 2):
+        for start, chunk in files[night].segments:
+            restored = vhd.overlay(restored, start, chunk)
+        assert vhd.content_hash(files[0].virtual_size, restored) == expected[night]
+    assert len(set(expected)) == 3, "each night's disk differs from the others"

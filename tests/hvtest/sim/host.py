@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import schema as schema_mod
+from . import vhd
 
 NAMESPACE = "root/virtualization/v2"
 JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202, "CreateSnapshot": 70, "DestroySnapshot": 72,
@@ -92,6 +93,10 @@ SERVICES = {
     "Msvm_VirtualSystemManagementService": "vmms",
     "Msvm_ImageManagementService": "vhdsvc",
 }
+
+
+# A guest write's bytes are kept in memory (sim/vhd.py): tests write megabytes, never gigabytes.
+MAX_WRITE = 256 * 2**20
 
 
 class CimError(Exception):
@@ -734,8 +739,15 @@ class SimHost:
             for disk in (d for d in checkpoint["_disks"] if d["kind"] in VIRTUAL_HARD_DISKS):
                 name = disk["path"].rsplit(chr(92), 1)[-1]
                 since = base["_generations"].get(disk["device"]) if base else None
-                size = disk["file_size"] if since is None else _changed_bytes(disk["writes"], since[1])
-                _sparse_file(os.path.join(folder, "Virtual Hard Disks", name), size)
+                target = os.path.join(folder, "Virtual Hard Disks", name)
+                if since is None:
+                    # A whole copy of the disk as the checkpoint holds it; a dynamic disk's file is larger than its data.
+                    vhd.write_file(target, vhd.VhdFile("dynamic", disk["size"], vhd.disk_segments(disk["device"], disk["writes"], disk["generation"])),
+                                   size=disk["file_size"])
+                else:
+                    # Only what changed since the base, over a parent the restore has to name (SetVirtualHardDiskSettingData).
+                    changed = vhd.changed_segments(disk["device"], disk["writes"], since[1], disk["generation"])
+                    vhd.write_file(target, vhd.VhdFile("differencing", disk["size"], changed, parent=disk["path"]))
             _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), 61440)
             self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
             return []
@@ -831,7 +843,9 @@ class SimHost:
     # ------------------------------------------------------------------ what happens to a VM between backups
 
     def write(self, vm_name: str, disk: int, offset: int, length: int) -> None:
-        """The guest writes to a disk: RCT records the range."""
+        """The guest writes to a disk: RCT records the range, and the disk holds the write's own bytes (sim/vhd.py)."""
+        if length > MAX_WRITE:
+            raise CimError(f"a write of {length} bytes: the simulator keeps each write's bytes in memory, up to {MAX_WRITE} bytes a write")
         with self.lock:
             target = self._vm_by_name(vm_name)["_disks"][disk]
             target["generation"] += 1
@@ -933,20 +947,6 @@ def _sparse_file(path: str, size: int) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as handle:
         handle.truncate(size)
-
-
-def _changed_bytes(writes: list, since_generation: int) -> int:
-    """Bytes in the union of the ranges written after a generation."""
-    ranges = sorted((offset, offset + length) for generation, offset, length in writes if generation > since_generation)
-    total, end = 0, -1
-    for start, stop in ranges:
-        if start > end:
-            total += stop - start
-            end = stop
-        elif stop > end:
-            total += stop - end
-            end = stop
-    return total
 
 
 def _msvm_error(message: str) -> str:
