@@ -286,7 +286,7 @@ destination:
   description:
     - What the check of O(destination) found, with the keys M(hyperv.backup.destination_info) returns
       (C(path), C(kind), C(exists), C(writable), C(free_bytes), C(total_bytes), C(required_bytes), C(usable), C(problem)).
-  returned: when O(destination) is set (not in the task's own rerun that finishes jobs followed from the controller)
+  returned: when O(destination) is set
   type: dict
   version_added: 0.2.0
   sample: {path: 'E:\Backups', kind: local, exists: true, writable: true, usable: true, problem: null}

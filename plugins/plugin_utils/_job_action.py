@@ -37,6 +37,9 @@ display = Display()
 # application-consistent checkpoint, then a crash-consistent one): at most this many reruns.
 MAX_RERUNS = 8
 
+# Result keys a module reports only in its first run of a task, never in the rerun that finishes jobs.
+FIRST_RUN_ONLY = ("destination",)
+
 
 def batch_message(results: list[dict[str, Any]]) -> str | None:
     """The message of a task with failed VMs, as the module words it (_HvBatch), or None.
@@ -80,8 +83,10 @@ class _Single:
         return {**self.args, "_resume": [resume_entry(ended[0])]}
 
     def merge(self, result: dict[str, Any], positions: list[int], rerun: dict[str, Any]) -> dict[str, Any]:
-        del result, positions
-        return rerun
+        del positions
+        # The rerun finishes the VM's work and its result is the VM's; what only the first run
+        # reports (the destination check, made before any checkpoint) is kept from it.
+        return {**{key: result[key] for key in FIRST_RUN_ONLY if key in result and key not in rerun}, **rerun}
 
     def settle(self, result: dict[str, Any]) -> dict[str, Any]:
         return result

@@ -155,3 +155,14 @@ def test_list_reference_points_gives_each_vm_its_listing_after_the_step_also_whe
     assert sorted((p["instance_id"] for points in after.values() for p in points)) == sorted(p["instance_id"] for p in listed["reference_points"])
     (plain,) = play(rc(vm="app01", name="n1", state="converted"))
     assert "reference_points" not in plain, "only when asked"
+
+
+@pytest.mark.scenario("backup")
+def test_one_vm_followed_from_the_controller_keeps_its_destination_check(play, server) -> None:
+    """The destination is checked by the first run only; the rerun that finishes the followed job must not lose it."""
+    server.add_fault(method="CreateSnapshot", vm="app01", job={"duration": 3})
+    (made,) = play(rc(vm="app01", name="n1", consistency="crash", wait_timeout=0, destination=server.path("Backup")))
+    assert made["changed"] is True and made["checkpoint"]["label"] == "n1" and made["pending"] is False
+    assert made["destination"]["usable"] is True and made["destination"]["path"] == server.path("Backup")
+    runs = [r["module"] for r in server.calls()["module_runs"]]
+    assert runs.count("recovery_checkpoint") == 2 and "job_info" in runs, "followed from the controller, then finished"
