@@ -828,15 +828,9 @@ class SimHost:
         step = int(self.scenario.get("changes_per_call") or 0)
         processed = min(length, step) if step else length
         window_end = offset + processed
-        merged: list[list[int]] = []
-        for start, stop in sorted((o, o + n) for g, o, n in disk["writes"] if since < g <= upto):
-            start, stop = max(start, offset), min(stop, window_end)
-            if start >= stop:
-                continue
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], stop)
-            else:
-                merged.append([start, stop])
+        # The merged written ranges, cut to the window this call processed.
+        merged = [(max(start, offset), min(stop, window_end)) for start, stop in vhd.written_ranges(disk["writes"], since, upto)
+                  if max(start, offset) < min(stop, window_end)]
         return {"ReturnValue": 0, "ProcessedByteLength": processed,
                 "ChangedByteOffsets": [s for s, _e in merged], "ChangedByteLengths": [e - s for s, e in merged]}
 

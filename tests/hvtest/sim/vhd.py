@@ -87,7 +87,7 @@ def changed_segments(device: str, writes: list, since: int, upto: int) -> Segmen
     """What a differencing file holds: the bytes at generation upto of every range written after since."""
     content = disk_segments(device, writes, upto)
     changed: Segments = []
-    for start, stop in _union([(offset, offset + length) for written, offset, length in writes if since < written <= upto]):
+    for start, stop in written_ranges(writes, since, upto):
         for run_start, chunk in content:
             low, high = max(start, run_start), min(stop, run_start + len(chunk))
             if low < high:
@@ -95,10 +95,11 @@ def changed_segments(device: str, writes: list, since: int, upto: int) -> Segmen
     return _joined(changed)
 
 
-def _union(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """(start, stop) ranges merged where they overlap or touch: a range written twice is one range."""
+def written_ranges(writes: list, since: int, upto: int) -> list[tuple[int, int]]:
+    """The (start, stop) ranges written after generation since up to upto, merged where they overlap or
+    touch: a range written twice is one range (what RCT reports, and what a differencing file holds)."""
     merged: list[tuple[int, int]] = []
-    for start, stop in sorted(ranges):
+    for start, stop in sorted((offset, offset + length) for written, offset, length in writes if since < written <= upto):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
         else:
