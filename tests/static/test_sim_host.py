@@ -95,11 +95,9 @@ def _path(host: SimHost, class_name: str, instance_id: str) -> str:
     return f'\\\\{host.name}\\root\\virtualization\\v2:{class_name}.InstanceID="{instance_id.replace(chr(92), chr(92) * 2)}"'
 
 
-def test_exports_carry_the_disk_bytes_so_a_merged_chain_is_the_disk_at_each_backup(tmp_path) -> None:
-    """A full export, then two differentials with writes between: each merged in order onto the full copy
-    gives the disk's bytes at that backup's checkpoint, not the disk as it is now."""
-    host = SimHost({"host": "hv9", "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001",
-                                           "disks": [{"path": "C:\\VMs\\a\\os.vhdx", "size_gb": 1, "file_gb": 0.01}]}]})
+def three_nights(host: SimHost, tmp_path) -> list[str]:
+    """VM a backed up three nights (full, then two differentials) into tmp_path/night<n>, with writes
+    before each and after the last; returns the hash of the disk's bytes at each night's checkpoint."""
     vm = next(v for v in host.enumerate("Msvm_ComputerSystem") if v["ElementName"] == "a")
     snapshots = host.enumerate("Msvm_VirtualSystemSnapshotService")[0]
     management = host.enumerate("Msvm_VirtualSystemManagementService")[0]
@@ -123,7 +121,18 @@ def test_exports_carry_the_disk_bytes_so_a_merged_chain_is_the_disk_at_each_back
         host.get_job(converted["Job"]["InstanceID"])
         base = host.reference_points[-1]
     host.write("a", disk=0, offset=0, length=100)  # after the last backup: in no restore point
+    return expected
 
+
+ONE_DISK = {"host": "hv9", "vms": [{"name": "a", "id": "aaaaaaaa-0000-4000-8000-000000000001",
+                                    "disks": [{"path": "C:\\VMs\\a\\os.vhdx", "size_gb": 1, "file_gb": 0.01}]}]}
+
+
+def test_exports_carry_the_disk_bytes_so_a_merged_chain_is_the_disk_at_each_backup(tmp_path) -> None:
+    """A full export, then two differentials with writes between: each merged in order onto the full copy
+    gives the disk's bytes at that backup's checkpoint, not the disk as it is now."""
+    host = SimHost(ONE_DISK)
+    expected = three_nights(host, tmp_path)
     files = [vhd.read_file(str(tmp_path / f"night{n}" / "a" / "Virtual Hard Disks" / "os.vhdx")) for n in range(3)]
     assert [f.kind for f in files] == ["dynamic", "differencing", "differencing"] and files[1].parent == "C:\\VMs\\a\\os.vhdx"
     restored = files[0].segments

@@ -322,7 +322,8 @@ def method_arguments(class_name: str, method: str, arguments: dict[str, Any], ty
         converted[parameter["name"]] = argument(value, base, array, types, where)
         embedded = types.embedded_class(class_name, method, parameter["name"])
         if embedded and converted[parameter["name"]]:
-            parse_embedded(converted[parameter["name"]], embedded, types, where)
+            for text in (converted[parameter["name"]] if array else [converted[parameter["name"]]]):
+                parse_embedded(text, embedded, types, where)
     return converted
 
 

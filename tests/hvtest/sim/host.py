@@ -16,16 +16,17 @@ import re
 import threading
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
 from .. import schema as schema_mod
-from . import vhd
+from . import vhd, vmcx
+from .errors import CimError, embedded_property
+from .restore import RESTORE_JOB_TYPE, RestoreMethods
 
 NAMESPACE = "root/virtualization/v2"
 JOB_TYPE = {"CreateReferencePoint": 201, "DestroyReferencePoint": 202, "CreateSnapshot": 70, "DestroySnapshot": 72,
-            "ConvertToReferencePoint": 200, "ExportSystemDefinition": 62}
+            "ConvertToReferencePoint": 200, "ExportSystemDefinition": 62, **RESTORE_JOB_TYPE}
 RECOVERY = "Microsoft:Hyper-V:Snapshot:Recovery"
 REALIZED = "Microsoft:Hyper-V:System:Realized"
 HARD_DISK = "Microsoft:Hyper-V:Virtual Hard Disk"      # .vhd, .vhdx and .vhds alike (Msvm_StorageAllocationSettingData page)
@@ -85,7 +86,8 @@ def _version(text: str) -> tuple[int, ...]:
 
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
 # Methods a host answers at once unless a scenario says otherwise; their pages list 4096 too.
-ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualHardDiskState", "GetVirtualDiskChanges"})
+# ModifyResourceSettings too: its page allows 0 and 4096; a scenario or fault can make it a job (answers).
+ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualHardDiskState", "GetVirtualDiskChanges", "ModifyResourceSettings"})
 # Each service class has one instance per host; Name as Windows gives it.
 SERVICES = {
     "Msvm_VirtualSystemReferencePointService": "vmms",
@@ -97,10 +99,6 @@ SERVICES = {
 
 # A guest write's bytes are kept in memory (sim/vhd.py): tests write megabytes, never gigabytes.
 MAX_WRITE = 256 * 2**20
-
-
-class CimError(Exception):
-    """The simulator was asked for something it does not model (a test tooling gap, never an answer)."""
 
 
 def _guid() -> str:
@@ -201,7 +199,7 @@ class Job:
         return max(0, min(99, int(percent)))
 
 
-class SimHost:
+class SimHost(RestoreMethods):
     """A Hyper-V host seeded from a scenario (see tests/e2e/scenarios/*.yml)."""
 
     def __init__(self, scenario: dict, clock: Callable[[], float] = time.monotonic) -> None:
@@ -230,6 +228,7 @@ class SimHost:
         self.reference_points: list[dict] = []
         self.checkpoints: list[dict] = []
         self.jobs: dict[str, Job] = {}
+        self.seed_switches(scenario)
         for vm in scenario.get("vms", []):
             self._add_vm(vm)
         for checkpoint in scenario.get("recovery_checkpoints", []):
@@ -276,6 +275,8 @@ class SimHost:
             "_version": version,
             "_integration_services": spec.get("integration_services", True),
             "_busy": bool(spec.get("busy", False)),
+            # Network adapters, each connected to a switch of the scenario's `switches`.
+            "_nics": [{"switch": nic["switch"], "switch_id": self.switch_by_name(nic["switch"])["Name"]} for nic in spec.get("nics", [])],
         })
 
     @staticmethod
@@ -302,6 +303,11 @@ class SimHost:
             "generation": 0,
             "writes": [],  # (generation, offset, length)
         }
+
+    def supported_versions(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The oldest and newest configuration version this host runs (HOST_VERSIONS)."""
+        low, high = HOST_VERSIONS[self.windows]
+        return _version(low), _version(high)
 
     def _vm_by_name(self, name: str) -> dict:
         return next(vm for vm in self.vms if vm["ElementName"] == name)
@@ -393,7 +399,12 @@ class SimHost:
             if class_name == "Msvm_VirtualSystemReferencePoint":
                 return [_public(p) for p in self.reference_points]
             if class_name == "Msvm_VirtualSystemSettingData":
-                return [self.settings(vm) for vm in self.vms] + [_public(c) for c in self.checkpoints]
+                return ([self.settings(vm) for vm in self.vms] + [_public(c) for c in self.checkpoints]
+                        + [self.planned_settings(p) for p in self.planned])
+            if class_name == "Msvm_VirtualEthernetSwitch":
+                return [_public(s) for s in self.switches]
+            if class_name == "Msvm_PlannedComputerSystem":
+                return [_public(p) for p in self.planned]
             if class_name in ("Msvm_StorageAllocationSettingData", "Msvm_ResourceAllocationSettingData", "Msvm_ConcreteJob"):
                 raise CimError(f"enumerating every {class_name} of the host is not modelled by the simulator")
             return []
@@ -406,6 +417,19 @@ class SimHost:
             self._require_class(result_class)
             if association == "Msvm_ReferencePointOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
                 return [_public(p) for p in self.reference_points if p["VirtualSystemIdentifier"] == instance["Name"]]
+            if association == "Msvm_SettingsDefineState" and instance["ClassName"] in ("Msvm_PlannedComputerSystem", "Msvm_ComputerSystem"):
+                planned, vm = self._planned(instance), self._live_vm(instance)
+                found = [self.planned_settings(planned)] if planned else [self.settings(vm)] if vm else []
+                return [f for f in found if result_class in self.schema.lineage(f["ClassName"])]
+            if association == "Msvm_SystemDevice" and instance["ClassName"] == "Msvm_ComputerSystem":
+                vm = self._live_vm(instance)
+                if result_class != "Msvm_HeartbeatComponent":
+                    raise CimError(f"Msvm_SystemDevice to {result_class}: only the heartbeat component is modelled")
+                return self.heartbeat(vm) if vm else []
+            if association == "Msvm_VirtualSystemSettingDataComponent" and instance["ClassName"] == "Msvm_VirtualSystemSettingData" \
+                    and self._planned_by_setting(instance.get("InstanceID")) is not None:
+                resources = self.planned_resources(self._planned_by_setting(instance.get("InstanceID")))
+                return [r for r in resources if result_class in self.schema.lineage(r["ClassName"])]
             if association == "Msvm_VirtualSystemSettingDataComponent" and instance["ClassName"] == "Msvm_VirtualSystemSettingData":
                 checkpoint = self._checkpoint(instance)
                 if checkpoint is not None:
@@ -416,7 +440,7 @@ class SimHost:
                 return [d for d in drives if result_class in self.schema.lineage(d["ClassName"])]
             if association == "Msvm_SnapshotOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
                 return [_public(c) for c in self.checkpoints if c["VirtualSystemIdentifier"] == instance["Name"]]
-            if association == "CIM_AffectedJobElement" and instance["ClassName"] == "Msvm_ConcreteJob":
+            if association in ("CIM_AffectedJobElement", "Msvm_AffectedJobElement") and instance["ClassName"] == "Msvm_ConcreteJob":
                 job = self.jobs.get(instance["InstanceID"])
                 if job is None or job.gone(self.clock()):
                     raise CimError("CIM_AffectedJobElement of a job the host has forgotten: what Get-CimAssociatedInstance gives then is not modelled")
@@ -468,7 +492,11 @@ class SimHost:
         if class_name == "Msvm_VirtualSystemReferencePoint":
             return list(self.reference_points)
         if class_name == "Msvm_VirtualSystemSettingData":
-            return [self.settings(vm) for vm in self.vms] + list(self.checkpoints)
+            return [self.settings(vm) for vm in self.vms] + list(self.checkpoints) + [self.planned_settings(p) for p in self.planned]
+        if class_name == "Msvm_PlannedComputerSystem":
+            return list(self.planned)
+        if class_name == "Msvm_VirtualEthernetSwitch":
+            return list(self.switches)
         raise CimError(f"Get-CimInstance -InputObject of a {class_name} is not modelled by the simulator")
 
     def invoke(self, instance: dict, method: str, arguments: dict) -> dict:
@@ -556,7 +584,7 @@ class SimHost:
         if self.busy(live):
             # A second reference point (or checkpoint) of a VM another operation holds: invalid state (issue 13).
             return {"ReturnValue": 32775}
-        consistency = int(_embedded_property(arguments.get("ReferencePointSettings", ""), "ConsistencyLevel") or 1)
+        consistency = int(embedded_property(arguments.get("ReferencePointSettings", ""), "ConsistencyLevel") or 1)
         self.refuse_unmodelled("CreateReferencePoint", live, consistency)
 
         def complete() -> list[dict]:
@@ -579,7 +607,10 @@ class SimHost:
 
         return self._start_job("DestroyReferencePoint", fault, complete)
 
-    def _m_RequestStateChange(self, job_instance: dict, arguments: dict, _fault: dict) -> dict:
+    def _m_RequestStateChange(self, job_instance: dict, arguments: dict, fault: dict) -> dict:
+        if job_instance["ClassName"] == "Msvm_ComputerSystem":
+            vm = self._live_vm(job_instance)
+            return self.start_vm(vm, arguments, fault) if vm else {"ReturnValue": 4}
         job = self.jobs.get(job_instance["InstanceID"])
         if job is None:
             return {"ReturnValue": 4}
@@ -648,8 +679,8 @@ class SimHost:
         if live is None or arguments.get("SnapshotType") not in (2, 3, 32768):
             return {"ReturnValue": 4}
         settings = arguments.get("SnapshotSettings", "")
-        consistency = int(_embedded_property(settings, "ConsistencyLevel") or 1)
-        ignore = (_embedded_property(settings, "IgnoreNonSnapshottableDisks") or "false").lower() == "true"
+        consistency = int(embedded_property(settings, "ConsistencyLevel") or 1)
+        ignore = (embedded_property(settings, "IgnoreNonSnapshottableDisks") or "false").lower() == "true"
         # A VM in a transitional state or with checkpoints disabled: invalid state (shared/spec hyperv-rct.md).
         if live["_state"] in ("migrating", "starting") or live["_checkpoints"] == "disabled":
             return {"ReturnValue": 5}
@@ -676,10 +707,10 @@ class SimHost:
 
     def _m_ModifySystemSettings(self, _service: dict, arguments: dict, _fault: dict) -> dict:
         settings = arguments.get("SystemSettings", "")
-        target = self._checkpoint({"InstanceID": _embedded_property(settings, "InstanceID")})
+        target = self._checkpoint({"InstanceID": embedded_property(settings, "InstanceID")})
         if target is None:
             return {"ReturnValue": 4}
-        target["ElementName"] = _embedded_property(settings, "ElementName") or ""
+        target["ElementName"] = embedded_property(settings, "ElementName") or ""
         return {"ReturnValue": 0}
 
     def _m_DestroySnapshot(self, _service: dict, arguments: dict, fault: dict) -> dict:
@@ -713,8 +744,8 @@ class SimHost:
     def _m_ExportSystemDefinition(self, _service: dict, arguments: dict, fault: dict) -> dict:
         live = self._live_vm(arguments.get("ComputerSystem"))
         settings = arguments.get("ExportSettingData", "")
-        checkpoint = self._checkpoint({"InstanceID": _path_key(_embedded_property(settings, "SnapshotVirtualSystem"))})
-        base_id = _path_key(_embedded_property(settings, "DifferentialBackupBase"))
+        checkpoint = self._checkpoint({"InstanceID": _path_key(embedded_property(settings, "SnapshotVirtualSystem"))})
+        base_id = _path_key(embedded_property(settings, "DifferentialBackupBase"))
         base = next((p for p in self.reference_points if p["InstanceID"] == base_id), None)
         directory = arguments.get("ExportDirectory") or ""
         if live is None or checkpoint is None or checkpoint["VirtualSystemIdentifier"] != live["Name"] or not directory:
@@ -748,7 +779,7 @@ class SimHost:
                     # Only what changed since the base, over a parent the restore has to name (SetVirtualHardDiskSettingData).
                     changed = vhd.changed_segments(disk["device"], disk["writes"], since[1], disk["generation"])
                     vhd.write_file(target, vhd.VhdFile("differencing", disk["size"], changed, parent=disk["path"]))
-            _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), 61440)
+            vmcx.write_config(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), self.vm_config(live))
             self.log("exported", vm=live["ElementName"], directory=directory, differential=base is not None)
             return []
 
@@ -756,7 +787,7 @@ class SimHost:
             # An export that fails or is cancelled half-way leaves what it had written: the
             # configuration, and part of the first disk (Hyper-V does not clean up after it).
             folder = os.path.join(directory, live["ElementName"])
-            _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), 61440)
+            _sparse_file(os.path.join(folder, "Virtual Machines", f"{live['Name'].upper()}.vmcx"), vmcx.SIZE)
             disks = [d for d in checkpoint["_disks"] if d["kind"] in VIRTUAL_HARD_DISKS]
             if disks:
                 _sparse_file(os.path.join(folder, "Virtual Hard Disks", disks[0]["path"].rsplit(chr(92), 1)[-1]), disks[0]["file_size"] // 2)
@@ -774,7 +805,19 @@ class SimHost:
     def _m_GetVirtualHardDiskSettingData(self, _service: dict, arguments: dict, fault: dict) -> dict:
         _vm, disk = self._disk_by_path(arguments.get("Path"))
         if disk is None:
-            return {"ReturnValue": 32779}
+            # A file no VM uses (a copied backup's disk): its own header says what it is.
+            found = self.file_setting_data(arguments.get("Path") or "")
+            if found is None:
+                return {"ReturnValue": 32779}
+            as_job = self.job_instead_of_output("GetVirtualHardDiskSettingData", fault)
+            if as_job is not None:
+                return as_job
+            return {"ReturnValue": 0, "SettingData": (
+                '<INSTANCE CLASSNAME="Msvm_VirtualHardDiskSettingData">'
+                + "".join(f'<PROPERTY NAME="{name}" TYPE="{kind}"><VALUE>{_xml_escape(str(found[name]))}</VALUE></PROPERTY>'
+                          for name, kind in (("Path", "string"), ("Type", "uint16"), ("Format", "uint16"), ("MaxInternalSize", "uint64"),
+                                             ("ParentPath", "string")))
+                + "</INSTANCE>")}
         as_job = self.job_instead_of_output("GetVirtualHardDiskSettingData", fault)
         if as_job is not None:
             return as_job
@@ -859,6 +902,8 @@ class SimHost:
 
     def _m_GetErrorEx(self, job_instance: dict, _arguments: dict, _fault: dict) -> dict:
         job = self.jobs.get(job_instance["InstanceID"])
+        if job is not None and not job.fail and self.job_errors.get(job.instance_id):
+            return {"ReturnValue": 0, "Errors": [_msvm_error(t) for t in self.job_errors[job.instance_id]]}
         if job is None or not job.fail:
             return {"ReturnValue": 0, "Errors": []}
         texts = job.fail.get("errors") or [job.fail.get("description", "")]
@@ -906,7 +951,9 @@ class SimHost:
     def snapshot(self) -> dict:
         with self.lock:
             return {
-                "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"]} for v in self.vms],
+                "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"], "nics": v.get("_nics", []),
+                         "disks": [d.get("_file", d["path"]) for d in v["_disks"]], "restored_from": v.get("_restored_from")} for v in self.vms],
+                "planned": [{"name": p["ElementName"], "id": p["Name"]} for p in self.planned],
                 "reference_points": [_public(p) for p in self.reference_points],
                 "checkpoints": [_public(c) for c in self.checkpoints],
                 "jobs": {k: self.get_job(k) for k in list(self.jobs)},
@@ -950,15 +997,3 @@ def _msvm_error(message: str) -> str:
 
 def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _embedded_property(text: str, name: str) -> str | None:
-    """A property value of an embedded CIM-XML instance (as New-HvEmbeddedInstance makes them)."""
-    if not text:
-        return None
-    root = ET.fromstring(text)
-    for prop in root.iter("PROPERTY"):
-        if prop.get("NAME") == name:
-            value = prop.find("VALUE")
-            return value.text if value is not None else None
-    return None
