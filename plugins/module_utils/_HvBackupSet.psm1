@@ -399,6 +399,7 @@ Function Get-HvBackupSet {
 Export-ModuleMember -Function @(
     'Find-HvBackupFolder'
     'Get-HvBackupSet'
+    'Get-HvPathPart'
     'Read-HvRestorePoint'
     'Resolve-HvMarkerFilePath'
 )

@@ -310,6 +310,7 @@ Export-ModuleMember -Function @(
     'Get-HvCheckpointDiskFile'
     'Get-HvCheckpointTag'
     'Get-HvDiskDevicePart'
+    'Get-HvManagementService'
     'Get-HvRecoveryCheckpoint'
     'New-HvRecoveryCheckpoint'
     'Remove-HvRecoveryCheckpoint'

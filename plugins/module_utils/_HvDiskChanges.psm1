@@ -197,4 +197,5 @@ Export-ModuleMember -Function @(
     'Get-HvVirtualDiskChange'
     'Get-HvVirtualDiskFileSize'
     'Get-HvVirtualDiskSize'
+    'Invoke-HvImageRead'
 )

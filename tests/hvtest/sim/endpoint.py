@@ -299,6 +299,9 @@ class Handler(BaseHTTPRequestHandler):
             endpoint.host.add_disk(data["vm"], data["path"], float(data.get("size_gb", 10)))
         elif path == "/sim/remove":
             endpoint.host.remove_reference_point(data["instance_id"])
+        elif path == "/sim/disk_hashes":
+            self._json(endpoint.host.disk_hashes(data["vm"]))
+            return
         elif path == "/sim/calls/clear":
             endpoint.host.calls.clear()
             endpoint.module_runs.clear()

@@ -707,7 +707,8 @@ class SimHost(RestoreMethods):
 
     def _m_ModifySystemSettings(self, _service: dict, arguments: dict, _fault: dict) -> dict:
         settings = arguments.get("SystemSettings", "")
-        target = self._checkpoint({"InstanceID": embedded_property(settings, "InstanceID")})
+        planned = self._planned_by_setting(embedded_property(settings, "InstanceID"))
+        target = planned or self._checkpoint({"InstanceID": embedded_property(settings, "InstanceID")})
         if target is None:
             return {"ReturnValue": 4}
         target["ElementName"] = embedded_property(settings, "ElementName") or ""
@@ -894,6 +895,12 @@ class SimHost(RestoreMethods):
             for disk in self._vm_by_name(vm_name)["_disks"]:
                 disk["tracking_id"] = str(uuid.uuid4())
                 disk["counter"] = 0
+
+    def disk_hashes(self, vm_name: str) -> list[str]:
+        """The hash of the bytes each virtual hard disk of a VM holds now (vhd.content_hash), in the VM's order."""
+        with self.lock:
+            return [vhd.content_hash(d["size"], vhd.disk_segments(d["device"], d["writes"], d["generation"]))
+                    for d in self._vm_by_name(vm_name)["_disks"] if d["kind"] in VIRTUAL_HARD_DISKS]
 
     def add_disk(self, vm_name: str, path: str, size_gb: float) -> None:
         with self.lock:

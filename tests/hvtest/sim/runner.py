@@ -116,6 +116,10 @@ class SimServer:
         """The guest writes length bytes at offset of a disk (RCT records it)."""
         self._call("/sim/write", {"vm": vm, "disk": disk, "offset": offset, "length": length})
 
+    def disk_hashes(self, vm: str) -> list[str]:
+        """The hash of the bytes each of the VM's virtual hard disks holds now (sim/vhd.py content_hash)."""
+        return self._call("/sim/disk_hashes", {"vm": vm})
+
     def invalidate_rct(self, vm: str) -> None:
         self._call("/sim/invalidate_rct", {"vm": vm})
 

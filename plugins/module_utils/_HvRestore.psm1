@@ -1,0 +1,901 @@
+# Copyright: (c) 2026, hyperv.backup contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Restoring a backup as a new VM. A restore point is a full export and the differentials after
+# it (backup_info's chain). Its disks are copied into the target folder, each differential is
+# re-parented onto the copy and merged into it (Msvm_ImageManagementService), and the VM's
+# configuration is imported as a planned system with a new id, given the target name, its disk
+# paths and switches, validated and realized (Msvm_VirtualSystemManagementService). The backup
+# files are only read: every write goes to the target folder, whose marker says what was made.
+
+#AnsibleRequires -CSharpUtil Ansible.Basic
+#AnsibleRequires -PowerShell ..module_utils._HvCimJob
+#AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
+#AnsibleRequires -PowerShell ..module_utils._HvCatalog
+#AnsibleRequires -PowerShell ..module_utils._HvExport
+#AnsibleRequires -PowerShell ..module_utils._HvBackupSet
+#AnsibleRequires -PowerShell ..module_utils._HvDiskChanges
+#AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
+
+Set-StrictMode -Version 2.0
+
+$script:HvNamespace = 'root/virtualization/v2'
+$script:HvRestoreMarkerName = 'hyperv.backup-restore.json'
+$script:HvDiskExtension = @('.vhdx', '.vhd', '.avhdx', '.avhd')
+$script:HvHardDiskSubType = 'Microsoft:Hyper-V:Virtual Hard Disk'
+# Msvm_VirtualHardDiskSettingData.Type: 4 is a differencing disk (2 fixed, 3 dynamic).
+$script:HvDifferencingType = 4
+# Msvm_HeartbeatComponent.OperationalStatus[0] (Microsoft's heartbeat page).
+$script:HvHeartbeatStatus = @{ 2 = 'ok'; 12 = 'no_contact'; 13 = 'lost_communication' }
+
+Function Get-HvRestoreMarkerPath {
+    <#
+    .SYNOPSIS
+    Returns the path of the marker a restore writes into its target folder.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder
+    )
+
+    Join-Path -Path $Folder -ChildPath $script:HvRestoreMarkerName
+}
+
+Function Read-HvRestoreMarker {
+    <#
+    .SYNOPSIS
+    Returns the marker of the restore in a folder, or nothing when there is none.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder
+    )
+
+    $path = Get-HvRestoreMarkerPath -Folder $Folder
+    if (Test-Path -LiteralPath $path -PathType Leaf) {
+        ConvertTo-HvHashtable -Dictionary ([Ansible.Basic.AnsibleModule]::FromJson([System.IO.File]::ReadAllText($path)))
+    }
+}
+
+Function Save-HvRestoreMarker {
+    <#
+    .SYNOPSIS
+    Writes the marker that says which VM a folder's files were restored for, and which files they are.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Marker
+    )
+
+    [System.IO.File]::WriteAllText((Get-HvRestoreMarkerPath -Folder $Folder), [Ansible.Basic.AnsibleModule]::ToJson($Marker))
+}
+
+Function Select-HvRestorePoint {
+    <#
+    .SYNOPSIS
+    Returns the restore point asked for (a label, or latest: the newest complete one) of one VM, or throws saying why it cannot be restored.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [hashtable[]]
+        $RestorePoint,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Vm,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Point
+    )
+
+    $ids = @($RestorePoint | ForEach-Object { $_.vm.id } | Sort-Object -Unique)
+    if ($ids.Count -eq 0) {
+        throw "no backup of VM '$Vm' is there"
+    }
+    if ($ids.Count -gt 1) {
+        throw "backups of $($ids.Count) VMs named '$Vm' are there ($($ids -join ', ')): give the one to restore by its id"
+    }
+    if ($Point -eq 'latest') {
+        $complete = @($RestorePoint | Where-Object { $_.complete })
+        if ($complete.Count -eq 0) {
+            $problems = @($RestorePoint | ForEach-Object { "'$($_.label)': $($_.problems -join '; ')" })
+            throw "no backup of VM '$Vm' there can be restored ($($problems -join ' | '))"
+        }
+        return $complete[-1]
+    }
+    # Labels are exact, as backup_info links them.
+    $found = @($RestorePoint | Where-Object { [string]::Equals($_.label, $Point, [StringComparison]::Ordinal) })
+    if ($found.Count -eq 0) {
+        throw "VM '$Vm' has no backup labelled '$Point' there (labels: $((@($RestorePoint | ForEach-Object { $_.label })) -join ', '))"
+    }
+    if (-not $found[0].complete) {
+        throw "backup '$Point' of VM '$Vm' cannot be restored: $($found[0].problems -join '; ')"
+    }
+    $found[0]
+}
+
+Function Get-HvChainLink {
+    <#
+    .SYNOPSIS
+    Returns each export of a restore point's chain, oldest first: label, folder and its files as found from this host.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $RestorePoint,
+
+        # The same VM's restore points, among which the chain's labels are looked up.
+        [Parameter(Mandatory)]
+        [hashtable[]]
+        $VmPoint
+    )
+
+    foreach ($label in $RestorePoint.chain) {
+        $point = @($VmPoint | Where-Object { [string]::Equals($_.label, $label, [StringComparison]::Ordinal) })[0]
+        $marker = Read-HvExportMarker -Destination $point.path
+        @{
+            label = $label
+            mode = $point.mode
+            folder = $point.path
+            files = @(Resolve-HvMarkerFilePath -Folder $point.path -File @($marker.files))
+        }
+    }
+}
+
+Function Get-HvExportedPart {
+    <#
+    .SYNOPSIS
+    Returns the files of an export that are in one of Hyper-V's export folders (Virtual Hard Disks, Virtual Machines) with one of the extensions given.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $File,
+
+        [Parameter(Mandatory)]
+        [string]
+        $FolderName,
+
+        [Parameter(Mandatory)]
+        [string[]]
+        $Extension
+    )
+
+    foreach ($entry in $File) {
+        $parts = @(Get-HvPathPart -Path $entry.path)
+        $leaf = $parts[-1]
+        $dot = $leaf.LastIndexOf('.')
+        $extension = if ($dot -ge 0) { $leaf.Substring($dot).ToLowerInvariant() } else { '' }
+        if ($parts.Count -ge 2 -and $parts[-2] -eq $FolderName -and $Extension -contains $extension) {
+            $entry
+        }
+    }
+}
+
+Function Get-HvRestoreDrive {
+    <#
+    .SYNOPSIS
+    Returns each virtual hard disk of a chain with the files that rebuild it, oldest first: the newest whole copy, then the differences after it.
+
+    .DESCRIPTION
+    A disk is known by its file name in the exports' Virtual Hard Disks folders; each file is read
+    with GetVirtualHardDiskSettingData (read-only) to know whether it is a whole disk or a
+    differencing one, and a difference must name a parent of the same file name. Nobody documents
+    which name a differential export gives each disk, so a chain that does not fit is refused,
+    naming the file, before anything is written.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable[]]
+        $Link
+    )
+
+    $drives = [System.Collections.Generic.Dictionary[string, hashtable]]::new([System.StringComparer]::OrdinalIgnoreCase)
+    $order = [System.Collections.Generic.List[string]]::new()
+    foreach ($export in $Link) {
+        foreach ($file in @(Get-HvExportedPart -File $export.files -FolderName 'Virtual Hard Disks' -Extension $script:HvDiskExtension)) {
+            $name = @(Get-HvPathPart -Path $file.path)[-1]
+            $setting = Get-HvVirtualDiskSetting -Path $file.path
+            $differencing = [int]$setting.Type -eq $script:HvDifferencingType
+            if (-not $drives.ContainsKey($name)) {
+                $order.Add($name)
+                $drives[$name] = @{ name = $name; size = [long]$setting.MaxInternalSize; files = [System.Collections.Generic.List[hashtable]]::new() }
+            }
+            $drive = $drives[$name]
+            if ($differencing) {
+                $parent = @(Get-HvPathPart -Path ([string]$setting.ParentPath))
+                if ($drive.files.Count -eq 0) {
+                    throw "'$($file.path)' of backup '$($export.label)' is a difference of disk '$name', and no earlier backup of the chain holds that disk whole"
+                }
+                if ($parent.Count -eq 0 -or -not [string]::Equals($parent[-1], $name, [StringComparison]::OrdinalIgnoreCase)) {
+                    throw "'$($file.path)' of backup '$($export.label)' names the parent '$($setting.ParentPath)', not a disk named '$name'"
+                }
+            }
+            else {
+                # A whole copy starts the disk again (a disk added to the VM since the full export).
+                $drive.files.Clear()
+            }
+            $drive.files.Add(@{ path = $file.path; label = $export.label; differencing = $differencing; bytes = [long]$file.size })
+        }
+    }
+    foreach ($name in $order) {
+        $drive = $drives[$name]
+        @{ name = $drive.name; size = $drive.size; files = @($drive.files) }
+    }
+}
+
+Function Get-HvVirtualDiskSetting {
+    <#
+    .SYNOPSIS
+    Returns a virtual hard disk file's setting data (Type, ParentPath, MaxInternalSize) as a hashtable.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path
+    )
+
+    $output = Invoke-HvImageRead -MethodName GetVirtualHardDiskSettingData -Action "Reading virtual hard disk '$Path'" -Arguments @{ Path = $Path }
+    ConvertFrom-HvEmbeddedInstance -Text $output.SettingData
+}
+
+Function Get-HvRestoreConfiguration {
+    <#
+    .SYNOPSIS
+    Returns the VM configuration file (Virtual Machines\<GUID>.vmcx) of the export being restored, or throws when there is not exactly one.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Export
+    )
+
+    $found = @(Get-HvExportedPart -File $Export.files -FolderName 'Virtual Machines' -Extension @('.vmcx'))
+    if ($found.Count -ne 1) {
+        throw "backup '$($Export.label)' ($($Export.folder)) holds $($found.Count) VM configuration files (Virtual Machines\*.vmcx), not one"
+    }
+    $found[0]
+}
+
+Function Get-HvRestorePlan {
+    <#
+    .SYNOPSIS
+    Returns what restoring a VM's backup takes: the restore point, its chain, each disk's files, and the configuration to import; throws saying why not.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Vm,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Point
+    )
+
+    $set = Get-HvBackupSet -Path $Path -Vm $Vm -CheckFiles $true
+    $vmPoints = @($set.restore_points)
+    $chosen = Select-HvRestorePoint -RestorePoint $vmPoints -Vm $Vm -Point $Point
+    $links = @(Get-HvChainLink -RestorePoint $chosen -VmPoint $vmPoints)
+    @{
+        restore_point = $chosen
+        links = $links
+        drives = @(Get-HvRestoreDrive -Link $links)
+        configuration = Get-HvRestoreConfiguration -Export $links[-1]
+    }
+}
+
+Function Get-HvRestoreFolderProblem {
+    <#
+    .SYNOPSIS
+    Returns why a target folder cannot take a restore (it holds files, and no restore marker of ours), or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder
+    )
+
+    if (Test-Path -LiteralPath $Folder -PathType Leaf) {
+        return "'$Folder' is a file, not a folder"
+    }
+    if (-not (Test-Path -LiteralPath $Folder -PathType Container)) {
+        return
+    }
+    $inside = @(Get-ChildItem -LiteralPath $Folder -Force -ErrorAction SilentlyContinue)
+    if ($inside.Count -gt 0) {
+        "folder '$Folder' is not empty ($($inside.Count) items), and no restore of this collection is recorded there: give an empty or new folder"
+    }
+}
+
+Function Wait-HvMethodJob {
+    <#
+    .SYNOPSIS
+    Returns the finished job of a method output (nothing when the method answered at once), throwing when the job fails, vanishes or times out.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Output,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    if ([uint32]$Output.ReturnValue -ne 4096) {
+        return
+    }
+    $jobId = [string]$Output.Job.InstanceID
+    $job = Wait-HvCimJob -InstanceId $jobId -TimeoutSeconds $TimeoutSeconds
+    if ($null -eq $job) {
+        throw "$Action failed: Hyper-V no longer has job $jobId, so whether it succeeded is not known"
+    }
+    if (-not (Test-HvCimJobFinished -Job $job)) {
+        throw "$Action did not finish within $TimeoutSeconds seconds (job $jobId, $([int]$job.PercentComplete)% done); raise step_timeout"
+    }
+    if (-not (Test-HvCimJobSucceeded -Job $job)) {
+        throw (Format-HvJobFailure -JobResult (ConvertTo-HvJobResult -Job $job) -Action $Action)
+    }
+    $job
+}
+
+Function Invoke-HvRestoreMethod {
+    <#
+    .SYNOPSIS
+    Calls a method, waits for its job, and returns what it made (the out parameter, or the job's affected element of that class).
+    #>
+    [CmdletBinding()]
+    [OutputType([object])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $InputObject,
+
+        [Parameter(Mandatory)]
+        [string]
+        $MethodName,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Arguments,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds,
+
+        # The out parameter that names the product, and the product's class (for a job's CIM_AffectedJobElement).
+        [string]
+        $Product = '',
+
+        [string]
+        $ProductClass = ''
+    )
+
+    $output = Invoke-HvCimMethod -InputObject $InputObject -MethodName $MethodName -Arguments $Arguments -Action $Action
+    $job = Wait-HvMethodJob -Output $output -Action $Action -TimeoutSeconds $TimeoutSeconds
+    if (-not $Product) {
+        return
+    }
+    $made = $output.$Product
+    if ($null -eq $made -and $null -ne $job) {
+        $made = Get-HvJobProduct -Job $job -ResultClassName $ProductClass | Select-Object -First 1
+    }
+    if ($null -eq $made) {
+        throw "$Action succeeded, but Hyper-V did not say what it made (no $Product, no $ProductClass of the job)"
+    }
+    # An out reference holds the keys only: the whole instance is read.
+    Get-CimInstance -InputObject $made
+}
+
+Function Copy-HvRestoreDrive {
+    <#
+    .SYNOPSIS
+    Returns the path of a disk rebuilt in the target folder: its whole copy, with each difference re-parented onto it and merged in order.
+
+    .DESCRIPTION
+    Each difference is copied next to the disk, re-parented with IgnoreIDMismatch (the parent it
+    was exported against is the live disk, and after the first merge the copy has a new identity
+    in any case: [MS-VHDX] links a child to its parent's DataWriteGuid, which each write changes),
+    then merged into it. The copy of the difference is removed after the merge whether or not
+    Hyper-V removed it: nobody documents which.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Drive,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds,
+
+        # Every file written, so that a failure can remove them all.
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [System.Collections.Generic.List[string]]
+        $Written
+    )
+
+    $disks = Join-Path -Path $Folder -ChildPath 'Virtual Hard Disks'
+    $null = New-Item -Path $disks -ItemType Directory -Force
+    $target = Join-Path -Path $disks -ChildPath $Drive.name
+    $Written.Add($target)
+    Copy-Item -LiteralPath $Drive.files[0].path -Destination $target
+    $service = Get-HvImageManagementService
+    $stem = [System.IO.Path]::GetFileNameWithoutExtension($Drive.name)
+    for ($i = 1; $i -lt $Drive.files.Count; $i++) {
+        $file = $Drive.files[$i]
+        $child = Join-Path -Path $disks -ChildPath "$stem.$i.avhdx"
+        $Written.Add($child)
+        Copy-Item -LiteralPath $file.path -Destination $child
+        $null = Invoke-HvRestoreMethod -InputObject $service -MethodName SetParentVirtualHardDisk -TimeoutSeconds $TimeoutSeconds -Action (
+            "Linking the difference of '$($Drive.name)' from backup '$($file.label)' to its restored parent") -Arguments @{
+            ChildPath = $child
+            ParentPath = $target
+            LeafPath = ''
+            IgnoreIDMismatch = $true
+        }
+        $null = Invoke-HvRestoreMethod -InputObject $service -MethodName MergeVirtualHardDisk -TimeoutSeconds $TimeoutSeconds -Action (
+            "Merging the difference of '$($Drive.name)' from backup '$($file.label)'") -Arguments @{
+            SourcePath = $child
+            DestinationPath = $target
+        }
+        if (Test-Path -LiteralPath $child -PathType Leaf) {
+            Remove-Item -LiteralPath $child -Force
+        }
+    }
+    $target
+}
+
+Function Import-HvPlannedSystem {
+    <#
+    .SYNOPSIS
+    Imports a VM configuration file with a new id; returns the planned system (Msvm_PlannedComputerSystem).
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_PlannedComputerSystem')]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $ConfigurationFile,
+
+        [Parameter(Mandatory)]
+        [string]
+        $SnapshotFolder,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $call = @{
+        InputObject = Get-HvManagementService
+        MethodName = 'ImportSystemDefinition'
+        Action = "Importing the VM configuration '$ConfigurationFile'"
+        TimeoutSeconds = $TimeoutSeconds
+        Product = 'ImportedSystem'
+        ProductClass = 'Msvm_PlannedComputerSystem'
+    }
+    Invoke-HvRestoreMethod @call -Arguments @{
+        SystemDefinitionFile = $ConfigurationFile
+        SnapshotFolder = $SnapshotFolder
+        GenerateNewSystemIdentifier = $true
+    }
+}
+
+Function Get-HvSystemSetting {
+    <#
+    .SYNOPSIS
+    Returns the settings (Msvm_VirtualSystemSettingData) that define a planned or realized system.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $System
+    )
+
+    Get-CimAssociatedInstance -InputObject $System -Association Msvm_SettingsDefineState -ResultClassName Msvm_VirtualSystemSettingData |
+        Select-Object -First 1
+}
+
+Function Set-HvPlannedSystemName {
+    <#
+    .SYNOPSIS
+    Gives a planned system its display name (ModifySystemSettings).
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Setting,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Name,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $Setting.ElementName = $Name
+    $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifySystemSettings'; Action = "Naming the imported VM '$Name'" }
+    $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{
+        SystemSettings = ConvertTo-HvEmbeddedInstance -InputObject $Setting
+    }
+}
+
+Function Set-HvPlannedDiskPath {
+    <#
+    .SYNOPSIS
+    Points each virtual hard disk of a planned system at its restored file (by file name); returns the paths set.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Setting,
+
+        # Restored file path by disk file name.
+        [Parameter(Mandatory)]
+        [System.Collections.IDictionary]
+        $RestoredPath,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $changed = [System.Collections.Generic.List[string]]::new()
+    $storage = Get-CimAssociatedInstance -InputObject $Setting -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_StorageAllocationSettingData
+    foreach ($disk in @($storage | Where-Object { $_.ResourceSubType -eq $script:HvHardDiskSubType })) {
+        $name = @(Get-HvPathPart -Path ([string]@($disk.HostResource)[0]))[-1]
+        $found = @($RestoredPath.Keys | Where-Object { [string]::Equals($_, $name, [StringComparison]::OrdinalIgnoreCase) })
+        if ($found.Count -eq 0) {
+            throw "the VM's configuration names the disk '$(@($disk.HostResource)[0])', which the backup does not hold"
+        }
+        $disk.HostResource = [string[]]@($RestoredPath[$found[0]])
+        $changed.Add((ConvertTo-HvEmbeddedInstance -InputObject $disk))
+    }
+    if ($changed.Count -gt 0) {
+        $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifyResourceSettings'; Action = 'Pointing the imported VM at its restored disks' }
+        $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ ResourceSettings = [string[]]@($changed) }
+    }
+}
+
+Function Get-HvSwitchPath {
+    <#
+    .SYNOPSIS
+    Returns the WMI path of a virtual switch, as an adapter's connection (HostResource) names it.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Switch
+    )
+
+    "\\$($env:COMPUTERNAME.ToUpperInvariant())\root\virtualization\v2:Msvm_VirtualEthernetSwitch.CreationClassName=`"Msvm_VirtualEthernetSwitch`",Name=`"$($Switch.Name)`""
+}
+
+Function Set-HvPlannedNetwork {
+    <#
+    .SYNOPSIS
+    Connects each network adapter of a planned system to its switch (by name, through the switch map) or leaves it disconnected; returns what each got.
+
+    .DESCRIPTION
+    A switch this host does not have would make the import fail to realize (hashicorp/vagrant#9922),
+    so such an adapter is disconnected (EnabledState 3) and the result says so; with Connect false
+    every adapter is (a restore test boots without network).
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Setting,
+
+        [Parameter(Mandatory)]
+        [System.Collections.IDictionary]
+        $SwitchMap,
+
+        [Parameter(Mandatory)]
+        [bool]
+        $Connect,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $switches = @(Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualEthernetSwitch)
+    $changed = [System.Collections.Generic.List[string]]::new()
+    $index = 0
+    foreach ($port in @(Get-CimAssociatedInstance -InputObject $Setting -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_EthernetPortAllocationSettingData)) {
+        $was = [string]$port.LastKnownSwitchName
+        $wanted = $was
+        # Switch names are exact, as Hyper-V keeps them.
+        foreach ($key in @($SwitchMap.Keys | Where-Object { [string]::Equals($_, $was, [StringComparison]::Ordinal) })) {
+            $wanted = [string]$SwitchMap[$key]
+        }
+        $found = @($switches | Where-Object { [string]::Equals($_.ElementName, $wanted, [StringComparison]::Ordinal) })
+        if ($found.Count -gt 1) {
+            throw "this host has $($found.Count) switches named '$wanted': map '$was' to one that is unique with switch_map"
+        }
+        $entry = @{ adapter = $index; backed_up_switch = $was; switch = $null; connected = $false; reason = $null }
+        if (-not $Connect) {
+            $entry.reason = 'network disconnected as asked'
+        }
+        elseif ($found.Count -eq 0) {
+            $entry.reason = "this host has no switch named '$wanted'"
+        }
+        else {
+            $entry.switch = $wanted
+            $entry.connected = $true
+        }
+        if ($entry.connected) {
+            $port.HostResource = [string[]]@(Get-HvSwitchPath -Switch $found[0])
+            $port.EnabledState = [uint16]2
+        }
+        else {
+            $port.HostResource = [string[]]@()
+            $port.EnabledState = [uint16]3
+        }
+        $changed.Add((ConvertTo-HvEmbeddedInstance -InputObject $port))
+        $entry
+        $index++
+    }
+    if ($changed.Count -gt 0) {
+        $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifyResourceSettings'; Action = "Connecting the imported VM's network adapters" }
+        $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ ResourceSettings = [string[]]@($changed) }
+    }
+}
+
+Function Test-HvPlannedSystem {
+    <#
+    .SYNOPSIS
+    Returns what ValidatePlannedSystem reports about a planned system (its job's errors, which it also gives on success).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Planned,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $action = 'Validating the imported VM'
+    $output = Invoke-HvCimMethod -InputObject (Get-HvManagementService) -MethodName ValidatePlannedSystem -Action $action -Arguments @{
+        PlannedSystem = $Planned
+    }
+    $job = Wait-HvMethodJob -Output $output -Action $action -TimeoutSeconds $TimeoutSeconds
+    if ($null -ne $job) {
+        Get-HvCimJobError -Job $job
+    }
+}
+
+Function Complete-HvPlannedSystem {
+    <#
+    .SYNOPSIS
+    Realizes a planned system; returns the VM (Msvm_ComputerSystem) it became.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $Planned,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $call = @{
+        InputObject = Get-HvManagementService
+        MethodName = 'RealizePlannedSystem'
+        Action = 'Registering the imported VM'
+        TimeoutSeconds = $TimeoutSeconds
+        Product = 'ResultingSystem'
+        ProductClass = 'Msvm_ComputerSystem'
+    }
+    Invoke-HvRestoreMethod @call -Arguments @{ PlannedSystem = $Planned }
+}
+
+Function Remove-HvSystem {
+    <#
+    .SYNOPSIS
+    Removes a planned system or a VM that is off (DestroySystem); its files stay, for the caller to remove.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $System,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $call = @{ InputObject = Get-HvManagementService; MethodName = 'DestroySystem'; Action = "Removing VM '$($System.ElementName)' ($($System.Name))" }
+    $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ AffectedSystem = $System }
+}
+
+Function Set-HvVirtualMachinePower {
+    <#
+    .SYNOPSIS
+    Starts (2) or turns off (3) a VM and waits for it (RequestStateChange).
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [ValidateSet(2, 3)]
+        [int]
+        $State,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $verb = if ($State -eq 2) { 'Starting' } else { 'Turning off' }
+    $call = @{ InputObject = $VirtualMachine; MethodName = 'RequestStateChange'; Action = "$verb VM '$($VirtualMachine.ElementName)' ($($VirtualMachine.Name))" }
+    $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ RequestedState = [uint16]$State }
+}
+
+Function Wait-HvHeartbeat {
+    <#
+    .SYNOPSIS
+    Returns the VM's heartbeat once it is OK, or the last one seen when the timeout passes (ok, no_contact, lost_communication, none).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ($true) {
+        $beat = Get-CimAssociatedInstance -InputObject $VirtualMachine -Association Msvm_SystemDevice -ResultClassName Msvm_HeartbeatComponent |
+            Select-Object -First 1
+        $status = 'none'
+        if ($null -ne $beat -and @($beat.OperationalStatus).Count -gt 0) {
+            $code = [int]@($beat.OperationalStatus)[0]
+            $status = $script:HvHeartbeatStatus[$code]
+            if ($null -eq $status) {
+                $status = "status $code"
+            }
+        }
+        if ($status -eq 'ok' -or [DateTime]::UtcNow -ge $deadline) {
+            return $status
+        }
+        Start-Sleep -Milliseconds 500
+    }
+}
+
+Function Remove-HvRestoreFile {
+    <#
+    .SYNOPSIS
+    Removes the files a restore wrote and the folders it made that are left empty; returns what could not be removed.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [string[]]
+        $File,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [string[]]
+        $Folder
+    )
+
+    foreach ($path in $File) {
+        if (Test-Path -LiteralPath $path -PathType Leaf) {
+            try {
+                Remove-Item -LiteralPath $path -Force -ErrorAction Stop
+            }
+            catch {
+                "file '$path' ($($_.Exception.Message))"
+            }
+        }
+    }
+    # Deepest first, and only when empty: a folder that held something else before stays.
+    foreach ($path in @($Folder | Sort-Object -Property Length -Descending)) {
+        if ((Test-Path -LiteralPath $path -PathType Container) -and @(Get-ChildItem -LiteralPath $path -Force).Count -eq 0) {
+            Remove-Item -LiteralPath $path -Force
+        }
+    }
+}
+
+Export-ModuleMember -Function @(
+    'Complete-HvPlannedSystem'
+    'Copy-HvRestoreDrive'
+    'Get-HvRestoreFolderProblem'
+    'Get-HvRestoreMarkerPath'
+    'Get-HvRestorePlan'
+    'Get-HvSystemSetting'
+    'Import-HvPlannedSystem'
+    'Read-HvRestoreMarker'
+    'Remove-HvRestoreFile'
+    'Remove-HvSystem'
+    'Save-HvRestoreMarker'
+    'Select-HvRestorePoint'
+    'Set-HvPlannedDiskPath'
+    'Set-HvPlannedNetwork'
+    'Set-HvPlannedSystemName'
+    'Set-HvVirtualMachinePower'
+    'Test-HvPlannedSystem'
+    'Wait-HvHeartbeat'
+)

@@ -1,0 +1,91 @@
+"""vm_restore on the real PowerShell: each restore point of a chain back as a new VM holding that night's bytes."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+from conftest import invoked
+from test_rct_backup_role import backup
+
+from hvtest.sim import vhd
+
+APP01 = "7a7a7a7a-0000-4000-8000-000000000001"
+NIGHTS = ("night1", "night2", "night3")
+
+
+def three_nights(server, tmp_path) -> dict[str, list[str]]:
+    """app01 backed up three nights by the role (full, then two differentials), the guest writing to both
+    disks before each night and after the last; returns each night's disk hashes."""
+    expected = {}
+    for number, night in enumerate(NIGHTS):
+        server.write("app01", 2**20 * (number + 1), disk=0, offset=number * 3 * 2**20)
+        server.write("app01", 4096, disk=1, offset=2**30 + number * 8192)
+        done, _summary = backup(server, tmp_path, night)
+        assert done.returncode == 0, done.stdout
+        expected[night] = server.disk_hashes("app01")
+    server.write("app01", 2**20, disk=0, offset=0)  # after the last backup: in no restore point
+    assert len({tuple(h) for h in expected.values()}) == 3
+    return expected
+
+
+def restored_hashes(folder: pathlib.Path) -> list[str]:
+    """The hash of the bytes of each restored disk, read from the files the module wrote (not from the simulator)."""
+    hashes = []
+    for name in ("os.vhdx", "data.vhdx"):
+        disk = vhd.read_file(str(folder / "Virtual Hard Disks" / name))
+        assert disk.kind == "dynamic" and disk.parent is None, "one whole disk per drive, no chain left"
+        hashes.append(vhd.content_hash(disk.virtual_size, disk.segments))
+    return hashes
+
+
+def restore(server, label: str, **options) -> dict:
+    return {"name": f"Restore {label}", "hyperv.backup.vm_restore": {
+        "path": server.path("Backup"), "vm": "app01", "restore_point": label, "name": f"app01-{label}",
+        "folder": server.path("Restore", label), **options}}
+
+
+@pytest.mark.scenario("restore")
+def test_each_restore_point_comes_back_as_a_new_vm_holding_that_nights_bytes(server, play, tmp_path) -> None:
+    expected = three_nights(server, tmp_path)
+    backups = sorted(str(p) for p in (server.root / "Backup").rglob("*") if p.is_file())
+    before = {p: os.stat(p).st_mtime_ns for p in backups}
+
+    planned = play(*(restore(server, night) for night in NIGHTS), check=True)
+    assert [r["changed"] for r in planned] == [True, True, True]
+    assert [[d["merges"] for d in r["disks"]] for r in planned] == [[0, 0], [1, 1], [2, 2]]
+    assert not (server.root / "Restore").exists(), "check mode writes nothing"
+
+    results = play(*(restore(server, night) for night in NIGHTS))
+    assert [r["_status"] for r in results] == ["CHANGED"] * 3, play.last_output
+    vms = {v["name"]: v for v in server.state()["vms"]}
+    for night, result in zip(NIGHTS, results):
+        assert result["source"]["restore_point"] == night and result["source"]["vm"] == {"id": APP01, "name": "app01"}
+        assert restored_hashes(server.root / "Restore" / night) == expected[night], night
+        made = vms[f"app01-{night}"]
+        assert made["id"].lower() == result["vm"]["id"] != APP01 and made["state"] == "off"
+        assert made["nics"] == [{"switch": "LAN", "connected": True, "switch_name": "LAN"}]
+        assert sorted(p.name for p in (server.root / "Restore" / night / "Virtual Hard Disks").iterdir()) == ["data.vhdx", "os.vhdx"]
+    assert len({v["id"] for v in vms.values()}) == len(vms) == 4
+    assert server.state()["planned"] == []
+    assert {p: os.stat(p).st_mtime_ns for p in backups} == before, "the backup files are only read"
+
+    # Idempotent by name and folder: nothing is imported again.
+    server.clear_calls()
+    (again,) = play(restore(server, "night3"))
+    assert again["changed"] is False and again["vm"]["id"] == results[2]["vm"]["id"], again
+    assert not any(m.endswith(("ImportSystemDefinition", "MergeVirtualHardDisk")) for m in invoked(server))
+
+
+@pytest.mark.scenario("restore")
+def test_a_restore_test_boots_without_network_and_leaves_nothing(server, play, tmp_path) -> None:
+    three_nights(server, tmp_path)
+    booted, removed = play(restore(server, "latest", connect_network=False, start=True),
+                           {"hyperv.backup.vm_restore": {"name": "app01-latest", "folder": server.path("Restore", "latest"), "state": "absent"}})
+    assert booted["_status"] == "CHANGED" and booted["heartbeat"] == "ok" and booted["vm"]["state"] == "running", booted
+    assert booted["source"]["restore_point"] == "night3"
+    assert [n["connected"] for n in booted["network"]] == [False] and "warnings" not in booted
+    assert removed["_status"] == "CHANGED" and removed["vm"]["id"] == booted["vm"]["id"], removed
+    assert [v["name"] for v in server.state()["vms"]] == ["app01"]
+    assert not (server.root / "Restore" / "latest").exists() and list((server.root / "Restore").iterdir()) == []
