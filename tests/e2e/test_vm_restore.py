@@ -41,6 +41,7 @@ def restored_hashes(folder: pathlib.Path) -> list[str]:
 
 
 def restore(server, label: str, **options) -> dict:
+    """The task restoring a restore point of app01 as app01-<label> into Restore\\<label>, with options changed."""
     return {"name": f"Restore {label}", "hyperv.backup.vm_restore": {
         "path": server.path("Backup"), "vm": "app01", "restore_point": label, "name": f"app01-{label}",
         "folder": server.path("Restore", label), **options}}
@@ -85,7 +86,50 @@ def test_a_restore_test_boots_without_network_and_leaves_nothing(server, play, t
                            {"hyperv.backup.vm_restore": {"name": "app01-latest", "folder": server.path("Restore", "latest"), "state": "absent"}})
     assert booted["_status"] == "CHANGED" and booted["heartbeat"] == "ok" and booted["vm"]["state"] == "running", booted
     assert booted["source"]["restore_point"] == "night3"
-    assert [n["connected"] for n in booted["network"]] == [False] and "warnings" not in booted
+    assert [n["connected"] for n in booted["network"]] == [False]
+    assert "[WARNING]" not in play.last_output, "adapters disconnected as asked are no warning"
     assert removed["_status"] == "CHANGED" and removed["vm"]["id"] == booted["vm"]["id"], removed
     assert [v["name"] for v in server.state()["vms"]] == ["app01"]
     assert not (server.root / "Restore" / "latest").exists() and list((server.root / "Restore").iterdir()) == []
+
+
+@pytest.mark.scenario("restore")
+def test_a_broken_chain_a_taken_name_or_a_failed_merge_change_nothing(server, play, tmp_path) -> None:
+    for night in NIGHTS[:2]:
+        server.write("app01", 2**20, disk=0, offset=0)
+        assert backup(server, tmp_path, night)[0].returncode == 0
+    folder = server.root / "Backup" / f"app01_{APP01}"
+    cut = folder / "night2" / "app01" / "Virtual Hard Disks" / "os.vhdx"
+    written = cut.stat().st_size
+    os.truncate(cut, written - 1)
+    server.clear_calls()
+    broken, taken, busy_folder = play(*({**task, "ignore_errors": True} for task in (
+        restore(server, "night2"), restore(server, "night1", name="APP01"), restore(server, "night1", folder=str(folder)))))
+    assert broken["msg"] == (f"Cannot restore VM 'app01' from '{server.path('Backup')}': backup 'night2' of VM 'app01' cannot be restored: "
+                             f"file '{cut}' is {written - 1} bytes, the export wrote {written}. Nothing was changed.")
+    assert taken["msg"].startswith(f"A VM named 'APP01' already exists on host HV07: 'app01' ({APP01}). It was not restored into")
+    assert busy_folder["msg"].startswith(f"Cannot restore into '{folder}': folder '{folder}' is not empty")
+    assert [r["changed"] for r in (broken, taken, busy_folder)] == [False] * 3
+    assert not (server.root / "Restore").exists()
+    assert not any(m.split(".")[1] in ("ImportSystemDefinition", "SetParentVirtualHardDisk") for m in invoked(server))
+
+    # A merge that fails half-way: the imported nothing, the files written removed, the backup untouched.
+    os.truncate(cut, written)
+    server.add_fault(method="MergeVirtualHardDisk", job={"fail": {"error_code": 32768, "description": "The merge failed: the disk is full."}})
+    (failed,) = play(restore(server, "night2"))
+    assert failed["_status"] == "FAILED" and failed["changed"] is False
+    assert "while copying the disks: Merging the difference of " in failed["msg"] and "The merge failed: the disk is full." in failed["msg"]
+    assert failed["msg"].endswith("Nothing was left: the files written and the imported VM were removed.")
+    assert not (server.root / "Restore" / "night2").exists() and [v["name"] for v in server.state()["vms"]] == ["app01"]
+
+    # The adapter's switch is gone from the host: left disconnected and said; switch_map connects it to another.
+    server.remove_switch("LAN")
+    unmapped, mapped = play(restore(server, "night1"), restore(server, "night2", switch_map={"LAN": "Isolated"}))
+    assert unmapped["network"] == [{"adapter": 0, "backed_up_switch": "LAN", "switch": None, "connected": False,
+                                    "reason": "this host has no switch named 'LAN'"}]
+    warnings = [line for line in play.last_output.splitlines() if "[WARNING]" in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        "Network adapter 0 of 'app01-night1' was on switch 'LAN': this host has no switch named 'LAN'; it is left disconnected."), warnings
+    assert mapped["network"][0]["switch"] == "Isolated" and mapped["network"][0]["connected"] is True
+    assert [v["nics"] for v in server.state()["vms"][1:]] == [[{"switch": "LAN", "connected": False, "switch_name": None}],
+                                                              [{"switch": "LAN", "connected": True, "switch_name": "Isolated"}]]

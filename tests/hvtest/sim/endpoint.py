@@ -299,6 +299,8 @@ class Handler(BaseHTTPRequestHandler):
             endpoint.host.add_disk(data["vm"], data["path"], float(data.get("size_gb", 10)))
         elif path == "/sim/remove":
             endpoint.host.remove_reference_point(data["instance_id"])
+        elif path == "/sim/remove_switch":
+            endpoint.host.remove_switch(data["name"])
         elif path == "/sim/disk_hashes":
             self._json(endpoint.host.disk_hashes(data["vm"]))
             return

@@ -47,7 +47,8 @@ def _switch_id(path: str) -> str | None:
 class RestoreMethods:
     """The restore half of SimHost (mixed in; uses its lock, jobs, log and faults)."""
 
-    # Set by SimHost.__init__.
+    # Set by SimHost.__init__ (seed_switches).
+    lock: Any
     planned: list[dict]
     switches: list[dict]
     job_errors: dict[str, list[str]]
@@ -64,6 +65,11 @@ class RestoreMethods:
         if found is None:
             raise CimError(f"switch {name!r} is not one of the scenario's switches ({[s['ElementName'] for s in self.switches]})")
         return found
+
+    def remove_switch(self, name: str) -> None:
+        """The switch is deleted (or renamed) on the host: an adapter backed up on it has nowhere to connect."""
+        with self.lock:
+            self.switches = [s for s in self.switches if s["ElementName"] != name]
 
     def vm_config(self, vm: dict) -> dict:
         """What the simulated .vmcx of an export holds (sim/vmcx.py)."""

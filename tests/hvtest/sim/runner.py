@@ -120,6 +120,10 @@ class SimServer:
         """The hash of the bytes each of the VM's virtual hard disks holds now (sim/vhd.py content_hash)."""
         return self._call("/sim/disk_hashes", {"vm": vm})
 
+    def remove_switch(self, name: str) -> None:
+        """The host loses a virtual switch (deleted or renamed since the backup)."""
+        self._call("/sim/remove_switch", {"name": name})
+
     def invalidate_rct(self, vm: str) -> None:
         self._call("/sim/invalidate_rct", {"vm": vm})
 
