@@ -228,7 +228,8 @@ Function Get-HvRestoreDrive {
             if ($differencing) {
                 $parent = @(Get-HvPathPart -Path ([string]$setting.ParentPath))
                 if ($drive.files.Count -eq 0) {
-                    throw "'$($file.path)' of backup '$($export.label)' is a difference of disk '$name', and no earlier backup of the chain holds that disk whole"
+                    throw ("'$($file.path)' of backup '$($export.label)' is a difference of disk '$name', and no earlier backup of the chain " +
+                        'holds that disk whole')
                 }
                 if ($parent.Count -eq 0 -or -not [string]::Equals($parent[-1], $name, [StringComparison]::OrdinalIgnoreCase)) {
                     throw "'$($file.path)' of backup '$($export.label)' names the parent '$($setting.ParentPath)', not a disk named '$name'"
@@ -600,7 +601,8 @@ Function Set-HvPlannedDiskPath {
     )
 
     $changed = [System.Collections.Generic.List[string]]::new()
-    $storage = Get-CimAssociatedInstance -InputObject $Setting -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_StorageAllocationSettingData
+    $association = @{ InputObject = $Setting; Association = 'Msvm_VirtualSystemSettingDataComponent' }
+    $storage = Get-CimAssociatedInstance @association -ResultClassName Msvm_StorageAllocationSettingData
     foreach ($disk in @($storage | Where-Object { $_.ResourceSubType -eq $script:HvHardDiskSubType })) {
         $name = @(Get-HvPathPart -Path ([string]@($disk.HostResource)[0]))[-1]
         $found = @($RestoredPath.Keys | Where-Object { [string]::Equals($_, $name, [StringComparison]::OrdinalIgnoreCase) })
@@ -629,7 +631,8 @@ Function Get-HvSwitchPath {
         $Switch
     )
 
-    "\\$($env:COMPUTERNAME.ToUpperInvariant())\root\virtualization\v2:Msvm_VirtualEthernetSwitch.CreationClassName=`"Msvm_VirtualEthernetSwitch`",Name=`"$($Switch.Name)`""
+    $class = 'Msvm_VirtualEthernetSwitch'
+    "\\$($env:COMPUTERNAME.ToUpperInvariant())\root\virtualization\v2:$class.CreationClassName=`"$class`",Name=`"$($Switch.Name)`""
 }
 
 Function Set-HvPlannedNetwork {
@@ -665,7 +668,8 @@ Function Set-HvPlannedNetwork {
     $switches = @(Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualEthernetSwitch)
     $changed = [System.Collections.Generic.List[string]]::new()
     $index = 0
-    foreach ($port in @(Get-CimAssociatedInstance -InputObject $Setting -Association Msvm_VirtualSystemSettingDataComponent -ResultClassName Msvm_EthernetPortAllocationSettingData)) {
+    $association = @{ InputObject = $Setting; Association = 'Msvm_VirtualSystemSettingDataComponent' }
+    foreach ($port in @(Get-CimAssociatedInstance @association -ResultClassName Msvm_EthernetPortAllocationSettingData)) {
         $was = [string]$port.LastKnownSwitchName
         $wanted = $was
         # Switch names are exact, as Hyper-V keeps them.
@@ -802,7 +806,8 @@ Function Set-HvVirtualMachinePower {
     )
 
     $verb = if ($State -eq 2) { 'Starting' } else { 'Turning off' }
-    $call = @{ InputObject = $VirtualMachine; MethodName = 'RequestStateChange'; Action = "$verb VM '$($VirtualMachine.ElementName)' ($($VirtualMachine.Name))" }
+    $action = "$verb VM '$($VirtualMachine.ElementName)' ($($VirtualMachine.Name))"
+    $call = @{ InputObject = $VirtualMachine; MethodName = 'RequestStateChange'; Action = $action }
     $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ RequestedState = [uint16]$State }
 }
 

@@ -163,7 +163,7 @@ Function Invoke-Restore {
         $left = @(Undo-Restore -Planned $planned -VirtualMachine $vm -Written $written -Folder $folders)
         $what = if ($left.Count -eq 0) { 'Nothing was left: the files written and the imported VM were removed.' }
         else { "Could not remove: $($left -join '; '). Remove them by hand." }
-        throw "Restoring failed while $step`: $reason $what"
+        throw "failed while ${step}: $reason $what"
     }
     @{
         vm = @{ id = $vmId; name = $Params.name; state = 'off' }
@@ -320,7 +320,8 @@ if ($null -ne $ours -and [string]::Equals($ours.ElementName, $params.name, [Stri
     $module.ExitJson()
 }
 if ($named.Count -gt 0) {
-    $module.FailJson("A VM named '$($params.name)' already exists on host ${env:COMPUTERNAME}: $(($named | ForEach-Object { Format-Vm -VirtualMachine $_ }) -join ', '). " +
+    $existing = ($named | ForEach-Object { Format-Vm -VirtualMachine $_ }) -join ', '
+    $module.FailJson("A VM named '$($params.name)' already exists on host ${env:COMPUTERNAME}: $existing. " +
         "It was not restored into '$folder'. Nothing was changed: choose another name, or remove that VM.")
 }
 if ($null -ne $marker) {
@@ -354,13 +355,14 @@ try {
 }
 catch {
     $module.Result.changed = $false
-    $module.FailJson("Restoring backup '$($plan.restore_point.label)' of VM '$($params.vm)' as '$($params.name)' into '$folder': $($_.Exception.Message)", $_)
+    $module.FailJson("Restoring backup '$($plan.restore_point.label)' of VM '$($params.vm)' as '$($params.name)' into '$folder' $($_.Exception.Message)", $_)
 }
 $module.Result.vm = $done.vm
 $module.Result.network = $done.network
 $module.Result.validation = $done.validation
 foreach ($entry in $done.network | Where-Object { -not $_.connected -and $params.connect_network }) {
-    $module.Warn("Network adapter $($entry.adapter) of '$($params.name)' was on switch '$($entry.backed_up_switch)': $($entry.reason); it is left disconnected.")
+    $module.Warn("Network adapter $($entry.adapter) of '$($params.name)' was on switch '$($entry.backed_up_switch)': $($entry.reason); " +
+        'it is left disconnected.')
 }
 foreach ($text in $done.validation) {
     $module.Warn("Hyper-V, validating '$($params.name)': $text")

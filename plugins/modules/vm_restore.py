@@ -96,7 +96,6 @@ notes:
 seealso:
   - module: hyperv.backup.backup_info
   - module: hyperv.backup.vm_export
-  - role: hyperv.backup.rct_backup
 author:
   - hyperv.backup contributors (@hyperv-backup)
 """

@@ -42,6 +42,11 @@ messages already say what to do next; the notes below add what they cannot.
   another run's checkpoint, perhaps of a play still exporting the VM; it is left alone. If that
   run died, finish it by running again with its label, or remove it with `recovery_checkpoint`
   `state: absent`.
+- **A restore that stopped** (`vm_restore`): a failure removes what the task made (the imported
+  VM, the files it wrote) and the message says so, or names what it could not remove. A restored
+  VM that did not start or whose heartbeat stayed away is left registered for a look at its
+  console; `vm_restore` with `state: absent`, the same `name` and `folder` removes it and its files,
+  and only a restore recorded in that folder.
 """
 
 
