@@ -684,6 +684,9 @@ Function Set-HvPlannedNetwork {
         if (-not $Connect) {
             $entry.reason = 'network disconnected as asked'
         }
+        elseif ($was -eq '' -or [int]$port.EnabledState -eq 3) {
+            $entry.reason = 'it was not connected when backed up'
+        }
         elseif ($found.Count -eq 0) {
             $entry.reason = "this host has no switch named '$wanted'"
         }

@@ -360,7 +360,8 @@ catch {
 $module.Result.vm = $done.vm
 $module.Result.network = $done.network
 $module.Result.validation = $done.validation
-foreach ($entry in $done.network | Where-Object { -not $_.connected -and $params.connect_network }) {
+# Only an adapter that had a switch and lost it is news: one disconnected as asked, or already when backed up, is not.
+foreach ($entry in $done.network | Where-Object { -not $_.connected -and $params.connect_network -and $_.reason -like 'this host has no switch*' }) {
     $module.Warn("Network adapter $($entry.adapter) of '$($params.name)' was on switch '$($entry.backed_up_switch)': $($entry.reason); " +
         'it is left disconnected.')
 }

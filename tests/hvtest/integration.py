@@ -33,7 +33,8 @@ def main(argv: list[str]) -> int:
             f"hyperv_backup_test_catalog={server.path('ansible_testing', 'catalog.json')}\n"
             f"hyperv_backup_test_export_dir={server.path('ansible_testing', 'export')}\n"
             f"hyperv_backup_test_backup_dir={server.path('ansible_testing', 'backups')}\n"
-            f"hyperv_backup_test_restore_dir={server.path('ansible_testing', 'restore-points')}\n",
+            f"hyperv_backup_test_restore_dir={server.path('ansible_testing', 'restore-points')}\n"
+            f"hyperv_backup_test_restored_dir={server.path('ansible_testing', 'restored')}\n",
             encoding="utf-8")
         try:
             done = subprocess.run(
