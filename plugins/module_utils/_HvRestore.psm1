@@ -21,12 +21,15 @@ Set-StrictMode -Version 2.0
 
 $script:HvNamespace = 'root/virtualization/v2'
 $script:HvRestoreMarkerName = 'hyperv.backup-restore.json'
+# The folders a restore writes into its target folder.
+$script:HvRestoreFolderNames = @('Virtual Hard Disks', 'Virtual Machines', 'Snapshots')
 $script:HvDiskExtension = @('.vhdx', '.vhd', '.avhdx', '.avhd')
 $script:HvHardDiskSubType = 'Microsoft:Hyper-V:Virtual Hard Disk'
 # Msvm_VirtualHardDiskSettingData.Type: 4 is a differencing disk (2 fixed, 3 dynamic).
 $script:HvDifferencingType = 4
 # Msvm_HeartbeatComponent.OperationalStatus[0] (Microsoft's heartbeat page).
-$script:HvHeartbeatStatus = @{ 2 = 'ok'; 12 = 'no_contact'; 13 = 'lost_communication' }
+# 3 Degraded: the guest answers, with older integration services; it counts as up.
+$script:HvHeartbeatStatus = @{ 2 = 'ok'; 3 = 'degraded'; 12 = 'no_contact'; 13 = 'lost_communication' }
 
 Function Get-HvRestoreMarkerPath {
     <#
@@ -80,6 +83,159 @@ Function Save-HvRestoreMarker {
     )
 
     [System.IO.File]::WriteAllText((Get-HvRestoreMarkerPath -Folder $Folder), [Ansible.Basic.AnsibleModule]::ToJson($Marker))
+}
+
+Function Get-HvRestoreFolderPath {
+    <#
+    .SYNOPSIS
+    Returns the folders a restore writes into its target folder (Virtual Hard Disks, Virtual Machines, Snapshots), as full paths.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder
+    )
+
+    foreach ($name in $script:HvRestoreFolderNames) {
+        Join-Path -Path $Folder -ChildPath $name
+    }
+}
+
+Function Test-HvInsideFolder {
+    <#
+    .SYNOPSIS
+    Returns whether a path is inside a folder (compared without case, as Windows compares paths).
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyString()]
+        [string]
+        $Path
+    )
+
+    $root = (@(Get-HvPathPart -Path $Folder) -join '/') + '/'
+    $inside = @(Get-HvPathPart -Path $Path)
+    if ($inside -contains '..') {
+        return $false
+    }
+    ($inside -join '/').StartsWith($root, [StringComparison]::OrdinalIgnoreCase)
+}
+
+Function ConvertTo-HvRelativePath {
+    <#
+    .SYNOPSIS
+    Returns a path inside a folder as the marker records it: relative to the folder, so a marker never names a file elsewhere.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Path
+    )
+
+    @(Get-HvPathPart -Path $Path)[@(Get-HvPathPart -Path $Folder).Count..(@(Get-HvPathPart -Path $Path).Count - 1)] -join '\'
+}
+
+Function Get-HvRestoreFile {
+    <#
+    .SYNOPSIS
+    Returns the files a restore recorded in a folder wrote, as full paths inside the folder.
+
+    .DESCRIPTION
+    The marker's entries are relative to the folder; one that is rooted or climbs out (..) is
+    refused, so removing a restore never touches a file outside its folder. A restore that did not
+    finish (status restoring) also owns every file under the folder's Hyper-V folders, since it
+    started in an empty folder and may have died before recording its last file.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Marker
+    )
+
+    foreach ($entry in @($Marker.files)) {
+        $relative = [string]$entry
+        if ($relative -match '^([\\/]|[A-Za-z]:)' -or @(Get-HvPathPart -Path $relative) -contains '..') {
+            throw "the restore marker in '$Folder' names '$relative', which is not inside the folder"
+        }
+        Join-Path -Path $Folder -ChildPath (@(Get-HvPathPart -Path $relative) -join [System.IO.Path]::DirectorySeparatorChar)
+    }
+    if ($Marker.status -ne 'done') {
+        foreach ($inner in @(Get-HvRestoreFolderPath -Folder $Folder)) {
+            if (Test-Path -LiteralPath $inner -PathType Container) {
+                Get-ChildItem -LiteralPath $inner -File -Recurse -Force | ForEach-Object { $_.FullName }
+            }
+        }
+    }
+}
+
+Function Get-HvSystemDiskPath {
+    <#
+    .SYNOPSIS
+    Returns the virtual hard disk paths of a VM or planned system (its storage's HostResource).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [object]
+        $System
+    )
+
+    $setting = Get-HvSystemSetting -System $System
+    if ($null -eq $setting) {
+        return
+    }
+    $association = @{ InputObject = $setting; Association = 'Msvm_VirtualSystemSettingDataComponent' }
+    foreach ($disk in @(Get-CimAssociatedInstance @association -ResultClassName Msvm_StorageAllocationSettingData)) {
+        if ($disk.ResourceSubType -eq $script:HvHardDiskSubType) {
+            @($disk.HostResource)[0]
+        }
+    }
+}
+
+Function Find-HvRestoredSystem {
+    <#
+    .SYNOPSIS
+    Returns what a restore marker says the restore registered and is still on the host: its planned system and its VM (a realized planned system keeps its id).
+    #>
+    [CmdletBinding()]
+    [OutputType([object])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Marker
+    )
+
+    $ids = @(@([string]$Marker.vm.id, [string]$Marker.planned) | Where-Object { $_ } | ForEach-Object { ([guid]$_).ToString() })
+    if ($ids.Count -eq 0) {
+        return
+    }
+    $guid = [guid]::Empty
+    foreach ($class in @('Msvm_PlannedComputerSystem', 'Msvm_ComputerSystem')) {
+        Get-CimInstance -Namespace $script:HvNamespace -ClassName $class | Where-Object {
+            [guid]::TryParse($_.Name, [ref]$guid) -and $ids -contains $guid.ToString()
+        }
+    }
 }
 
 Function Select-HvRestorePoint {
@@ -219,7 +375,15 @@ Function Get-HvRestoreDrive {
         foreach ($file in @(Get-HvExportedPart -File $export.files -FolderName 'Virtual Hard Disks' -Extension $script:HvDiskExtension)) {
             $name = @(Get-HvPathPart -Path $file.path)[-1]
             $setting = Get-HvVirtualDiskSetting -Path $file.path
-            $differencing = [int]$setting.Type -eq $script:HvDifferencingType
+            $type = 0
+            if ($setting.ContainsKey('Type') -and $null -ne $setting.Type) {
+                $type = [int]$setting.Type
+            }
+            if ($type -notin @(2, 3, 4)) {
+                # Read as a whole disk, a difference would be restored without its chain.
+                throw "Hyper-V gives '$($file.path)' of backup '$($export.label)' the disk type $type, not fixed, dynamic or differencing (2, 3, 4)"
+            }
+            $differencing = $type -eq $script:HvDifferencingType
             if (-not $drives.ContainsKey($name)) {
                 $order.Add($name)
                 $drives[$name] = @{ name = $name; size = [long]$setting.MaxInternalSize; files = [System.Collections.Generic.List[hashtable]]::new() }
@@ -268,7 +432,11 @@ Function Get-HvVirtualDiskSetting {
 Function Get-HvRestoreConfiguration {
     <#
     .SYNOPSIS
-    Returns the VM configuration file (Virtual Machines\<GUID>.vmcx) of the export being restored, or throws when there is not exactly one.
+    Returns the VM configuration file (Virtual Machines\<GUID>.vmcx) of the export being restored, with the files of the same name beside it (.vmgs, .vmrs).
+
+    .DESCRIPTION
+    Throws when there is not exactly one configuration. The guest state (.vmgs: UEFI variables, the
+    virtual TPM) and runtime state files are copied with it, as the import reads them from its folder.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
@@ -282,7 +450,11 @@ Function Get-HvRestoreConfiguration {
     if ($found.Count -ne 1) {
         throw "backup '$($Export.label)' ($($Export.folder)) holds $($found.Count) VM configuration files (Virtual Machines\*.vmcx), not one"
     }
-    $found[0]
+    $stem = [System.IO.Path]::GetFileNameWithoutExtension(@(Get-HvPathPart -Path $found[0].path)[-1])
+    $beside = @(Get-HvExportedPart -File $Export.files -FolderName 'Virtual Machines' -Extension @('.vmgs', '.vmrs') | Where-Object {
+            [string]::Equals([System.IO.Path]::GetFileNameWithoutExtension(@(Get-HvPathPart -Path $_.path)[-1]), $stem, [StringComparison]::OrdinalIgnoreCase)
+        })
+    @{ path = $found[0].path; files = @($found[0].path) + @($beside | ForEach-Object { $_.path }) }
 }
 
 Function Get-HvRestorePlan {
@@ -373,7 +545,15 @@ Function Wait-HvMethodJob {
         throw "$Action failed: Hyper-V no longer has job $jobId, so whether it succeeded is not known"
     }
     if (-not (Test-HvCimJobFinished -Job $job)) {
-        throw "$Action did not finish within $TimeoutSeconds seconds (job $jobId, $([int]$job.PercentComplete)% done); raise step_timeout"
+        # Cancelled before the caller cleans up: a merge still running holds its files.
+        $cancelled = 'cancelled'
+        try {
+            Stop-HvCimJob -Job $job
+        }
+        catch {
+            $cancelled = "could not be cancelled ($($_.Exception.Message))"
+        }
+        throw "$Action did not finish within $TimeoutSeconds seconds (job $jobId, $([int]$job.PercentComplete)% done, $cancelled); raise step_timeout"
     }
     if (-not (Test-HvCimJobSucceeded -Job $job)) {
         throw (Format-HvJobFailure -JobResult (ConvertTo-HvJobResult -Job $job) -Action $Action)
@@ -422,7 +602,10 @@ Function Invoke-HvRestoreMethod {
     if (-not $Product) {
         return
     }
-    $made = $output.$Product
+    $made = $null
+    if ($null -ne $output.PSObject.Properties[$Product]) {
+        $made = $output.$Product
+    }
     if ($null -eq $made -and $null -ne $job) {
         $made = Get-HvJobProduct -Job $job -ResultClassName $ProductClass | Select-Object -First 1
     }
@@ -471,19 +654,20 @@ Function Copy-HvRestoreDrive {
     $null = New-Item -Path $disks -ItemType Directory -Force
     $target = Join-Path -Path $disks -ChildPath $Drive.name
     $Written.Add($target)
-    Copy-Item -LiteralPath $Drive.files[0].path -Destination $target
+    Copy-HvWritableFile -Path $Drive.files[0].path -Destination $target
     $service = Get-HvImageManagementService
     $stem = [System.IO.Path]::GetFileNameWithoutExtension($Drive.name)
+    # Hyper-V takes the format from the extension: a VHD's differencing disk is .avhd, a VHDX's .avhdx.
+    $childExtension = if ($Drive.name -match '\.vhd$') { 'avhd' } else { 'avhdx' }
     for ($i = 1; $i -lt $Drive.files.Count; $i++) {
         $file = $Drive.files[$i]
-        $child = Join-Path -Path $disks -ChildPath "$stem.$i.avhdx"
+        $child = Join-Path -Path $disks -ChildPath "$stem.$i.$childExtension"
         $Written.Add($child)
-        Copy-Item -LiteralPath $file.path -Destination $child
+        Copy-HvWritableFile -Path $file.path -Destination $child
         $null = Invoke-HvRestoreMethod -InputObject $service -MethodName SetParentVirtualHardDisk -TimeoutSeconds $TimeoutSeconds -Action (
             "Linking the difference of '$($Drive.name)' from backup '$($file.label)' to its restored parent") -Arguments @{
             ChildPath = $child
             ParentPath = $target
-            LeafPath = ''
             IgnoreIDMismatch = $true
         }
         $null = Invoke-HvRestoreMethod -InputObject $service -MethodName MergeVirtualHardDisk -TimeoutSeconds $TimeoutSeconds -Action (
@@ -496,6 +680,29 @@ Function Copy-HvRestoreDrive {
         }
     }
     $target
+}
+
+Function Copy-HvWritableFile {
+    <#
+    .SYNOPSIS
+    Copies a file and clears the copy's read-only attribute (a backup share's files may carry it, and Hyper-V must write the copy).
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Destination
+    )
+
+    Copy-Item -LiteralPath $Path -Destination $Destination
+    $copy = Get-Item -LiteralPath $Destination -Force
+    if ($copy.IsReadOnly) {
+        $copy.IsReadOnly = $false
+    }
 }
 
 Function Import-HvPlannedSystem {
@@ -554,7 +761,11 @@ Function Get-HvSystemSetting {
 Function Set-HvPlannedSystemName {
     <#
     .SYNOPSIS
-    Gives a planned system its display name (ModifySystemSettings).
+    Gives a planned system its display name, and its configuration, checkpoints, paging and guest state the target folder (ModifySystemSettings).
+
+    .DESCRIPTION
+    The imported configuration keeps the backed-up VM's folders; restored on the same host, the new
+    VM's checkpoints and files would go into the original VM's folder.
     #>
     [CmdletBinding()]
     param (
@@ -567,11 +778,20 @@ Function Set-HvPlannedSystemName {
         $Name,
 
         [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
         [int]
         $TimeoutSeconds
     )
 
     $Setting.ElementName = $Name
+    foreach ($root in @('ConfigurationDataRoot', 'SnapshotDataRoot', 'SwapFileDataRoot', 'GuestStateDataRoot')) {
+        if ($null -ne $Setting.PSObject.Properties[$root]) {
+            $Setting.$root = $Folder
+        }
+    }
     $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifySystemSettings'; Action = "Naming the imported VM '$Name'" }
     $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{
         SystemSettings = ConvertTo-HvEmbeddedInstance -InputObject $Setting
@@ -673,11 +893,12 @@ Function Set-HvPlannedNetwork {
         $was = [string]$port.LastKnownSwitchName
         $wanted = $was
         # Switch names are exact, as Hyper-V keeps them.
-        foreach ($key in @($SwitchMap.Keys | Where-Object { [string]::Equals($_, $was, [StringComparison]::Ordinal) })) {
+        # get_Keys(): a key named Keys or Count would hide the property.
+        foreach ($key in @($SwitchMap.get_Keys() | Where-Object { [string]::Equals($_, $was, [StringComparison]::Ordinal) })) {
             $wanted = [string]$SwitchMap[$key]
         }
         $found = @($switches | Where-Object { [string]::Equals($_.ElementName, $wanted, [StringComparison]::Ordinal) })
-        if ($found.Count -gt 1) {
+        if ($found.Count -gt 1 -and $Connect) {
             throw "this host has $($found.Count) switches named '$wanted': map '$was' to one that is unique with switch_map"
         }
         $entry = @{ adapter = $index; backed_up_switch = $was; switch = $null; connected = $false; reason = $null }
@@ -817,7 +1038,7 @@ Function Set-HvVirtualMachinePower {
 Function Wait-HvHeartbeat {
     <#
     .SYNOPSIS
-    Returns the VM's heartbeat once it is OK, or the last one seen when the timeout passes (ok, no_contact, lost_communication, none).
+    Returns the VM's heartbeat once the guest answers (ok, degraded), or the last one seen when the timeout passes (no_contact, lost_communication, none).
     #>
     [CmdletBinding()]
     [OutputType([string])]
@@ -843,7 +1064,7 @@ Function Wait-HvHeartbeat {
                 $status = "status $code"
             }
         }
-        if ($status -eq 'ok' -or [DateTime]::UtcNow -ge $deadline) {
+        if ($status -in @('ok', 'degraded') -or [DateTime]::UtcNow -ge $deadline) {
             return $status
         }
         Start-Sleep -Milliseconds 500
@@ -881,18 +1102,30 @@ Function Remove-HvRestoreFile {
     }
     # Deepest first, and only when empty: a folder that held something else before stays.
     foreach ($path in @($Folder | Sort-Object -Property Length -Descending)) {
-        if ((Test-Path -LiteralPath $path -PathType Container) -and @(Get-ChildItem -LiteralPath $path -Force).Count -eq 0) {
-            Remove-Item -LiteralPath $path -Force
+        try {
+            if ((Test-Path -LiteralPath $path -PathType Container) -and @(Get-ChildItem -LiteralPath $path -Force -ErrorAction Stop).Count -eq 0) {
+                Remove-Item -LiteralPath $path -Force -ErrorAction Stop
+            }
+        }
+        catch {
+            "folder '$path' ($($_.Exception.Message))"
         }
     }
 }
 
 Export-ModuleMember -Function @(
     'Complete-HvPlannedSystem'
+    'ConvertTo-HvRelativePath'
     'Copy-HvRestoreDrive'
+    'Copy-HvWritableFile'
+    'Find-HvRestoredSystem'
+    'Get-HvRestoreConfiguration'
+    'Get-HvRestoreFile'
+    'Get-HvRestoreFolderPath'
     'Get-HvRestoreFolderProblem'
     'Get-HvRestoreMarkerPath'
     'Get-HvRestorePlan'
+    'Get-HvSystemDiskPath'
     'Get-HvSystemSetting'
     'Import-HvPlannedSystem'
     'Read-HvRestoreMarker'
@@ -904,6 +1137,7 @@ Export-ModuleMember -Function @(
     'Set-HvPlannedNetwork'
     'Set-HvPlannedSystemName'
     'Set-HvVirtualMachinePower'
+    'Test-HvInsideFolder'
     'Test-HvPlannedSystem'
     'Wait-HvHeartbeat'
 )

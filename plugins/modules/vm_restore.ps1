@@ -96,15 +96,47 @@ Function ConvertTo-PlanResult {
     }
 }
 
+Function Save-Progress {
+    <#
+    .SYNOPSIS
+    Records in the folder's marker what a restore has made so far (status restoring) or made in all (done).
+
+    .DESCRIPTION
+    Written before the first file and after each thing made, so that a restore that dies half-way
+    (a dropped connection, a host restart) is found again: state=absent removes what it recorded.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Progress,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [System.Collections.Generic.List[string]]
+        $Written
+    )
+
+    $folder = $Progress.folder
+    $marker = @{}
+    foreach ($key in @('status', 'vm', 'planned', 'source')) {
+        $marker[$key] = $Progress[$key]
+    }
+    $marker.files = @($Written | ForEach-Object { ConvertTo-HvRelativePath -Folder $folder -Path $_ })
+    $marker.restored = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
+    Save-HvRestoreMarker -Folder $folder -Marker $marker
+}
+
 Function Invoke-Restore {
     <#
     .SYNOPSIS
-    Restores a plan into a folder as a VM of the given name; returns the VM and what was done, or throws with what was left (nothing).
+    Restores a plan into a folder as a VM of the given name; returns the VM and what was done, or throws with what was left.
 
     .DESCRIPTION
     Every file written is recorded as it is written, and the planned system as soon as it
     exists, so that a failure at any step removes them: the folder is left as it was, the host
-    has no half-registered VM, and the backup files are only ever read.
+    has no half-registered VM, and the backup files are only ever read. What cannot be removed
+    stays recorded in the marker, for state=absent to finish.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
@@ -121,52 +153,64 @@ Function Invoke-Restore {
     $folder = $Params.folder
     $timeout = $Params.step_timeout
     $written = [System.Collections.Generic.List[string]]::new()
-    $folders = @($folder, (Join-Path -Path $folder -ChildPath 'Virtual Hard Disks'), (Join-Path -Path $folder -ChildPath 'Virtual Machines'),
-        (Join-Path -Path $folder -ChildPath 'Snapshots'))
+    $progress = @{ folder = $folder; status = 'restoring'; vm = @{ id = $null; name = $Params.name }; planned = $null
+        source = (ConvertTo-PlanResult -Plan $Plan).source
+    }
+    $createdFolder = -not (Test-Path -LiteralPath $folder -PathType Container)
     $planned = $null
-    $vm = $null
     $step = 'copying the disks'
     try {
         $null = New-Item -Path $folder -ItemType Directory -Force
+        Save-Progress -Progress $progress -Written $written
         $restored = [ordered]@{}
         foreach ($drive in $Plan.drives) {
             $restored[$drive.name] = Copy-HvRestoreDrive -Drive $drive -Folder $folder -TimeoutSeconds $timeout -Written $written
+            Save-Progress -Progress $progress -Written $written
         }
         $step = 'importing the configuration'
         $configFolder = Join-Path -Path $folder -ChildPath 'Virtual Machines'
         $null = New-Item -Path $configFolder -ItemType Directory -Force
-        $config = Join-Path -Path $configFolder -ChildPath (@(Get-HvPathPart -Path $Plan.configuration.path)[-1])
-        $written.Add($config)
-        Copy-Item -LiteralPath $Plan.configuration.path -Destination $config
-        $planned = Import-HvPlannedSystem -ConfigurationFile $config -SnapshotFolder $folders[3] -TimeoutSeconds $timeout
+        $config = $null
+        foreach ($file in $Plan.configuration.files) {
+            $copy = Join-Path -Path $configFolder -ChildPath (@(Get-HvPathPart -Path $file)[-1])
+            $written.Add($copy)
+            Copy-HvWritableFile -Path $file -Destination $copy
+            if ($null -eq $config) {
+                $config = $copy
+            }
+        }
+        Save-Progress -Progress $progress -Written $written
+        $planned = Import-HvPlannedSystem -ConfigurationFile $config -SnapshotFolder $folder -TimeoutSeconds $timeout
+        $progress.planned = ([guid]$planned.Name).ToString()
+        Save-Progress -Progress $progress -Written $written
         $step = 'setting up the imported VM'
         $setting = Get-HvSystemSetting -System $planned
-        Set-HvPlannedSystemName -Setting $setting -Name $Params.name -TimeoutSeconds $timeout
+        Set-HvPlannedSystemName -Setting $setting -Name $Params.name -Folder $folder -TimeoutSeconds $timeout
         Set-HvPlannedDiskPath -Setting $setting -RestoredPath $restored -TimeoutSeconds $timeout
         $network = @(Set-HvPlannedNetwork -Setting $setting -SwitchMap $Params.switch_map -Connect $Params.connect_network -TimeoutSeconds $timeout)
         $step = 'validating the imported VM'
         $warnings = @(Test-HvPlannedSystem -Planned $planned -TimeoutSeconds $timeout)
         $step = 'registering the imported VM'
         $vm = Complete-HvPlannedSystem -Planned $planned -TimeoutSeconds $timeout
-        $planned = $null
-        $vmId = ([guid]$vm.Name).ToString()
+        $progress.vm.id = ([guid]$vm.Name).ToString()
+        $progress.status = 'done'
         $step = 'recording the restore'
-        Save-HvRestoreMarker -Folder $folder -Marker @{
-            vm = @{ id = $vmId; name = $Params.name }
-            source = (ConvertTo-PlanResult -Plan $Plan).source
-            files = @($written | Where-Object { Test-Path -LiteralPath $_ -PathType Leaf })
-            restored = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
-        }
+        Save-Progress -Progress $progress -Written $written
     }
     catch {
         $reason = $_.Exception.Message
-        $left = @(Undo-Restore -Planned $planned -VirtualMachine $vm -Written $written -Folder $folders)
-        $what = if ($left.Count -eq 0) { 'Nothing was left: the files written and the imported VM were removed.' }
-        else { "Could not remove: $($left -join '; '). Remove them by hand." }
-        throw "failed while ${step}: $reason $what"
+        $progress.status = 'restoring'
+        $left = @(Undo-Restore -Progress $progress -Written $written -CreatedFolder $createdFolder)
+        if ($left.Count -eq 0) {
+            throw "failed while ${step}: $reason Nothing was left: the files written and the imported VM were removed."
+        }
+        $failure = [System.InvalidOperationException]::new("failed while ${step}: $reason Could not remove $($left -join '; '). The restore " +
+            "is recorded in '$folder': run vm_restore with state=absent, name '$($Params.name)' and this folder to remove what is left.")
+        $failure.Data['HvLeft'] = $true
+        throw $failure
     }
     @{
-        vm = @{ id = $vmId; name = $Params.name; state = 'off' }
+        vm = @{ id = $progress.vm.id; name = $Params.name; state = 'off' }
         disks = @($restored.Values)
         network = $network
         validation = $warnings
@@ -176,18 +220,18 @@ Function Invoke-Restore {
 Function Undo-Restore {
     <#
     .SYNOPSIS
-    Removes what a failed restore made (the planned system or VM, the files written, the folders left empty); returns what could not be removed.
+    Removes what a failed restore made (its planned system or VM, the files written, the folders left empty); returns what could not be removed.
+
+    .DESCRIPTION
+    The VM is looked for by the planned system's id too: a registration that timed out may have
+    happened after all. The marker goes last, and only when nothing else is left.
     #>
     [CmdletBinding()]
     [OutputType([string])]
     param (
-        [AllowNull()]
-        [object]
-        $Planned,
-
-        [AllowNull()]
-        [object]
-        $VirtualMachine,
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Progress,
 
         [Parameter(Mandatory)]
         [AllowEmptyCollection()]
@@ -195,22 +239,40 @@ Function Undo-Restore {
         $Written,
 
         [Parameter(Mandatory)]
-        [string[]]
-        $Folder
+        [bool]
+        $CreatedFolder
     )
 
-    foreach ($system in @($Planned, $VirtualMachine)) {
-        if ($null -eq $system) {
-            continue
-        }
+    $left = [System.Collections.Generic.List[string]]::new()
+    try {
+        $systems = @(Find-HvRestoredSystem -Marker $Progress)
+    }
+    catch {
+        $systems = @()
+        $left.Add("the imported VM, which could not be looked for ($($_.Exception.Message))")
+    }
+    foreach ($system in $systems) {
         try {
             Remove-HvSystem -System $system -TimeoutSeconds 300
         }
         catch {
-            "the imported VM $(Format-Vm -VirtualMachine $system) ($($_.Exception.Message))"
+            $left.Add("the imported VM $(Format-Vm -VirtualMachine $system) ($($_.Exception.Message))")
         }
     }
-    Remove-HvRestoreFile -File @($Written) -Folder $Folder
+    $folder = $Progress.folder
+    $folders = @(Get-HvRestoreFolderPath -Folder $folder)
+    if ($CreatedFolder) {
+        $folders += $folder
+    }
+    foreach ($problem in @(Remove-HvRestoreFile -File @($Written) -Folder @())) {
+        $left.Add($problem)
+    }
+    if ($left.Count -gt 0) {
+        Save-Progress -Progress $Progress -Written $Written
+        return $left
+    }
+    Remove-Item -LiteralPath (Get-HvRestoreMarkerPath -Folder $folder) -Force -ErrorAction SilentlyContinue
+    Remove-HvRestoreFile -File @() -Folder $folders
 }
 
 Function Start-Restored {
@@ -237,7 +299,11 @@ Function Start-Restored {
 Function Remove-Restored {
     <#
     .SYNOPSIS
-    Removes a restore recorded in a folder: its VM (turned off first) and the files it wrote, throwing when any is left.
+    Removes a restore recorded in a folder - its VM or planned system, then its files, the marker last - throwing with what is left.
+
+    .DESCRIPTION
+    Only what the marker records, and only inside the folder: a VM whose disks are not all in the
+    folder is not this restore's and is refused before anything is removed.
     #>
     [CmdletBinding()]
     param (
@@ -245,26 +311,70 @@ Function Remove-Restored {
         [hashtable]
         $Marker,
 
-        [AllowNull()]
-        [object]
-        $VirtualMachine,
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $System,
 
         [Parameter(Mandatory)]
         [hashtable]
         $Params
     )
 
-    if ($null -ne $VirtualMachine) {
-        if ([int]$VirtualMachine.EnabledState -ne 3) {
-            Set-HvVirtualMachinePower -VirtualMachine $VirtualMachine -State 3 -TimeoutSeconds $Params.step_timeout
-        }
-        Remove-HvSystem -System $VirtualMachine -TimeoutSeconds $Params.step_timeout
-    }
     $folder = $Params.folder
-    $folders = @($folder) + @('Virtual Hard Disks', 'Virtual Machines', 'Snapshots' | ForEach-Object { Join-Path -Path $folder -ChildPath $_ })
-    $left = @(Remove-HvRestoreFile -File (@($Marker.files) + @(Get-HvRestoreMarkerPath -Folder $folder)) -Folder $folders)
+    $files = @(Get-HvRestoreFile -Folder $folder -Marker $Marker)
+    foreach ($found in $System) {
+        $outside = @(Get-HvSystemDiskPath -System $found | Where-Object { -not (Test-HvInsideFolder -Folder $folder -Path $_) })
+        if ($outside.Count -gt 0) {
+            throw ("VM $(Format-Vm -VirtualMachine $found) has disks outside '$folder' ($($outside -join ', ')), so it is not the restore " +
+                'recorded there; nothing was removed')
+        }
+    }
+    $removed = [System.Collections.Generic.List[string]]::new()
+    foreach ($found in $System) {
+        # A running or paused VM is turned off first; DestroySystem takes one that is off or saved.
+        if ($found.CimSystemProperties.ClassName -eq 'Msvm_ComputerSystem' -and [int]$found.EnabledState -in @(2, 9)) {
+            Set-HvVirtualMachinePower -VirtualMachine $found -State 3 -TimeoutSeconds $Params.step_timeout
+        }
+        Remove-HvSystem -System $found -TimeoutSeconds $Params.step_timeout
+        $removed.Add((Format-Vm -VirtualMachine $found))
+    }
+    $folders = @(Get-HvRestoreFolderPath -Folder $folder) + @($folder)
+    $left = @(Remove-HvRestoreFile -File $files -Folder @())
     if ($left.Count -gt 0) {
-        throw "could not remove $($left -join '; ')"
+        $gone = if ($removed.Count -gt 0) { "VM $($removed -join ', ') was removed; " } else { '' }
+        throw "$($gone)could not remove $($left -join '; ')"
+    }
+    Remove-Item -LiteralPath (Get-HvRestoreMarkerPath -Folder $folder) -Force
+    $null = Remove-HvRestoreFile -File @() -Folder $folders
+}
+
+Function Get-MarkerMismatch {
+    <#
+    .SYNOPSIS
+    Returns how a finished restore in the folder differs from the one asked for (another VM's backup, another restore point), or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Marker,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params
+    )
+
+    $source = $Marker.source
+    $guid = [guid]::Empty
+    $byId = [guid]::TryParse($Params.vm.Trim('{', '}'), [ref]$guid) -and $guid.ToString() -eq [string]$source.vm.id
+    $sameVm = $byId -or [string]::Equals([string]$source.vm.name, $Params.vm, [StringComparison]::Ordinal)
+    if (-not $sameVm) {
+        return "it holds a restore of VM '$($source.vm.name)' ($($source.vm.id)), not of '$($Params.vm)'"
+    }
+    if ($Params.restore_point -ne 'latest' -and -not [string]::Equals([string]$source.restore_point, $Params.restore_point, [StringComparison]::Ordinal)) {
+        return "it holds the restore of backup '$($source.restore_point)', not of '$($Params.restore_point)'"
     }
 }
 
@@ -274,6 +384,9 @@ $params = @{}
 foreach ($key in $module.Params.Keys) {
     $params[$key] = $module.Params[$key]
 }
+if ($null -eq $params.switch_map) {
+    $params.switch_map = @{}
+}
 $folder = $params.folder
 if (-not (Test-HvFullPath -Path $folder)) {
     $module.FailJson("folder '$folder' is not a full path: give a drive and its root (D:\Restore\web01) or a share. Nothing was changed.")
@@ -282,12 +395,18 @@ if ($params.name.Trim() -eq '' -or $params.name -ne $params.name.Trim()) {
     $module.FailJson("name '$($params.name)' is empty or starts or ends with a space: give the restored VM's display name. Nothing was changed.")
 }
 $module.Result.folder = $folder
-$marker = Read-HvRestoreMarker -Folder $folder
-$named = @(Get-NamedVirtualMachine -Name $params.name)
-$ours = $null
-if ($null -ne $marker) {
-    $ours = @(Get-HvVirtualMachineList | Where-Object { ([guid]$_.Name).ToString() -eq [string]$marker.vm.id })[0]
+try {
+    $marker = Read-HvRestoreMarker -Folder $folder
 }
+catch {
+    $module.FailJson("The restore marker in '$folder' cannot be read: $($_.Exception.Message). Nothing was changed.", $_)
+}
+$named = @(Get-NamedVirtualMachine -Name $params.name)
+$systems = @()
+if ($null -ne $marker) {
+    $systems = @(Find-HvRestoredSystem -Marker $marker)
+}
+$ours = @($systems | Where-Object { $_.CimSystemProperties.ClassName -eq 'Msvm_ComputerSystem' })[0]
 
 if ($params.state -eq 'absent') {
     if ($null -eq $marker) {
@@ -301,10 +420,10 @@ if ($params.state -eq 'absent') {
         $module.FailJson("The restore recorded in '$folder' is VM $(Format-Vm -VirtualMachine $ours), not '$($params.name)'. Nothing was changed.")
     }
     $module.Result.changed = $true
-    $module.Result.vm = $marker.vm
+    $module.Result.vm = @{ id = $marker.vm.id; name = $marker.vm.name; state = 'absent' }
     if (-not $module.CheckMode) {
         try {
-            Remove-Restored -Marker $marker -VirtualMachine $ours -Params $params
+            Remove-Restored -Marker $marker -System $systems -Params $params
         }
         catch {
             $module.FailJson("Removing the restored VM '$($params.name)' ($($marker.vm.id)) from '$folder' failed: $($_.Exception.Message)", $_)
@@ -313,8 +432,17 @@ if ($params.state -eq 'absent') {
     $module.ExitJson()
 }
 
+if ($null -ne $marker -and $marker.status -ne 'done') {
+    $module.FailJson("'$folder' holds a restore of '$($marker.vm.name)' that did not finish. Nothing was changed: remove what it left with " +
+        "state=absent and name '$($marker.vm.name)', then run the restore again.")
+}
 if ($null -ne $ours -and [string]::Equals($ours.ElementName, $params.name, [StringComparison]::OrdinalIgnoreCase)) {
-    # Idempotent by target name: this folder's restore is that VM.
+    $mismatch = Get-MarkerMismatch -Marker $marker -Params $params
+    if ($mismatch) {
+        $module.FailJson("VM $(Format-Vm -VirtualMachine $ours) in '$folder' is not the restore asked for: $mismatch. Nothing was changed: remove it " +
+            "with state=absent, or choose another name and folder.")
+    }
+    # Idempotent by target name and folder: this folder's restore is that VM.
     $module.Result.vm = @{ id = ([guid]$ours.Name).ToString(); name = $ours.ElementName; state = (Get-HvVirtualMachineState -VirtualMachine $ours) }
     $module.Result.source = $marker.source
     $module.ExitJson()
@@ -325,7 +453,8 @@ if ($named.Count -gt 0) {
         "It was not restored into '$folder'. Nothing was changed: choose another name, or remove that VM.")
 }
 if ($null -ne $marker) {
-    $module.FailJson("'$folder' holds the restore of VM '$($marker.vm.name)' ($($marker.vm.id)), which is no longer on the host. Nothing was changed: " +
+    $now = if ($null -ne $ours) { "now named '$($ours.ElementName)'" } else { 'no longer on the host' }
+    $module.FailJson("'$folder' holds the restore of VM '$($marker.vm.name)' ($($marker.vm.id)), $now. Nothing was changed: " +
         "remove it with state=absent and name '$($marker.vm.name)', or choose another folder.")
 }
 $problem = Get-HvRestoreFolderProblem -Folder $folder
@@ -354,7 +483,8 @@ try {
     $done = Invoke-Restore -Plan $plan -Params $params
 }
 catch {
-    $module.Result.changed = $false
+    # Changed only when something could not be removed and is left recorded.
+    $module.Result.changed = [bool]$_.Exception.Data['HvLeft']
     $module.FailJson("Restoring backup '$($plan.restore_point.label)' of VM '$($params.vm)' as '$($params.name)' into '$folder' $($_.Exception.Message)", $_)
 }
 $module.Result.vm = $done.vm
@@ -379,7 +509,7 @@ if ($params.start) {
     }
     $module.Result.vm.state = 'running'
     $module.Result.heartbeat = $heartbeat
-    if ($heartbeat -ne 'ok') {
+    if ($heartbeat -notin @('ok', 'degraded')) {
         $module.FailJson("VM $(Format-Vm -VirtualMachine $vm) was restored into '$folder' and started, but its heartbeat was not OK within " +
             "$($params.heartbeat_timeout) seconds (last: $heartbeat). It is left running: check its console, or remove it with state=absent.")
     }

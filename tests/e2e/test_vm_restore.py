@@ -67,6 +67,7 @@ def test_each_restore_point_comes_back_as_a_new_vm_holding_that_nights_bytes(ser
         made = vms[f"app01-{night}"]
         assert made["id"].lower() == result["vm"]["id"] != APP01 and made["state"] == "off"
         assert made["nics"] == [{"switch": "LAN", "connected": True, "switch_name": "LAN"}]
+        assert made["data_root"] == server.path("Restore", night), "its configuration and checkpoints go to the target, not app01's folder"
         assert sorted(p.name for p in (server.root / "Restore" / night / "Virtual Hard Disks").iterdir()) == ["data.vhdx", "os.vhdx"]
     assert len({v["id"] for v in vms.values()}) == len(vms) == 4
     assert server.state()["planned"] == []
@@ -148,3 +149,37 @@ def test_a_broken_chain_a_taken_name_or_a_failed_merge_change_nothing(server, pl
     assert mapped["network"][0]["switch"] == "Isolated" and mapped["network"][0]["connected"] is True
     assert [v["nics"] for v in server.state()["vms"][1:]] == [[{"switch": "LAN", "connected": False, "switch_name": None}],
                                                               [{"switch": "LAN", "connected": True, "switch_name": "Isolated"}]]
+
+    # Asked again for another restore point into the same folder and name: refused, not "ok".
+    (other,) = play({**restore(server, "night1", restore_point="night2"), "ignore_errors": True})
+    assert other["msg"].startswith(f"VM 'app01-night1' ({unmapped['vm']['id']}) in '{server.path('Restore', 'night1')}' is not the restore asked "
+                                   "for: it holds the restore of backup 'night1', not of 'night2'.")
+
+    # A copy of a restore's folder does not make its VM removable from there.
+    copy = server.root / "Restore" / "copy"
+    copy.mkdir()
+    (copy / "hyperv.backup-restore.json").write_bytes((server.root / "Restore" / "night1" / "hyperv.backup-restore.json").read_bytes())
+    (refused,) = play({"hyperv.backup.vm_restore": {"name": "app01-night1", "folder": str(copy), "state": "absent"}, "ignore_errors": True})
+    assert refused["msg"].endswith(f"has disks outside '{copy}' ({server.path('Restore', 'night1', 'Virtual Hard Disks', 'os.vhdx')}, "
+                                   f"{server.path('Restore', 'night1', 'Virtual Hard Disks', 'data.vhdx')}), so it is not the restore recorded "
+                                   "there; nothing was removed"), refused
+    assert "app01-night1" in [v["name"] for v in server.state()["vms"]] and (server.root / "Restore" / "night1" / "Virtual Hard Disks").exists()
+
+
+@pytest.mark.scenario("restore")
+def test_what_a_failed_restore_could_not_remove_stays_recorded_and_state_absent_finishes_it(server, play, tmp_path) -> None:
+    assert backup(server, tmp_path, "night1")[0].returncode == 0
+    server.add_fault(method="ValidatePlannedSystem", job={"fail": {"error_code": 32768, "description": "Validation failed."}})
+    server.add_fault(method="DestroySystem", return_value=32768)
+    failed, again = play(*({**restore(server, "night1"), "ignore_errors": True} for _ in range(2)))
+    folder = server.path("Restore", "night1")
+    assert failed["changed"] is True and "while validating the imported VM" in failed["msg"], failed
+    assert failed["msg"].endswith(f"The restore is recorded in '{folder}': run vm_restore with state=absent, name 'app01-night1' and this folder to "
+                                  "remove what is left.")
+    (planned,) = server.state()["planned"]
+    assert planned["name"] == "app01-night1"
+    assert again["msg"] == (f"'{folder}' holds a restore of 'app01-night1' that did not finish. Nothing was changed: remove what it left with "
+                            "state=absent and name 'app01-night1', then run the restore again.")
+    (removed,) = play({"hyperv.backup.vm_restore": {"name": "app01-night1", "folder": folder, "state": "absent"}})
+    assert removed["_status"] == "CHANGED", removed
+    assert server.state()["planned"] == [] and not (server.root / "Restore" / "night1").exists()

@@ -712,6 +712,9 @@ class SimHost(RestoreMethods):
         if target is None:
             return {"ReturnValue": 4}
         target["ElementName"] = embedded_property(settings, "ElementName") or ""
+        if planned is not None:
+            # Where the VM's configuration, checkpoints, paging file and guest state go (the data roots).
+            planned["_data_root"] = embedded_property(settings, "ConfigurationDataRoot") or planned["_data_root"]
         return {"ReturnValue": 0}
 
     def _m_DestroySnapshot(self, _service: dict, arguments: dict, fault: dict) -> dict:
@@ -958,7 +961,7 @@ class SimHost(RestoreMethods):
     def snapshot(self) -> dict:
         with self.lock:
             return {
-                "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"], "nics": v.get("_nics", []),
+                "vms": [{"name": v["ElementName"], "id": v["Name"], "state": v["_state"], "nics": v.get("_nics", []), "data_root": v.get("_data_root"),
                          "disks": [d.get("_file", d["path"]) for d in v["_disks"]], "restored_from": v.get("_restored_from")} for v in self.vms],
                 "planned": [{"name": p["ElementName"], "id": p["Name"]} for p in self.planned],
                 "reference_points": [_public(p) for p in self.reference_points],

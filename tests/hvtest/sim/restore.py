@@ -8,6 +8,7 @@ the modules copied (sim/vhd.py); the configuration file is sim/vmcx.py's.
 
 from __future__ import annotations
 
+import ntpath
 import os
 import re
 import uuid
@@ -73,7 +74,9 @@ class RestoreMethods:
 
     def vm_config(self, vm: dict) -> dict:
         """What the simulated .vmcx of an export holds (sim/vmcx.py)."""
+        first = next((d["path"] for d in vm["_disks"]), "")
         return {"id": vm["Name"], "name": vm["ElementName"], "version": vm["_version"], "checkpoints": vm["_checkpoints"],
+                "folder": ntpath.dirname(first),
                 "integration_services": vm["_integration_services"],
                 "disks": [{"path": d["path"], "kind": d["kind"], "size": d["size"]} for d in vm["_disks"] if d["kind"] in ("vhdx", "vhd")],
                 "nics": [dict(n) for n in vm.get("_nics", [])]}
@@ -83,7 +86,8 @@ class RestoreMethods:
     def planned_settings(self, planned: dict) -> dict:
         return {"ClassName": "Msvm_VirtualSystemSettingData", "InstanceID": f"Microsoft:{planned['Name']}",
                 "ElementName": planned["ElementName"], "Caption": self.localize("Virtual Machine Settings"),
-                "VirtualSystemIdentifier": planned["Name"], "VirtualSystemType": PLANNED, "Version": planned["_version"]}
+                "VirtualSystemIdentifier": planned["Name"], "VirtualSystemType": PLANNED, "Version": planned["_version"],
+                **{root: planned["_data_root"] for root in ("ConfigurationDataRoot", "SnapshotDataRoot", "SwapFileDataRoot")}}
 
     def planned_resources(self, planned: dict) -> list[dict]:
         """The planned system's disks (Msvm_StorageAllocationSettingData) and adapters' connections."""
@@ -140,6 +144,8 @@ class RestoreMethods:
                 "Name": str(uuid.uuid4()).upper(), "ElementName": config["name"], "Caption": self.localize("Planned Virtual Machine"),
                 "_version": config["version"], "_checkpoints": config["checkpoints"], "_integration_services": config["integration_services"],
                 "_config_file": path,
+                # The imported settings keep the backed-up VM's folders until they are changed.
+                "_data_root": config.get("folder"),
                 "_disks": [{"device": f"{str(uuid.uuid4()).upper()}\\0\\{i}\\D", "path": d["path"], "size": d["size"]}
                            for i, d in enumerate(config["disks"])],
                 "_nics": [{"device": str(uuid.uuid4()).upper(), "switch": n["switch"], "enabled": 2,
@@ -218,6 +224,7 @@ class RestoreMethods:
                        "switch_name": next((s["ElementName"] for s in self.switches if s["Name"] == _switch_id(n["host_resource"])), None)}
                       for n in planned["_nics"]],
             "_restored_from": planned["_config_file"],
+            "_data_root": planned["_data_root"],
         }
         self.vms.append(vm)
         return vm
