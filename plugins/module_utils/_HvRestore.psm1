@@ -121,6 +121,9 @@ Function Test-HvInsideFolder {
         $Path
     )
 
+    if ($Path -eq '') {
+        return $false
+    }
     $root = (@(Get-HvPathPart -Path $Folder) -join '/') + '/'
     $inside = @(Get-HvPathPart -Path $Path)
     if ($inside -contains '..') {
