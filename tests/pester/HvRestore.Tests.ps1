@@ -21,7 +21,8 @@ Describe 'Select-HvRestorePoint' {
         $points = @((New-TestPoint 'n1'), (New-TestPoint 'n2'), (New-TestPoint 'n3' -Complete $false))
         (Select-HvRestorePoint -RestorePoint $points -Vm web01 -Point latest).label | Should -Be 'n2'
         (Select-HvRestorePoint -RestorePoint $points -Vm web01 -Point 'n1').label | Should -Be 'n1'
-        { Select-HvRestorePoint -RestorePoint $points -Vm web01 -Point 'N1' } | Should -Throw "VM 'web01' has no backup labelled 'N1' there (labels: n1, n2, n3)"
+        { Select-HvRestorePoint -RestorePoint $points -Vm web01 -Point 'N1' } |
+            Should -Throw "VM 'web01' has no backup labelled 'N1' there (labels: n1, n2, n3)"
     }
 
     It 'refuses a point that cannot be restored, naming why, and backups of two VMs of one name' {
