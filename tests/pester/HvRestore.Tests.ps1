@@ -47,7 +47,7 @@ Describe 'Get-HvRestoreFile' {
     It 'also owns every file under the Hyper-V folders of a restore that did not finish' {
         $folder = Join-Path $TestDrive 'unfinished'
         $disk = Join-Path $folder (Join-Path 'Virtual Hard Disks' 'os.1.avhdx')
-        New-Item -ItemType Directory -Path (Split-Path -Path $disk) -Force | Out-Null
+        New-Item -ItemType Directory -Path (Split-Path -LiteralPath $disk) -Force | Out-Null
         Set-Content -LiteralPath $disk -Value 'x'
         Set-Content -LiteralPath (Join-Path $folder 'notes.txt') -Value 'not ours'
         @(Get-HvRestoreFile -Folder $folder -Marker @{ status = 'restoring'; files = @() }) | Should -Be @($disk)
