@@ -171,7 +171,7 @@ def test_what_a_failed_restore_could_not_remove_stays_recorded_and_state_absent_
     assert backup(server, tmp_path, "night1")[0].returncode == 0
     server.add_fault(method="ValidatePlannedSystem", job={"fail": {"error_code": 32768, "description": "Validation failed."}})
     server.add_fault(method="DestroySystem", return_value=32768)
-    failed, again = play(*({**restore(server, "night1"), "ignore_errors": True} for _ in range(2)))
+    failed, again = play(*[{**restore(server, "night1"), "ignore_errors": True}] * 2)
     folder = server.path("Restore", "night1")
     assert failed["changed"] is True and "while validating the imported VM" in failed["msg"], failed
     assert failed["msg"].endswith(f"The restore is recorded in '{folder}': run vm_restore with state=absent, name 'app01-night1' and this folder to "

@@ -127,7 +127,7 @@ class RestoreMethods:
             raise CimError(f"ImportSystemDefinition of {path!r}, which does not exist: the answer Hyper-V gives is not documented (not modelled)")
         if not arguments.get("GenerateNewSystemIdentifier"):
             raise CimError("ImportSystemDefinition keeping the exported identifier: what Hyper-V does when that VM still exists is not "
-                             "documented (not modelled; a restore asks for a new one)")
+                           "documented (not modelled; a restore asks for a new one)")
         try:
             config = vmcx.read_config(path)
         except vmcx.ConfigDamaged as damaged:
@@ -312,7 +312,7 @@ class RestoreMethods:
         child = self.read_disk(source)
         if child.kind != "differencing" or not _same_path(child.parent, destination):
             raise CimError(f"MergeVirtualHardDisk of {source!r} into {destination!r}, which is not its parent ({child.parent!r}): "
-                             "not modelled")
+                           "not modelled")
 
         def complete() -> list[dict]:
             merged = self.read_disk(destination)
