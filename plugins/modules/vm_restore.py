@@ -92,6 +92,11 @@ options:
 notes:
   - Supports C(check_mode) - it reads the backup and says what would be restored (RV(source), RV(disks)), and writes nothing.
   - Runs on the host that gets the VM; the backup folder may be a share it can read (see the second hop in docs/awx.md).
+    Hyper-V's own service reads the disks' headers there as the host's computer account, so the
+    share must let that account read too.
+  - Disks are matched to the chain by file name. A VM whose disks were differencing disks (of a
+    template, or with checkpoints) when backed up has other file names in its exports; its restore
+    is refused before any change. ISO paths in the configuration are kept as they were.
   - Restoring over the original VM (in place) is not offered - restore under a new name, check it, then switch over.
 seealso:
   - module: hyperv.backup.backup_info
