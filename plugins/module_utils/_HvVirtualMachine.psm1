@@ -321,6 +321,7 @@ Function Get-HvCheckpointConsistency {
 }
 
 Export-ModuleMember -Function @(
+    'Format-HvVirtualMachineList'
     'Get-HvCheckpointConsistency'
     'Get-HvRctBlocker'
     'Get-HvVirtualMachine'

@@ -46,22 +46,6 @@ Function Get-NamedVirtualMachine {
     @(Get-HvVirtualMachineList) | Where-Object { [string]::Equals($_.ElementName, $Name, [StringComparison]::OrdinalIgnoreCase) }
 }
 
-Function Format-Vm {
-    <#
-    .SYNOPSIS
-    Returns 'name (id)' of a VM, as every message names one.
-    #>
-    [CmdletBinding()]
-    [OutputType([string])]
-    param (
-        [Parameter(Mandatory)]
-        [object]
-        $VirtualMachine
-    )
-
-    "'$($VirtualMachine.ElementName)' ($(([guid]$VirtualMachine.Name).ToString()))"
-}
-
 Function ConvertTo-PlanResult {
     <#
     .SYNOPSIS
@@ -256,7 +240,7 @@ Function Undo-Restore {
             Remove-HvSystem -System $system -TimeoutSeconds 300
         }
         catch {
-            $left.Add("the imported VM $(Format-Vm -VirtualMachine $system) ($($_.Exception.Message))")
+            $left.Add("the imported VM $(Format-HvVirtualMachineList -VirtualMachine @($system)) ($($_.Exception.Message))")
         }
     }
     $folder = $Progress.folder
@@ -326,8 +310,8 @@ Function Remove-Restored {
     foreach ($found in $System) {
         $outside = @(Get-HvSystemDiskPath -System $found | Where-Object { -not (Test-HvInsideFolder -Folder $folder -Path $_) })
         if ($outside.Count -gt 0) {
-            throw ("VM $(Format-Vm -VirtualMachine $found) has disks outside '$folder' ($($outside -join ', ')), so it is not the restore " +
-                'recorded there; nothing was removed')
+            $which = Format-HvVirtualMachineList -VirtualMachine @($found)
+            throw "VM $which has disks outside '$folder' ($($outside -join ', ')), so it is not the restore recorded there; nothing was removed"
         }
     }
     $removed = [System.Collections.Generic.List[string]]::new()
@@ -337,7 +321,7 @@ Function Remove-Restored {
             Set-HvVirtualMachinePower -VirtualMachine $found -State 3 -TimeoutSeconds $Params.step_timeout
         }
         Remove-HvSystem -System $found -TimeoutSeconds $Params.step_timeout
-        $removed.Add((Format-Vm -VirtualMachine $found))
+        $removed.Add((Format-HvVirtualMachineList -VirtualMachine @($found)))
     }
     $folders = @(Get-HvRestoreFolderPath -Folder $folder) + @($folder)
     $left = @(Remove-HvRestoreFile -File $files -Folder @())
@@ -411,13 +395,14 @@ $ours = @($systems | Where-Object { $_.CimSystemProperties.ClassName -eq 'Msvm_C
 if ($params.state -eq 'absent') {
     if ($null -eq $marker) {
         if ($named.Count -gt 0) {
-            $module.FailJson("VM $(Format-Vm -VirtualMachine $named[0]) was not restored into '$folder' by this collection (no restore is recorded " +
-                "there), so it is not removed. Nothing was changed.")
+            $module.FailJson("VM $(Format-HvVirtualMachineList -VirtualMachine @($named[0])) was not restored into '$folder' by this collection " +
+                '(no restore is recorded there), so it is not removed. Nothing was changed.')
         }
         $module.ExitJson()
     }
     if ($null -ne $ours -and -not [string]::Equals($ours.ElementName, $params.name, [StringComparison]::OrdinalIgnoreCase)) {
-        $module.FailJson("The restore recorded in '$folder' is VM $(Format-Vm -VirtualMachine $ours), not '$($params.name)'. Nothing was changed.")
+        $module.FailJson("The restore recorded in '$folder' is VM $(Format-HvVirtualMachineList -VirtualMachine @($ours)), not " +
+            "'$($params.name)'. Nothing was changed.")
     }
     $module.Result.changed = $true
     $module.Result.vm = @{ id = $marker.vm.id; name = $marker.vm.name; state = 'absent' }
@@ -439,8 +424,8 @@ if ($null -ne $marker -and $marker.status -ne 'done') {
 if ($null -ne $ours -and [string]::Equals($ours.ElementName, $params.name, [StringComparison]::OrdinalIgnoreCase)) {
     $mismatch = Get-MarkerMismatch -Marker $marker -Params $params
     if ($mismatch) {
-        $module.FailJson("VM $(Format-Vm -VirtualMachine $ours) in '$folder' is not the restore asked for: $mismatch. Nothing was changed: remove it " +
-            "with state=absent, or choose another name and folder.")
+        $module.FailJson("VM $(Format-HvVirtualMachineList -VirtualMachine @($ours)) in '$folder' is not the restore asked for: $mismatch. " +
+            'Nothing was changed: remove it with state=absent, or choose another name and folder.')
     }
     # Idempotent by target name and folder: this folder's restore is that VM.
     $module.Result.vm = @{ id = ([guid]$ours.Name).ToString(); name = $ours.ElementName; state = (Get-HvVirtualMachineState -VirtualMachine $ours) }
@@ -448,7 +433,7 @@ if ($null -ne $ours -and [string]::Equals($ours.ElementName, $params.name, [Stri
     $module.ExitJson()
 }
 if ($named.Count -gt 0) {
-    $existing = ($named | ForEach-Object { Format-Vm -VirtualMachine $_ }) -join ', '
+    $existing = Format-HvVirtualMachineList -VirtualMachine $named
     $module.FailJson("A VM named '$($params.name)' already exists on host ${env:COMPUTERNAME}: $existing. " +
         "It was not restored into '$folder'. Nothing was changed: choose another name, or remove that VM.")
 }
@@ -499,18 +484,19 @@ foreach ($text in $done.validation) {
     $module.Warn("Hyper-V, validating '$($params.name)': $text")
 }
 if ($params.start) {
-    $vm = @(Get-HvVirtualMachineList | Where-Object { ([guid]$_.Name).ToString() -eq $done.vm.id })[0]
+    $vm = Get-HvVirtualMachine -Id $done.vm.id
+    $which = Format-HvVirtualMachineList -VirtualMachine @($vm)
     try {
         $heartbeat = Start-Restored -VirtualMachine $vm -Params $params
     }
     catch {
-        $module.FailJson("VM $(Format-Vm -VirtualMachine $vm) was restored into '$folder' but did not start: $($_.Exception.Message). It is left " +
+        $module.FailJson("VM $which was restored into '$folder' but did not start: $($_.Exception.Message). It is left " +
             "registered and off; remove it with state=absent.", $_)
     }
     $module.Result.vm.state = 'running'
     $module.Result.heartbeat = $heartbeat
     if ($heartbeat -notin @('ok', 'degraded')) {
-        $module.FailJson("VM $(Format-Vm -VirtualMachine $vm) was restored into '$folder' and started, but its heartbeat was not OK within " +
+        $module.FailJson("VM $which was restored into '$folder' and started, but its heartbeat was not OK within " +
             "$($params.heartbeat_timeout) seconds (last: $heartbeat). It is left running: check its console, or remove it with state=absent.")
     }
 }
