@@ -37,10 +37,10 @@ Function Get-HvManagementService {
     Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemManagementService | Select-Object -First 1
 }
 
-Function Get-HvRecoveryCheckpoint {
+Function Get-HvCheckpointList {
     <#
     .SYNOPSIS
-    Returns the recovery checkpoints of a VM (Msvm_SnapshotOfVirtualSystem), oldest first.
+    Returns every checkpoint of a VM - standard, production or recovery (Msvm_SnapshotOfVirtualSystem) - oldest first.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
@@ -52,8 +52,24 @@ Function Get-HvRecoveryCheckpoint {
     )
 
     Get-CimAssociatedInstance -InputObject $VirtualMachine -Association Msvm_SnapshotOfVirtualSystem -ResultClassName Msvm_VirtualSystemSettingData |
-        Where-Object { $_.VirtualSystemType -eq $script:HvRecoveryType } |
         Sort-Object -Property CreationTime
+}
+
+Function Get-HvRecoveryCheckpoint {
+    <#
+    .SYNOPSIS
+    Returns the recovery checkpoints of a VM, oldest first.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
+    )
+
+    Get-HvCheckpointList -VirtualMachine $VirtualMachine | Where-Object { $_.VirtualSystemType -eq $script:HvRecoveryType }
 }
 
 Function Get-HvCheckpointTag {
@@ -308,6 +324,7 @@ Export-ModuleMember -Function @(
     'ConvertTo-HvCheckpointResult'
     'Get-HvCheckpointDisk'
     'Get-HvCheckpointDiskFile'
+    'Get-HvCheckpointList'
     'Get-HvCheckpointTag'
     'Get-HvDiskDevicePart'
     'Get-HvManagementService'

@@ -16,6 +16,8 @@
 #AnsibleRequires -PowerShell ..module_utils._HvBackupSet
 #AnsibleRequires -PowerShell ..module_utils._HvDiskChanges
 #AnsibleRequires -PowerShell ..module_utils._HvCheckpoint
+#AnsibleRequires -PowerShell ..module_utils._HvReferencePoint
+#AnsibleRequires -PowerShell ..module_utils._HvVirtualMachine
 
 Set-StrictMode -Version 2.0
 
@@ -559,7 +561,11 @@ Function Wait-HvMethodJob {
         throw "$Action did not finish within $TimeoutSeconds seconds (job $jobId, $([int]$job.PercentComplete)% done, $cancelled); raise step_timeout"
     }
     if (-not (Test-HvCimJobSucceeded -Job $job)) {
-        throw (Format-HvJobFailure -JobResult (ConvertTo-HvJobResult -Job $job) -Action $Action)
+        # Marked: the job ended and failed, so what it was doing did not happen (a timeout or a job
+        # that vanished leaves that unknown).
+        $failure = [System.InvalidOperationException]::new((Format-HvJobFailure -JobResult (ConvertTo-HvJobResult -Job $job) -Action $Action))
+        $failure.Data['HvJobFailed'] = $true
+        throw $failure
     }
     $job
 }
@@ -1116,6 +1122,110 @@ Function Remove-HvRestoreFile {
     }
 }
 
+Function Get-HvReplaceProblem {
+    <#
+    .SYNOPSIS
+    Returns why a restore of a backed-up VM cannot replace a VM (it is another VM, it is not off, it has checkpoints), or nothing.
+
+    .DESCRIPTION
+    Replacing removes the VM with DestroySystem, which Hyper-V documents for a VM that is off.
+    What it does with a VM's checkpoints and their differencing disks is not documented (they may
+    or may not be merged or deleted), so a VM with checkpoints is refused instead of guessed at.
+    Its reference points are removed first, with DestroyReferencePoint (Remove-HvReplacedReferencePoint).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        # The id of the VM the backup is of.
+        [Parameter(Mandatory)]
+        [AllowEmptyString()]
+        [string]
+        $BackedUpId
+    )
+
+    $which = Format-HvVirtualMachineList -VirtualMachine @($VirtualMachine)
+    $guid = [guid]::Empty
+    if (-not [guid]::TryParse($BackedUpId, [ref]$guid)) {
+        return "the backup does not record the backed-up VM's id, so VM $which cannot be told to be that VM"
+    }
+    if (([guid]$VirtualMachine.Name).ToString() -ne $guid.ToString()) {
+        return "VM $which is not the VM that was backed up ($BackedUpId), and replace only restores a VM over itself"
+    }
+    $state = Get-HvVirtualMachineState -VirtualMachine $VirtualMachine
+    if ($state -ne 'off') {
+        return "VM $which is ${state}: turn it off first (vm_restore does not stop a VM it is to replace)"
+    }
+    $checkpoints = @(Get-HvCheckpointList -VirtualMachine $VirtualMachine)
+    if ($checkpoints.Count -gt 0) {
+        $names = ($checkpoints | ForEach-Object { "'$($_.ElementName)'" }) -join ', '
+        $why = 'what removing a VM does with its checkpoints is not documented, so vm_restore does not do it'
+        return "VM $which has $($checkpoints.Count) checkpoint(s) ($names): delete them first (Hyper-V merges a deleted checkpoint into the disks); $why"
+    }
+}
+
+Function Get-HvReplacedSystem {
+    <#
+    .SYNOPSIS
+    Returns what replacing a VM removes and keeps, as the module reports it: the VM, its reference points, and its disk files (kept).
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine
+    )
+
+    @{
+        vm = @{ id = ([guid]$VirtualMachine.Name).ToString(); name = $VirtualMachine.ElementName }
+        reference_points = @(Get-HvReferencePoint -VirtualMachine $VirtualMachine | ForEach-Object { $_.InstanceID })
+        files_kept = @(Get-HvSystemDiskPath -System $VirtualMachine)
+    }
+}
+
+Function Remove-HvReplacedReferencePoint {
+    <#
+    .SYNOPSIS
+    Removes every reference point of the VM a restore replaces (DestroyReferencePoint), this collection's and any other product's.
+
+    .DESCRIPTION
+    DestroySystem of a VM with reference points is not documented, so they go first. Each one
+    removed is added to Removed as it goes, so that a failure half-way can say which ones the VM,
+    left in place, no longer has.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [System.Collections.Generic.List[string]]
+        $Removed,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    $which = Format-HvVirtualMachineList -VirtualMachine @($VirtualMachine)
+    foreach ($point in @(Get-HvReferencePoint -VirtualMachine $VirtualMachine)) {
+        $call = @{ InputObject = Get-HvReferencePointService; MethodName = 'DestroyReferencePoint'
+            Action = "Removing reference point $($point.InstanceID) of VM $which"
+        }
+        $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ AffectedReferencePoint = $point }
+        $Removed.Add($point.InstanceID)
+    }
+}
+
 Export-ModuleMember -Function @(
     'Complete-HvPlannedSystem'
     'ConvertTo-HvRelativePath'
@@ -1127,11 +1237,14 @@ Export-ModuleMember -Function @(
     'Get-HvRestoreFolderPath'
     'Get-HvRestoreFolderProblem'
     'Get-HvRestoreMarkerPath'
+    'Get-HvReplacedSystem'
+    'Get-HvReplaceProblem'
     'Get-HvRestorePlan'
     'Get-HvSystemDiskPath'
     'Get-HvSystemSetting'
     'Import-HvPlannedSystem'
     'Read-HvRestoreMarker'
+    'Remove-HvReplacedReferencePoint'
     'Remove-HvRestoreFile'
     'Remove-HvSystem'
     'Save-HvRestoreMarker'

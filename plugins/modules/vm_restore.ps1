@@ -22,6 +22,7 @@ $spec = @{
         start = @{ type = 'bool'; default = $false }
         heartbeat_timeout = @{ type = 'int'; default = 300 }
         step_timeout = @{ type = 'int'; default = 3600 }
+        replace = @{ type = 'bool'; default = $false }
     }
     required_if = @(, @('state', 'present', @('path', 'vm')))
     supports_check_mode = $true
@@ -103,7 +104,7 @@ Function Save-Progress {
 
     $folder = $Progress.folder
     $marker = @{}
-    foreach ($key in @('status', 'vm', 'planned', 'source')) {
+    foreach ($key in @('status', 'vm', 'planned', 'source', 'replaced')) {
         $marker[$key] = $Progress[$key]
     }
     $marker.files = @($Written | ForEach-Object { ConvertTo-HvRelativePath -Folder $folder -Path $_ })
@@ -121,6 +122,12 @@ Function Invoke-Restore {
     exists, so that a failure at any step removes them: the folder is left as it was, the host
     has no half-registered VM, and the backup files are only ever read. What cannot be removed
     stays recorded in the marker, for state=absent to finish.
+
+    A VM to replace is removed last, once the restored VM is registered and that VM has been
+    checked again (it may have been started or checkpointed during a long restore). Until
+    DestroySystem is called, a failure removes the restore and leaves that VM in place; after, the
+    restore is removed only when Hyper-V said no and the VM is still there - when the outcome is
+    not known (a timeout, a job that vanished), the restored VM is kept: it may be the only copy.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
@@ -131,7 +138,11 @@ Function Invoke-Restore {
 
         [Parameter(Mandatory)]
         [hashtable]
-        $Params
+        $Params,
+
+        # The VM to replace (system) and what replacing it removes and keeps (report), or nothing.
+        [hashtable]
+        $Replace
     )
 
     $folder = $Params.folder
@@ -142,6 +153,8 @@ Function Invoke-Restore {
     }
     $createdFolder = -not (Test-Path -LiteralPath $folder -PathType Container)
     $planned = $null
+    $pointsRemoved = [System.Collections.Generic.List[string]]::new()
+    $destroying = $false
     $step = 'copying the disks'
     try {
         $null = New-Item -Path $folder -ItemType Directory -Force
@@ -177,19 +190,46 @@ Function Invoke-Restore {
         $step = 'registering the imported VM'
         $vm = Complete-HvPlannedSystem -Planned $planned -TimeoutSeconds $timeout
         $progress.vm.id = ([guid]$vm.Name).ToString()
+        if ($null -ne $Replace) {
+            $step = "replacing VM $(Format-HvVirtualMachineList -VirtualMachine @($Replace.system))"
+            $original = Get-ReplaceTarget -Replace $Replace
+            $report = Get-HvReplacedSystem -VirtualMachine $original
+            $progress.replaced = $report
+            Save-Progress -Progress $progress -Written $written
+            Remove-HvReplacedReferencePoint -VirtualMachine $original -Removed $pointsRemoved -TimeoutSeconds $timeout
+            $report.reference_points = @($pointsRemoved)
+            Save-Progress -Progress $progress -Written $written
+            $destroying = $true
+            Remove-HvSystem -System $original -TimeoutSeconds $timeout
+        }
         $progress.status = 'done'
         $step = 'recording the restore'
         Save-Progress -Progress $progress -Written $written
     }
     catch {
         $reason = $_.Exception.Message
+        if ($destroying -and -not (Test-Refused -ErrorRecord $_ -System $Replace.system)) {
+            # The original may be gone (or go yet: a removal that timed out can still finish), so the
+            # restored VM may be the only copy: it stays, recorded as not finished.
+            $failure = [System.InvalidOperationException]::new("failed while ${step}: $reason Whether that VM was removed is not known, so the " +
+                "restored VM '$($Params.name)' ($($progress.vm.id)) is kept, registered, and recorded in '$folder'. Run the task again: once " +
+                'that VM is gone, it records the restore as done; while it is there, the two VMs share the name.')
+            $failure.Data['HvLeft'] = $true
+            throw $failure
+        }
         $progress.status = 'restoring'
+        $progress.replaced = $null
         $left = @(Undo-Restore -Progress $progress -Written $written -CreatedFolder $createdFolder)
+        $outcome = Get-ReplaceOutcome -Replace $Replace -Removed $pointsRemoved
         if ($left.Count -eq 0) {
-            throw "failed while ${step}: $reason Nothing was left: the files written and the imported VM were removed."
+            $failure = [System.InvalidOperationException]::new("failed while ${step}: $reason Nothing was left: the files written and the " +
+                "imported VM were removed.$outcome")
+            # Reference points removed from the VM left in place are a change.
+            $failure.Data['HvChanged'] = $pointsRemoved.Count -gt 0
+            throw $failure
         }
         $failure = [System.InvalidOperationException]::new("failed while ${step}: $reason Could not remove $($left -join '; '). The restore " +
-            "is recorded in '$folder': run vm_restore with state=absent, name '$($Params.name)' and this folder to remove what is left.")
+            "is recorded in '$folder': run vm_restore with state=absent, name '$($Params.name)' and this folder to remove what is left.$outcome")
         $failure.Data['HvLeft'] = $true
         throw $failure
     }
@@ -198,7 +238,106 @@ Function Invoke-Restore {
         disks = @($restored.Values)
         network = $network
         validation = $warnings
+        replaced = $progress['replaced']
     }
+}
+
+Function Find-VirtualMachine {
+    <#
+    .SYNOPSIS
+    Returns the VM of the host with an id, or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Id
+    )
+
+    $wanted = ([guid]$Id).ToString()
+    @(Get-HvVirtualMachineList) | Where-Object { ([guid]$_.Name).ToString() -eq $wanted }
+}
+
+Function Get-ReplaceTarget {
+    <#
+    .SYNOPSIS
+    Returns the VM to replace as it is now, throwing when it can no longer be replaced (gone, started, or checkpointed during the restore).
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Replace
+    )
+
+    $id = ([guid]$Replace.system.Name).ToString()
+    $now = @(Find-VirtualMachine -Id $id)
+    if ($now.Count -eq 0) {
+        throw "VM '$($Replace.system.ElementName)' ($id) is no longer on the host"
+    }
+    $problem = Get-HvReplaceProblem -VirtualMachine $now[0] -BackedUpId $id
+    if ($problem) {
+        throw "$problem (it changed during the restore)."
+    }
+    $now[0]
+}
+
+Function Test-Refused {
+    <#
+    .SYNOPSIS
+    Returns whether a failed DestroySystem certainly did not remove a VM: Hyper-V refused it or its job failed, and the VM is still there.
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param (
+        [Parameter(Mandatory)]
+        [System.Management.Automation.ErrorRecord]
+        $ErrorRecord,
+
+        [Parameter(Mandatory)]
+        [object]
+        $System
+    )
+
+    $data = $ErrorRecord.Exception.Data
+    if (-not ($data['HvReason'] -or $data['HvJobFailed'])) {
+        return $false
+    }
+    try {
+        @(Find-VirtualMachine -Id $System.Name).Count -gt 0
+    }
+    catch {
+        $false
+    }
+}
+
+Function Get-ReplaceOutcome {
+    <#
+    .SYNOPSIS
+    Returns what a failed restore says of the VM it was to replace, which stays: as it was, or without the reference points removed.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [hashtable]
+        $Replace,
+
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [System.Collections.Generic.List[string]]
+        $Removed
+    )
+
+    if ($null -eq $Replace) {
+        return ''
+    }
+    $which = Format-HvVirtualMachineList -VirtualMachine @($Replace.system)
+    if ($Removed.Count -eq 0) {
+        return " VM $which was not replaced and is as it was."
+    }
+    " VM $which was not replaced, but its reference points $($Removed -join ', ') were removed: its next backup cannot be a differential one."
 }
 
 Function Undo-Restore {
@@ -392,6 +531,16 @@ if ($null -ne $marker) {
 }
 $ours = @($systems | Where-Object { $_.CimSystemProperties.ClassName -eq 'Msvm_ComputerSystem' })[0]
 
+# A replace that removed the VM it replaces but was not recorded as done (a dropped connection, a host restart).
+$unrecorded = $false
+if ($null -ne $marker -and $marker.status -ne 'done' -and $null -ne $marker['replaced'] -and $null -ne $ours) {
+    $unrecorded = @(Find-VirtualMachine -Id $marker.replaced.vm.id).Count -eq 0
+}
+if ($unrecorded -and $params.state -eq 'absent') {
+    $module.FailJson("The restore recorded in '$folder' replaced VM '$($marker.replaced.vm.name)' ($($marker.replaced.vm.id)), which is gone, " +
+        "and was not recorded as done: VM $(Format-HvVirtualMachineList -VirtualMachine @($ours)) is the only copy. Nothing was changed: run " +
+        'the restore (state=present) again to record it; remove the VM by hand if that is really meant.')
+}
 if ($params.state -eq 'absent') {
     if ($null -eq $marker) {
         if ($named.Count -gt 0) {
@@ -417,6 +566,19 @@ if ($params.state -eq 'absent') {
     $module.ExitJson()
 }
 
+if ($unrecorded -and [string]::Equals($ours.ElementName, $params.name, [StringComparison]::OrdinalIgnoreCase) -and
+    -not (Get-MarkerMismatch -Marker $marker -Params $params)) {
+    # The restored VM is all there is now, so it is recorded as done, never removed.
+    $marker.status = 'done'
+    if (-not $module.CheckMode) {
+        Save-HvRestoreMarker -Folder $folder -Marker $marker
+    }
+    $module.Result.changed = $true
+    $module.Result.vm = @{ id = ([guid]$ours.Name).ToString(); name = $ours.ElementName; state = (Get-HvVirtualMachineState -VirtualMachine $ours) }
+    $module.Result.source = $marker.source
+    $module.Result.replaced = $marker.replaced
+    $module.ExitJson()
+}
 if ($null -ne $marker -and $marker.status -ne 'done') {
     $module.FailJson("'$folder' holds a restore of '$($marker.vm.name)' that did not finish. Nothing was changed: remove what it left with " +
         "state=absent and name '$($marker.vm.name)', then run the restore again.")
@@ -430,12 +592,14 @@ if ($null -ne $ours -and [string]::Equals($ours.ElementName, $params.name, [Stri
     # Idempotent by target name and folder: this folder's restore is that VM.
     $module.Result.vm = @{ id = ([guid]$ours.Name).ToString(); name = $ours.ElementName; state = (Get-HvVirtualMachineState -VirtualMachine $ours) }
     $module.Result.source = $marker.source
+    $module.Result.replaced = $marker['replaced']
     $module.ExitJson()
 }
-if ($named.Count -gt 0) {
+if ($named.Count -gt 0 -and -not $params.replace) {
     $existing = Format-HvVirtualMachineList -VirtualMachine $named
     $module.FailJson("A VM named '$($params.name)' already exists on host ${env:COMPUTERNAME}: $existing. " +
-        "It was not restored into '$folder'. Nothing was changed: choose another name, or remove that VM.")
+        "It was not restored into '$folder'. Nothing was changed: choose another name, remove that VM, or, if it is the backed-up VM, " +
+        'set replace=true to restore over it.')
 }
 if ($null -ne $marker) {
     $now = if ($null -ne $ours) { "now named '$($ours.ElementName)'" } else { 'no longer on the host' }
@@ -458,6 +622,22 @@ catch {
 $planned = ConvertTo-PlanResult -Plan $plan
 $module.Result.source = $planned.source
 $module.Result.disks = $planned.disks
+$module.Result.replaced = $null
+$replace = $null
+if ($named.Count -gt 0) {
+    $refusal = if ($named.Count -gt 1) {
+        "more than one VM has that name ($(Format-HvVirtualMachineList -VirtualMachine $named))"
+    }
+    else {
+        Get-HvReplaceProblem -VirtualMachine $named[0] -BackedUpId $planned.source.vm.id
+    }
+    if ($refusal) {
+        $module.FailJson("Cannot restore backup '$($planned.source.restore_point)' of VM '$($params.vm)' over '$($params.name)': $refusal. " +
+            'Nothing was changed.')
+    }
+    $replace = @{ system = $named[0]; report = Get-HvReplacedSystem -VirtualMachine $named[0] }
+    $module.Result.replaced = $replace.report
+}
 $module.Result.changed = $true
 if ($module.CheckMode) {
     $module.Result.vm = @{ id = $null; name = $params.name; state = $null }
@@ -465,14 +645,15 @@ if ($module.CheckMode) {
 }
 
 try {
-    $done = Invoke-Restore -Plan $plan -Params $params
+    $done = Invoke-Restore -Plan $plan -Params $params -Replace $replace
 }
 catch {
     # Changed only when something could not be removed and is left recorded.
-    $module.Result.changed = [bool]$_.Exception.Data['HvLeft']
+    $module.Result.changed = [bool]($_.Exception.Data['HvLeft'] -or $_.Exception.Data['HvChanged'])
     $module.FailJson("Restoring backup '$($plan.restore_point.label)' of VM '$($params.vm)' as '$($params.name)' into '$folder' $($_.Exception.Message)", $_)
 }
 $module.Result.vm = $done.vm
+$module.Result.replaced = $done.replaced
 $module.Result.network = $done.network
 $module.Result.validation = $done.validation
 # Only an adapter that had a switch and lost it is news: one disconnected as asked, or already when backed up, is not.
@@ -482,6 +663,10 @@ foreach ($entry in $done.network | Where-Object { -not $_.connected -and $params
 }
 foreach ($text in $done.validation) {
     $module.Warn("Hyper-V, validating '$($params.name)': $text")
+}
+if ($null -ne $done.replaced -and $done.replaced.files_kept.Count -gt 0) {
+    $module.Warn("VM '$($params.name)' ($($done.replaced.vm.id)) was replaced and removed from the host; its disks are kept: " +
+        "$($done.replaced.files_kept -join ', '). Delete them once the restored VM is checked.")
 }
 if ($params.start) {
     $vm = Get-HvVirtualMachine -Id $done.vm.id

@@ -8,12 +8,12 @@
 DOCUMENTATION = r"""
 ---
 module: vm_restore
-short_description: Restore a VM's backup as a new VM, or remove such a restore
+short_description: Restore a VM's backup as a new VM or over the VM itself, or remove such a restore
 version_added: 0.3.0
 description:
   - Restores one restore point of a VM (a full export and the differentials after it, as
     M(hyperv.backup.backup_info) lists them) as a new VM with a new id, under a new name, into a
-    target folder.
+    target folder; with O(replace=true), over the backed-up VM itself.
   - Each disk is copied from the full export into O(folder), and each differential of the chain is
     copied next to it, re-parented onto it and merged into it in order
     (C(Msvm_ImageManagementService) C(SetParentVirtualHardDisk) and C(MergeVirtualHardDisk)), so
@@ -26,7 +26,9 @@ description:
   - The backup files are only read. A chain that cannot be restored (an export missing, a file
     missing or cut short) is refused before anything is written, naming the file.
   - A failure at any step removes what the task made - the imported VM, the files it wrote, the
-    folders it made - and says so; the message names what could not be removed, if anything.
+    folders it made - and says so; the message names what could not be removed, if anything. The
+    one exception is O(replace=true) once the VM replaced may be gone - the restored VM is then kept
+    (see O(replace)).
   - Idempotent by O(name) and O(folder) - the folder's restore marker records the VM it made; a
     second run finds it and changes nothing. O(state=absent) removes a restore recorded in
     O(folder) (its VM, turned off first, and its files) and nothing else.
@@ -34,9 +36,35 @@ options:
   name:
     description:
       - The restored VM's display name. It must not be the name of any VM on the host, unless
-        that VM is the restore recorded in O(folder).
+        that VM is the restore recorded in O(folder), or O(replace=true) and that VM is the backed-up VM.
     type: str
     required: true
+  replace:
+    description:
+      - Restore over the backed-up VM. When a VM named O(name) exists and is the VM the backup is of
+        (same id), it is replaced - the restore is made and registered first, then that VM's
+        reference points are removed (C(DestroyReferencePoint)) and the VM is removed from the host
+        (C(DestroySystem)). Its disk files are kept where they are (RV(replaced.files_kept), and a
+        warning), for you to delete once the restored VM is checked.
+      - Refused, with nothing changed, when that VM is not the backed-up VM, is not off (shut it down
+        first), or has checkpoints (what removing a VM does with its checkpoints' files is not
+        documented; delete them first, which merges them into its disks).
+      - It is checked again just before it is removed (it may have been started or checkpointed during
+        a long restore). All its reference points go, this collection's and any other backup
+        product's - DestroySystem of a VM with reference points is not documented either.
+      - Until that VM is removed, a failure removes the restore and leaves it in place (the message
+        says which of its reference points are gone, if any - its next backup cannot be a
+        differential one). When Hyper-V does not say whether it removed the VM (a timeout, a job
+        that vanished), the restored VM is kept and the restore recorded as not finished; run the
+        task again - once that VM is gone, it records the restore as done.
+      - The restored VM has a new id; its next backup is a full export into a folder of its own. The
+        backups of the VM it replaced stay, and can still be restored - by its GUID in O(vm) once the
+        restored VM has been backed up too (the backups then hold two VMs of that name).
+      - Not for clustered VMs - the restored VM is not made highly available, and the cluster would
+        keep a role for the VM removed.
+      - When no VM is named O(name), the restore is made as without this option (RV(replaced) is V(null)).
+    type: bool
+    default: false
   folder:
     description:
       - The target folder, a full path on the host (C(D:\\Restore\\web01-restored)). It must be new
@@ -47,6 +75,9 @@ options:
   state:
     description:
       - V(present) restores; V(absent) removes the restore recorded in O(folder).
+      - After a O(replace=true), V(absent) removes the restored VM, which is then the only copy -
+        the VM it replaced is not brought back (restore it again for that). A replace that was not
+        recorded as done while the VM replaced is gone is refused - run V(present) again first.
     type: str
     choices: [present, absent]
     default: present
@@ -90,14 +121,15 @@ options:
     type: int
     default: 3600
 notes:
-  - Supports C(check_mode) - it reads the backup and says what would be restored (RV(source), RV(disks)), and writes nothing.
+  - Supports C(check_mode) - it reads the backup and says what would be restored (RV(source), RV(disks)) and replaced
+    (RV(replaced)), and writes nothing.
   - Runs on the host that gets the VM; the backup folder may be a share it can read (see the second hop in docs/awx.md).
     Hyper-V's own service reads the disks' headers there as the host's computer account, so the
     share must let that account read too.
   - Disks are matched to the chain by file name. A VM whose disks were differencing disks (of a
     template, or with checkpoints) when backed up has other file names in its exports; its restore
     is refused before any change. ISO paths in the configuration are kept as they were.
-  - Restoring over the original VM (in place) is not offered - restore under a new name, check it, then switch over.
+  - With O(replace=true), the folder must still be new or empty - the restored VM's files do not go where the replaced VM's were.
 seealso:
   - module: hyperv.backup.backup_info
   - module: hyperv.backup.vm_export
@@ -124,6 +156,15 @@ EXAMPLES = r"""
     switch_map:
       LAN: LAN-isolated
     start: true
+
+- name: Bring web01 back over itself from last night (shut it down first; its old disks are kept and listed)
+  hyperv.backup.vm_restore:
+    path: 'E:\Backups\Hyper-V'
+    vm: web01
+    name: web01
+    folder: 'D:\VMs\web01-restored'
+    replace: true
+  register: replaced
 
 - name: A restore test - boot without network, check the heartbeat, then remove it all
   block:
@@ -206,6 +247,28 @@ validation:
   type: list
   elements: str
   sample: []
+replaced:
+  description:
+    - With O(replace=true), the VM replaced (or, in check mode, to replace) - its id and name, the
+      reference points removed with it (in check mode, those it has), and its disk files, which are kept.
+    - V(null) when no VM was replaced.
+  returned: with O(state=present), when a restore was planned, made or found
+  type: dict
+  contains:
+    vm:
+      description: The VM replaced - its id (lower case) and name.
+      type: dict
+      sample: {id: 6b4a5c2e-0d8c-4f7a-9a57-1d2e3f405162, name: web01}
+    reference_points:
+      description: The InstanceIDs of the reference points removed with it (in check mode, those it has).
+      type: list
+      elements: str
+      sample: ['Microsoft:6B4A5C2E-0D8C-4F7A-9A57-1D2E3F405162:1']
+    files_kept:
+      description: Its virtual hard disk files, kept where they are.
+      type: list
+      elements: str
+      sample: ['D:\VMs\web01\web01.vhdx']
 heartbeat:
   description: The guest's heartbeat after a start - V(ok), V(no_contact), V(lost_communication) or V(none).
   returned: with O(start)

@@ -6,7 +6,7 @@ import os
 import pathlib
 
 import pytest
-from conftest import Play, invoked
+from conftest import Play, invoked, parse_minimal
 from test_rct_backup_role import backup
 
 from hvtest.sim import vhd
@@ -183,3 +183,103 @@ def test_what_a_failed_restore_could_not_remove_stays_recorded_and_state_absent_
     (removed,) = play({"hyperv.backup.vm_restore": {"name": "app01-night1", "folder": folder, "state": "absent"}})
     assert removed["_status"] == "CHANGED", removed
     assert server.state()["planned"] == [] and not (server.root / "Restore" / "night1").exists()
+
+
+@pytest.mark.scenario("restore")
+def test_replace_restores_the_vm_over_itself_only_when_off_without_checkpoints_and_says_what_it_removed(server, play, tmp_path) -> None:
+    expected = {}
+    for night in NIGHTS[:2]:
+        server.write("app01", 2**20, disk=0, offset=len(expected) * 2**20)
+        assert backup(server, tmp_path, night)[0].returncode == 0
+        expected[night] = server.disk_hashes("app01")
+    folder = server.path("Restore", "app01")
+    points = [p["InstanceID"] for p in server.state()["reference_points"]]
+    assert len(points) == 2
+
+    def over_itself(label: str, **options) -> dict:
+        return restore(server, label, name="app01", folder=folder, replace=True, **options)
+
+    # Refused, with nothing changed: a running VM, then one with a checkpoint.
+    server.clear_calls()
+    (running,) = play({**over_itself("night2"), "ignore_errors": True})
+    assert running["msg"] == (f"Cannot restore backup 'night2' of VM 'app01' over 'app01': VM 'app01' ({APP01}) is running: turn it off first "
+                              "(vm_restore does not stop a VM it is to replace). Nothing was changed."), running
+    server.power("app01", "off")
+    checkpoint = {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "left", "consistency": "crash"}}
+    _made, with_checkpoint, _gone = play(checkpoint, {**over_itself("night2"), "ignore_errors": True},
+                                         {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "left", "state": "absent"}})
+    assert f"VM 'app01' ({APP01}) has 1 checkpoint(s) ('hyperv.backup: left'): delete them first" in with_checkpoint["msg"], with_checkpoint
+    assert [r["changed"] for r in (running, with_checkpoint)] == [False, False]
+    assert not any(m.split(".")[1] in ("ImportSystemDefinition", "DestroySystem", "DestroyReferencePoint") for m in invoked(server))
+    assert not (server.root / "Restore").exists() and server.state()["checkpoints"] == []
+
+    # Check mode says what would go and what would be kept.
+    (planned,) = play(over_itself("night2"), check=True)
+    replaced = {"vm": {"id": APP01, "name": "app01"}, "reference_points": points,
+                "files_kept": ["D:\\VMs\\app01\\os.vhdx", "D:\\VMs\\app01\\data.vhdx"]}
+    assert planned["changed"] is True and planned["replaced"] == replaced, planned
+    assert [v["id"].lower() for v in server.state()["vms"]] == [APP01] and not (server.root / "Restore").exists()
+
+    # Started while the restore ran: checked again before anything of it is removed, and the restore undone.
+    server.add_fault(method="RealizePlannedSystem", job={"duration": 5})
+    started = play.started({**over_itself("night2"), "ignore_errors": True})
+    server.wait_for_call("RealizePlannedSystem", started)
+    server.power("app01", "running")
+    (busy,) = parse_minimal(started.communicate(timeout=600)[0])
+    assert busy["_status"] == "FAILED" and busy["changed"] is False, busy
+    assert f"failed while replacing VM 'app01' ({APP01}): VM 'app01' ({APP01}) is running: turn it off first" in busy["msg"], busy
+    assert busy["msg"].endswith(f"Nothing was left: the files written and the imported VM were removed. VM 'app01' ({APP01}) was not replaced and "
+                                "is as it was.")
+    assert [(v["name"], v["id"].lower()) for v in server.state()["vms"]] == [("app01", APP01)] and len(server.state()["reference_points"]) == 2
+    server.power("app01", "off")
+
+    # Hyper-V refuses to remove the original: the restore is undone, the original stays, and what it lost is said.
+    server.add_fault(method="DestroySystem", vm="app01", return_value=32768)
+    (failed,) = play({**over_itself("night2"), "ignore_errors": True})
+    assert failed["changed"] is True and f"failed while replacing VM 'app01' ({APP01}): " in failed["msg"], failed
+    assert failed["msg"].endswith(f"Nothing was left: the files written and the imported VM were removed. VM 'app01' ({APP01}) was not "
+                                  f"replaced, but its reference points {', '.join(points)} were removed: its next backup cannot be a "
+                                  "differential one.")
+    assert [(v["name"], v["id"].lower()) for v in server.state()["vms"]] == [("app01", APP01)] and server.state()["reference_points"] == []
+    assert not (server.root / "Restore" / "app01").exists()
+
+    # Replaced: one VM named app01, with a new id and the night's bytes; the original's disks kept and said.
+    (done,) = play(over_itself("night1"))
+    assert done["_status"] == "CHANGED" and done["replaced"] == {**replaced, "reference_points": []}, done
+    (vm,) = server.state()["vms"]
+    assert vm["name"] == "app01" and vm["id"].lower() == done["vm"]["id"] != APP01 and vm["state"] == "off"
+    assert restored_hashes(server.root / "Restore" / "app01") == expected["night1"]
+    warnings = [line for line in play.last_output.splitlines() if "[WARNING]" in line]
+    assert len(warnings) == 1 and "its disks are kept: D:\\VMs\\app01\\os.vhdx, D:\\VMs\\app01\\data.vhdx." in warnings[0], warnings
+
+    # Idempotent: the folder's restore is that VM now; asking again removes nothing.
+    server.clear_calls()
+    (again,) = play(over_itself("night1"))
+    assert again["changed"] is False and again["vm"]["id"] == done["vm"]["id"] and again["replaced"] == done["replaced"], again
+    assert not any(m.split(".")[1] in ("ImportSystemDefinition", "DestroySystem") for m in invoked(server))
+
+    # The connection dropped after the original was removed, before the restore was recorded: state=absent
+    # refuses to remove what is now the only copy, and the next run records it.
+    marker = server.root / "Restore" / "app01" / "hyperv.backup-restore.json"
+    marker.write_text(marker.read_text().replace('"status":"done"', '"status":"restoring"'))
+    assert '"status":"restoring"' in marker.read_text()
+    absent, recorded = play({"hyperv.backup.vm_restore": {"name": "app01", "folder": folder, "state": "absent"}, "ignore_errors": True},
+                            over_itself("night1"))
+    assert absent["changed"] is False and "is the only copy. Nothing was changed" in absent["msg"], absent
+    assert recorded["changed"] is True and recorded["vm"]["id"] == done["vm"]["id"] and recorded["replaced"] == done["replaced"], recorded
+    assert '"status":"done"' in marker.read_text() and [v["id"] for v in server.state()["vms"]] == [vm["id"]]
+
+    # The next night backs up the restored VM, a new VM to Hyper-V, in full into its own folder.
+    assert backup(server, tmp_path, "night3")[0].returncode == 0
+    assert (server.root / "Backup" / f"app01_{done['vm']['id']}" / "night3").is_dir()
+
+
+@pytest.mark.scenario("restore")
+def test_the_roles_restore_refuses_a_replace_that_is_a_test_or_names_no_vm(server, tmp_path) -> None:
+    for variables in ({"rct_backup_restore_replace": True}, {"rct_backup_restore_replace": True, "rct_backup_restore_verify": False}):
+        server.clear_calls()
+        results = restore_test(server, tmp_path, **variables)
+        refused = next(r for r in results if r["_status"] == "FAILED")
+        assert refused["msg"] == ("rct_backup_restore_replace needs rct_backup_restore_name (the VM to restore over) and cannot be combined "
+                                  "with rct_backup_restore_verify. Nothing was changed."), refused
+        assert invoked(server) == [] and [v["name"] for v in server.state()["vms"]] == ["app01"]

@@ -47,6 +47,13 @@ messages already say what to do next; the notes below add what they cannot.
   VM that did not start or whose heartbeat stayed away is left registered for a look at its
   console; `vm_restore` with `state: absent`, the same `name` and `folder` removes it and its files,
   and only a restore recorded in that folder.
+- **A restore over the VM itself that stopped** (`vm_restore` `replace: true`): before the VM
+  replaced is removed, a failure removes the restore and says whether that VM lost its reference
+  points (its next backup is then a full one). When Hyper-V did not say whether it removed the VM
+  (a timeout), the restored VM is kept, as it may be the only copy: run the same task again, which
+  records it once the old VM is gone; `state: absent` refuses to remove it until then. After a
+  replace, give `vm` as the GUID to restore the old VM's backups: the backups then hold two VMs of
+  that name.
 """
 
 

@@ -62,3 +62,34 @@ Describe 'Test-HvInsideFolder' {
         Test-HvInsideFolder -Folder 'D:\Restore\web01' -Path '' | Should -BeFalse
     }
 }
+
+Describe 'Get-HvReplaceProblem' {
+    BeforeAll {
+        $testHost = Start-HvTestHost -Scenario @{
+            host = 'HV07'
+            vms = @(
+                @{ name = 'web01'; id = '5d5d5d5d-0000-4000-8000-000000000001'; state = 'off' }
+                @{ name = 'web02'; id = '5d5d5d5d-0000-4000-8000-000000000002'; state = 'saved' }
+            )
+        }
+        $web01, $web02 = @(Get-HvVirtualMachineList)
+    }
+
+    AfterAll {
+        Stop-HvTestHost -TestHost $testHost
+    }
+
+    It 'replaces only the backed-up VM, told by its id, when it is off' {
+        Get-HvReplaceProblem -VirtualMachine $web01 -BackedUpId '{5D5D5D5D-0000-4000-8000-000000000001}' | Should -BeNullOrEmpty
+        Get-HvReplaceProblem -VirtualMachine $web01 -BackedUpId '5d5d5d5d-0000-4000-8000-000000000002' |
+            Should -Be ("VM 'web01' (5d5d5d5d-0000-4000-8000-000000000001) is not the VM that was backed up (5d5d5d5d-0000-4000-8000-000000000002), " +
+                'and replace only restores a VM over itself')
+        Get-HvReplaceProblem -VirtualMachine $web01 -BackedUpId '' |
+            Should -Be "the backup does not record the backed-up VM's id, so VM 'web01' (5d5d5d5d-0000-4000-8000-000000000001) cannot be told to be that VM"
+    }
+
+    It 'refuses a VM that is not off, saved included (its memory would go with it)' {
+        Get-HvReplaceProblem -VirtualMachine $web02 -BackedUpId '5d5d5d5d-0000-4000-8000-000000000002' |
+            Should -Be "VM 'web02' (5d5d5d5d-0000-4000-8000-000000000002) is saved: turn it off first (vm_restore does not stop a VM it is to replace)"
+    }
+}

@@ -301,6 +301,8 @@ class Handler(BaseHTTPRequestHandler):
             endpoint.host.remove_reference_point(data["instance_id"])
         elif path == "/sim/remove_switch":
             endpoint.host.remove_switch(data["name"])
+        elif path == "/sim/power":
+            endpoint.host.power(data["vm"], data["state"])
         elif path == "/sim/disk_hashes":
             self._json(endpoint.host.disk_hashes(data["vm"]))
             return

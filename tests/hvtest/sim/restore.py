@@ -72,6 +72,17 @@ class RestoreMethods:
         with self.lock:
             self.switches = [s for s in self.switches if s["ElementName"] != name]
 
+    def power(self, name: str, state: str) -> None:
+        """The admin turns a VM off or on outside the collection (Stop-VM, Start-VM); the guest boots again from now."""
+        enabled = {"off": 3, "running": 2}.get(state)  # Msvm_ComputerSystem.EnabledState
+        if enabled is None:
+            raise ValueError(f"power: state {state!r} is not off or running")
+        with self.lock:
+            vm = next(v for v in self.vms if v["ElementName"] == name)
+            vm["_state"], vm["EnabledState"] = state, enabled
+            vm["_started_at"] = self.clock() if state == "running" else None
+            self.log("vm_state", vm=name, state=state)
+
     def vm_config(self, vm: dict) -> dict:
         """What the simulated .vmcx of an export holds (sim/vmcx.py)."""
         first = next((d["path"] for d in vm["_disks"]), "")

@@ -124,6 +124,10 @@ class SimServer:
         """The host loses a virtual switch (deleted or renamed since the backup)."""
         self._call("/sim/remove_switch", {"name": name})
 
+    def power(self, vm: str, state: str) -> None:
+        """The admin turns the VM off or on (Stop-VM, Start-VM), outside the collection."""
+        self._call("/sim/power", {"vm": vm, "state": state})
+
     def invalidate_rct(self, vm: str) -> None:
         self._call("/sim/invalidate_rct", {"vm": vm})
 
