@@ -208,6 +208,68 @@ Function Save-HvExportMarker {
     [System.IO.File]::WriteAllText((Get-HvExportMarkerPath -Destination $Destination), [Ansible.Basic.AnsibleModule]::ToJson($Marker))
 }
 
+Function Lock-HvExportDestination {
+    <#
+    .SYNOPSIS
+    Returns an open, exclusive handle on a destination's lock file in a folder of the host, or nothing when no lock file can be made there.
+
+    .DESCRIPTION
+    A module exporting into a destination holds it until it exits. A run started again meanwhile
+    (a controller killed while the module on the host still waits on its export's job, and the
+    task run again at once) waits for that module's completion marker, instead of taking its
+    files for a failed export or exporting into them a second time. The operating system closes
+    the handle if the process dies, and Windows then removes the file (DeleteOnClose). The file
+    is named by a hash of the destination, in the host's folder (next to the catalog), so that
+    nothing is written into the backups. Where no lock file can be made, nothing is returned.
+    #>
+    [CmdletBinding()]
+    [OutputType([System.IO.FileStream])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination,
+
+        # The host's folder for lock files.
+        [Parameter(Mandatory)]
+        [string]
+        $Folder,
+
+        [Parameter(Mandatory)]
+        [int]
+        $TimeoutSeconds
+    )
+
+    try {
+        if (-not (Test-Path -LiteralPath $Folder)) {
+            $null = New-Item -Path $Folder -ItemType Directory -Force -ErrorAction Stop
+        }
+    }
+    catch {
+        return
+    }
+    $key = [System.Text.Encoding]::UTF8.GetBytes($Destination.TrimEnd('\', '/').ToLowerInvariant())
+    $hash = [System.BitConverter]::ToString([System.Security.Cryptography.SHA256]::Create().ComputeHash($key)).Replace('-', '')
+    $lockPath = Join-Path -Path $Folder -ChildPath "export-$($hash.Substring(0, 32).ToLowerInvariant()).lock"
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ($true) {
+        try {
+            return [System.IO.FileStream]::new($lockPath, 'OpenOrCreate', 'ReadWrite', 'None', 1, 'DeleteOnClose')
+        }
+        catch {
+            # Held by another module, or (Windows) being deleted as its holder closes it: the file
+            # is there. Any other failure is for the destination checks that follow.
+            if (-not (Test-Path -LiteralPath $lockPath)) {
+                return
+            }
+            if ([DateTime]::UtcNow -gt $deadline) {
+                throw ("another run is exporting into '$Destination' now (its lock '$lockPath' is held for over $TimeoutSeconds s). " +
+                    'Nothing was changed: wait for it to finish, then run again.')
+            }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+}
+
 Function Clear-HvExportDestination {
     <#
     .SYNOPSIS
@@ -229,6 +291,7 @@ Export-ModuleMember -Function @(
     'Get-HvExportFileByte'
     'Get-HvExportMarkerPath'
     'Get-HvInstancePath'
+    'Lock-HvExportDestination'
     'Read-HvExportMarker'
     'Save-HvExportMarker'
     'Start-HvExport'

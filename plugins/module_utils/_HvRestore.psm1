@@ -1122,6 +1122,26 @@ Function Remove-HvRestoreFile {
     }
 }
 
+Function Get-HvMissingFolder {
+    <#
+    .SYNOPSIS
+    Returns a folder and each folder above it that does not exist yet, deepest first (what creating it makes).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Folder
+    )
+
+    $path = $Folder.TrimEnd('\', '/')
+    while ($path -and -not (Test-Path -LiteralPath $path -PathType Container)) {
+        $path
+        $path = [System.IO.Path]::GetDirectoryName($path)
+    }
+}
+
 Function Get-HvReplaceProblem {
     <#
     .SYNOPSIS
@@ -1232,6 +1252,7 @@ Export-ModuleMember -Function @(
     'Copy-HvRestoreDrive'
     'Copy-HvWritableFile'
     'Find-HvRestoredSystem'
+    'Get-HvMissingFolder'
     'Get-HvRestoreConfiguration'
     'Get-HvRestoreFile'
     'Get-HvRestoreFolderPath'

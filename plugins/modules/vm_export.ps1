@@ -355,6 +355,18 @@ Function Invoke-ExportStep {
         throw (New-HvStepFailure -Message ("$action refused: '$destination' is not a full path: give a local path with its drive " +
                 '(D:\Backups\Hyper-V) or a share (\\server\share\Hyper-V). Nothing was changed.'))
     }
+    $lockKey = $destination.TrimEnd('\', '/').ToLowerInvariant()
+    if (-not $AnsibleModule.CheckMode -and -not $script:DestinationLocks.ContainsKey($lockKey)) {
+        # Held until this module exits, so a run started again meanwhile waits for what this one writes.
+        try {
+            $lockFolder = Split-Path -Path (Resolve-HvCatalogPath -Path $Params.catalog_path) -Parent
+            $lock = @{ Destination = $destination; Folder = $lockFolder; TimeoutSeconds = $Params.wait_timeout + 60 }
+            $script:DestinationLocks[$lockKey] = Lock-HvExportDestination @lock
+        }
+        catch {
+            throw (New-HvStepFailure -Message "$action refused: $($_.Exception.Message)")
+        }
+    }
     if ($Params._job_id) {
         return Complete-Export -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $action
     }
@@ -438,4 +450,14 @@ if ($twice.Count -gt 0) {
 if ($module.Params.free_space_margin -lt 0) {
     $module.FailJson("free_space_margin must be 0 or more percent, got $($module.Params.free_space_margin).")
 }
-Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-ExportStep) -Subject { 'Export' }
+# The destinations this run holds (Lock-HvExportDestination), by path in lower case.
+$script:DestinationLocks = @{}
+try {
+    Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-ExportStep) -Subject { 'Export' }
+}
+finally {
+    # Closing lets a run waiting on a destination go on (and, on Windows, removes the lock file).
+    foreach ($lock in @($script:DestinationLocks.Values | Where-Object { $null -ne $_ })) {
+        $lock.Dispose()
+    }
+}

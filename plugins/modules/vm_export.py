@@ -110,6 +110,9 @@ notes:
   - Supports C(check_mode), reporting RV(mode) and RV(full_reason) as the export would have them.
     When the recovery checkpoint does not exist in check mode (the task that makes it ran in check
     mode too), the VM's own disks stand in for the checkpoint's in the disk-set comparison.
+  - The module holds a lock on each destination it exports into until it exits (a file in the folder
+    of O(catalog_path) on the host); a second run for the same destination waits for it, up to
+    O(wait_timeout) seconds and one minute more, then fails saying another run is exporting there.
 seealso:
   - module: hyperv.backup.recovery_checkpoint
 author:

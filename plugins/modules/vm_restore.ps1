@@ -151,7 +151,7 @@ Function Invoke-Restore {
     $progress = @{ folder = $folder; status = 'restoring'; vm = @{ id = $null; name = $Params.name }; planned = $null
         source = (ConvertTo-PlanResult -Plan $Plan).source
     }
-    $createdFolder = -not (Test-Path -LiteralPath $folder -PathType Container)
+    $createdFolders = @(Get-HvMissingFolder -Folder $folder)
     $planned = $null
     $pointsRemoved = [System.Collections.Generic.List[string]]::new()
     $destroying = $false
@@ -219,7 +219,7 @@ Function Invoke-Restore {
         }
         $progress.status = 'restoring'
         $progress.replaced = $null
-        $left = @(Undo-Restore -Progress $progress -Written $written -CreatedFolder $createdFolder)
+        $left = @(Undo-Restore -Progress $progress -Written $written -CreatedFolder $createdFolders)
         $outcome = Get-ReplaceOutcome -Replace $Replace -Removed $pointsRemoved
         if ($left.Count -eq 0) {
             $failure = [System.InvalidOperationException]::new("failed while ${step}: $reason Nothing was left: the files written and the " +
@@ -361,8 +361,10 @@ Function Undo-Restore {
         [System.Collections.Generic.List[string]]
         $Written,
 
+        # The target folder and the folders above it that the restore made.
         [Parameter(Mandatory)]
-        [bool]
+        [AllowEmptyCollection()]
+        [string[]]
         $CreatedFolder
     )
 
@@ -383,10 +385,7 @@ Function Undo-Restore {
         }
     }
     $folder = $Progress.folder
-    $folders = @(Get-HvRestoreFolderPath -Folder $folder)
-    if ($CreatedFolder) {
-        $folders += $folder
-    }
+    $folders = @(Get-HvRestoreFolderPath -Folder $folder) + $CreatedFolder
     foreach ($problem in @(Remove-HvRestoreFile -File @($Written) -Folder @())) {
         $left.Add($problem)
     }

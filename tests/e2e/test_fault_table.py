@@ -285,6 +285,29 @@ def test_fault_row(request, tmp_path, row: Row) -> None:
     (out / f"{ROWS.index(row):02d}.md").write_text(render(row, left) + "\n", encoding="utf-8")
 
 
+def test_a_run_started_again_while_the_killed_runs_module_still_waits_on_its_export_takes_its_export(tmp_path) -> None:
+    """The controller killed while vm_export's module waits on the host for its job, and the task run again at
+    once: the new run waits for the old module (the destination's lock) and finds its finished export,
+    instead of refusing its files as a failed run's partial export (a CI run saw that race under load)."""
+    from hvtest.sim.runner import SimServer  # pylint: disable=import-outside-toplevel
+    from conftest import SCENARIOS, Play  # pylint: disable=import-outside-toplevel
+
+    with SimServer(SCENARIOS / "backup.yml", tmp_path) as server:
+        play = Play(server, tmp_path)
+        server.add_fault(method="ExportSystemDefinition", job={"duration": 12})
+        destination = server.path("Backup", "app01-night")
+        export = {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "night", "destination": destination, "wait_timeout": 30}}
+        first = play.started({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "night", "consistency": "crash"}}, export)
+        server.wait_for_call("ExportSystemDefinition", first)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        (again,) = play(export)
+        assert again["_status"] in ("SUCCESS", "CHANGED") and again["mode"] == "full", again
+        assert (pathlib.Path(destination) / "hyperv.backup-export.json").is_file()
+        assert [p.name for p in pathlib.Path(server.path("Backup")).rglob("*") if "lock" in p.name] == [], "nothing is written into the backups"
+        assert [c["method"] for c in server.calls()["calls"] if c["op"] == "invoke"].count("ExportSystemDefinition") == 1
+
+
 def test_the_table_in_the_docs_is_this_one() -> None:
     expected = [render(row, ZERO) for row in ROWS]
     text = DOC.read_text(encoding="utf-8")

@@ -93,3 +93,13 @@ Describe 'Get-HvReplaceProblem' {
             Should -Be "VM 'web02' (5d5d5d5d-0000-4000-8000-000000000002) is saved: turn it off first (vm_restore does not stop a VM it is to replace)"
     }
 }
+
+Describe 'Get-HvMissingFolder' {
+    It 'gives the target and each folder above it that creating it makes, deepest first, and nothing when it exists' {
+        $existing = Join-Path $TestDrive 'made'
+        $null = New-Item -ItemType Directory -Path $existing
+        $target = Join-Path (Join-Path $existing 'a') 'b'
+        @(Get-HvMissingFolder -Folder "$target$([System.IO.Path]::DirectorySeparatorChar)") | Should -Be @($target, (Join-Path $existing 'a'))
+        @(Get-HvMissingFolder -Folder $existing) | Should -BeNullOrEmpty
+    }
+}
