@@ -218,9 +218,10 @@ Function Lock-HvExportDestination {
     (a controller killed while the module on the host still waits on its export's job, and the
     task run again at once) waits for that module's completion marker, instead of taking its
     files for a failed export or exporting into them a second time. The operating system closes
-    the handle if the process dies, and Windows then removes the file (DeleteOnClose). The file
-    is named by a hash of the destination, in the host's folder (next to the catalog), so that
-    nothing is written into the backups. Where no lock file can be made, nothing is returned.
+    the handle if the process dies; closing removes the file (DeleteOnClose; on Windows also when
+    the process dies). The file is named by a hash of the destination, in the host's folder (next
+    to the catalog), so that nothing is written into the backups. Where no lock file can be made,
+    nothing is returned.
     #>
     [CmdletBinding()]
     [OutputType([System.IO.FileStream])]
@@ -247,13 +248,24 @@ Function Lock-HvExportDestination {
     catch {
         return
     }
-    $key = [System.Text.Encoding]::UTF8.GetBytes($Destination.TrimEnd('\', '/').ToLowerInvariant())
-    $hash = [System.BitConverter]::ToString([System.Security.Cryptography.SHA256]::Create().ComputeHash($key)).Replace('-', '')
+    # One name for one folder however it is written (either separator, any case). The provider
+    # class, not SHA256.Create(): on a host with the FIPS policy on, Windows PowerShell's
+    # SHA256Managed throws.
+    $key = [System.Text.Encoding]::UTF8.GetBytes($Destination.Replace('/', '\').TrimEnd('\').ToLowerInvariant())
+    $sha = [System.Security.Cryptography.SHA256CryptoServiceProvider]::new()
+    try {
+        $hash = [System.BitConverter]::ToString($sha.ComputeHash($key)).Replace('-', '')
+    }
+    finally {
+        $sha.Dispose()
+    }
     $lockPath = Join-Path -Path $Folder -ChildPath "export-$($hash.Substring(0, 32).ToLowerInvariant()).lock"
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while ($true) {
         try {
-            return [System.IO.FileStream]::new($lockPath, 'OpenOrCreate', 'ReadWrite', 'None', 1, 'DeleteOnClose')
+            # Typed: with strings, PowerShell picks the overload whose last parameter is bool useAsync.
+            return [System.IO.FileStream]::new($lockPath, [System.IO.FileMode]::OpenOrCreate, [System.IO.FileAccess]::ReadWrite,
+                [System.IO.FileShare]::None, 1, [System.IO.FileOptions]::DeleteOnClose)
         }
         catch {
             # Held by another module, or (Windows) being deleted as its holder closes it: the file
@@ -262,8 +274,7 @@ Function Lock-HvExportDestination {
                 return
             }
             if ([DateTime]::UtcNow -gt $deadline) {
-                throw ("another run is exporting into '$Destination' now (its lock '$lockPath' is held for over $TimeoutSeconds s). " +
-                    'Nothing was changed: wait for it to finish, then run again.')
+                throw "another run is exporting into '$Destination' now (its lock '$lockPath' is held for over $TimeoutSeconds s)."
             }
             Start-Sleep -Milliseconds 200
         }

@@ -355,16 +355,25 @@ Function Invoke-ExportStep {
         throw (New-HvStepFailure -Message ("$action refused: '$destination' is not a full path: give a local path with its drive " +
                 '(D:\Backups\Hyper-V) or a share (\\server\share\Hyper-V). Nothing was changed.'))
     }
-    $lockKey = $destination.TrimEnd('\', '/').ToLowerInvariant()
+    $lockKey = $destination.Replace('/', '\').TrimEnd('\').ToLowerInvariant()
     if (-not $AnsibleModule.CheckMode -and -not $script:DestinationLocks.ContainsKey($lockKey)) {
-        # Held until this module exits, so a run started again meanwhile waits for what this one writes.
+        # Held until this module exits, so a run started again while this one waits on its job waits
+        # for what this one writes. A run that already holds a destination does not wait for another:
+        # two runs taking two destinations in opposite orders would each wait on the other.
+        $holding = @($script:DestinationLocks.Values | Where-Object { $null -ne $_ }).Count -gt 0
         try {
             $lockFolder = Split-Path -Path (Resolve-HvCatalogPath -Path $Params.catalog_path) -Parent
-            $lock = @{ Destination = $destination; Folder = $lockFolder; TimeoutSeconds = $Params.wait_timeout + 60 }
+            $lock = @{ Destination = $destination; Folder = $lockFolder; TimeoutSeconds = if ($holding) { 0 } else { $Params.wait_timeout + 60 } }
             $script:DestinationLocks[$lockKey] = Lock-HvExportDestination @lock
         }
         catch {
-            throw (New-HvStepFailure -Message "$action refused: $($_.Exception.Message)")
+            $what = if ($Params._job_id) {
+                "$action ran, but its completion cannot be recorded: $($_.Exception.Message) Run the task again to record it."
+            }
+            else {
+                "$action refused: $($_.Exception.Message) Nothing was changed: wait for it to finish, then run again."
+            }
+            throw (New-HvStepFailure -Message $what -ErrorRecord $_)
         }
     }
     if ($Params._job_id) {
@@ -456,7 +465,7 @@ try {
     Invoke-HvVmBatch -Module $module -Step (Get-Command -Name Invoke-ExportStep) -Subject { 'Export' }
 }
 finally {
-    # Closing lets a run waiting on a destination go on (and, on Windows, removes the lock file).
+    # Closing lets a run waiting on a destination go on, and removes the lock file.
     foreach ($lock in @($script:DestinationLocks.Values | Where-Object { $null -ne $_ })) {
         $lock.Dispose()
     }

@@ -113,6 +113,8 @@ notes:
   - The module holds a lock on each destination it exports into until it exits (a file in the folder
     of O(catalog_path) on the host); a second run for the same destination waits for it, up to
     O(wait_timeout) seconds and one minute more, then fails saying another run is exporting there.
+    The lock covers the module's own wait on the export's job, not the controller's following of a
+    longer job after the module has returned.
 seealso:
   - module: hyperv.backup.recovery_checkpoint
 author:
