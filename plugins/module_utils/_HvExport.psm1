@@ -208,6 +208,22 @@ Function Save-HvExportMarker {
     [System.IO.File]::WriteAllText((Get-HvExportMarkerPath -Destination $Destination), [Ansible.Basic.AnsibleModule]::ToJson($Marker))
 }
 
+Function Get-HvDestinationKey {
+    <#
+    .SYNOPSIS
+    Returns one name for a destination folder however it is written (either separator, a trailing one, any case).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Destination
+    )
+
+    $Destination.Replace('/', '\').TrimEnd('\').ToLowerInvariant()
+}
+
 Function Lock-HvExportDestination {
     <#
     .SYNOPSIS
@@ -248,10 +264,9 @@ Function Lock-HvExportDestination {
     catch {
         return
     }
-    # One name for one folder however it is written (either separator, any case). The provider
-    # class, not SHA256.Create(): on a host with the FIPS policy on, Windows PowerShell's
+    # The provider class, not SHA256.Create(): on a host with the FIPS policy on, Windows PowerShell's
     # SHA256Managed throws.
-    $key = [System.Text.Encoding]::UTF8.GetBytes($Destination.Replace('/', '\').TrimEnd('\').ToLowerInvariant())
+    $key = [System.Text.Encoding]::UTF8.GetBytes((Get-HvDestinationKey -Destination $Destination))
     $sha = [System.Security.Cryptography.SHA256CryptoServiceProvider]::new()
     try {
         $hash = [System.BitConverter]::ToString($sha.ComputeHash($key)).Replace('-', '')
@@ -298,6 +313,7 @@ Function Clear-HvExportDestination {
 
 Export-ModuleMember -Function @(
     'Clear-HvExportDestination'
+    'Get-HvDestinationKey'
     'Get-HvExportFile'
     'Get-HvExportFileByte'
     'Get-HvExportMarkerPath'

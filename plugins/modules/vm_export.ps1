@@ -355,7 +355,7 @@ Function Invoke-ExportStep {
         throw (New-HvStepFailure -Message ("$action refused: '$destination' is not a full path: give a local path with its drive " +
                 '(D:\Backups\Hyper-V) or a share (\\server\share\Hyper-V). Nothing was changed.'))
     }
-    $lockKey = $destination.Replace('/', '\').TrimEnd('\').ToLowerInvariant()
+    $lockKey = Get-HvDestinationKey -Destination $destination
     if (-not $AnsibleModule.CheckMode -and -not $script:DestinationLocks.ContainsKey($lockKey)) {
         # Held until this module exits, so a run started again while this one waits on its job waits
         # for what this one writes. A run that already holds a destination does not wait for another:
