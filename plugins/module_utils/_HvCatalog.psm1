@@ -409,10 +409,101 @@ Function Resolve-HvCatalogPath {
     Join-Path -Path $env:ProgramData -ChildPath 'hyperv.backup\catalog.json'
 }
 
+Function Get-HvPendingRecordPath {
+    <#
+    .SYNOPSIS
+    Returns the file beside the catalog that records one kind of job still running (pending-<Kind>.json).
+
+    .DESCRIPTION
+    A module records a job there as soon as Hyper-V has started it, and forgets it once it has seen
+    the job end. A run whose controller died mid-job leaves the record, so the next run follows that
+    job instead of starting a second one. Same format and locking as the catalog.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $CatalogPath,
+
+        [Parameter(Mandatory)]
+        [ValidateSet('checkpoints', 'exports')]
+        [string]
+        $Kind
+    )
+
+    Join-Path -Path (Split-Path -Path (Resolve-HvCatalogPath -Path $CatalogPath) -Parent) -ChildPath "pending-$Kind.json"
+}
+
+Function Get-HvPendingRecord {
+    <#
+    .SYNOPSIS
+    Returns the record of a VM and name in a file of running jobs (Get-HvPendingRecordPath), or nothing.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [string]
+        $VmId,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Name
+    )
+
+    $pending = Read-HvCatalog -Path $Path
+    Find-HvCatalogEntry -Catalog $pending -VmId $VmId -Name $Name | Select-Object -First 1
+}
+
+Function Set-HvPendingRecord {
+    <#
+    .SYNOPSIS
+    Records a started job for a VM and name (Record given), or forgets it (no Record), in a file of running jobs.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory)]
+        [string]
+        $VmId,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Name,
+
+        [AllowNull()]
+        [hashtable]
+        $Record
+    )
+
+    if ($null -eq $Record -and ($null -eq (Get-HvPendingRecord -Path $Path -VmId $VmId -Name $Name))) {
+        # Nothing to forget: the file is not written (or made) for it.
+        return
+    }
+    $null = Update-HvCatalog -Path $Path -Change {
+        param ($pending)
+        $null = Remove-HvCatalogEntry -Catalog $pending -VmId $VmId -Name $Name
+        if ($null -ne $Record) {
+            Set-HvCatalogEntry -Catalog $pending -Entry $Record
+        }
+    }
+}
+
 Export-ModuleMember -Function @(
     'ConvertTo-HvHashtable'
     'Find-HvCatalogEntry'
     'Get-HvCatalogSpec'
+    'Get-HvPendingRecord'
+    'Get-HvPendingRecordPath'
     'Resolve-HvCatalogPath'
     'Lock-HvCatalog'
     'New-HvCatalogEntry'
@@ -420,5 +511,6 @@ Export-ModuleMember -Function @(
     'Remove-HvCatalogEntry'
     'Save-HvCatalog'
     'Set-HvCatalogEntry'
+    'Set-HvPendingRecord'
     'Update-HvCatalog'
 )

@@ -76,32 +76,16 @@ Function Set-PendingJob {
     }
 }
 
-Function Get-PendingCheckpointPath {
-    <#
-    .SYNOPSIS
-    Returns the file beside the catalog that records checkpoint creations still running.
-
-    .DESCRIPTION
-    A creation is recorded there (VM id, label, job, the VM's recovery checkpoints before it) as
-    soon as Hyper-V has started it, and removed once the checkpoint is tagged or the job failed.
-    A run whose controller died mid-job leaves the record, so the next run follows that job or
-    tags what it made instead of making a second checkpoint. Same format and locking as the catalog.
-    #>
-    [CmdletBinding()]
-    [OutputType([string])]
-    param (
-        [Parameter(Mandatory)]
-        [hashtable]
-        $Params
-    )
-
-    Join-Path -Path (Split-Path -Path (Resolve-HvCatalogPath -Path $Params.catalog_path) -Parent) -ChildPath 'pending-checkpoints.json'
-}
-
 Function Set-PendingCheckpointRecord {
     <#
     .SYNOPSIS
     Records a started checkpoint creation (Record given) or forgets it (no Record) for a VM and label.
+
+    .DESCRIPTION
+    A creation is recorded (VM id, label, job, the VM's recovery checkpoints before it) as soon as
+    Hyper-V has started it, and forgotten once the checkpoint is tagged or the job failed. A run
+    whose controller died mid-job leaves the record, so the next run follows that job or tags what
+    it made instead of making a second checkpoint.
     #>
     [CmdletBinding()]
     param (
@@ -118,19 +102,14 @@ Function Set-PendingCheckpointRecord {
         $Record
     )
 
-    $null = Update-HvCatalog -Path (Get-PendingCheckpointPath -Params $Params) -Change {
-        param ($pending)
-        Remove-HvCatalogEntry -Catalog $pending -VmId $Identity.id -Name $Params.name
-        if ($null -ne $Record) {
-            Set-HvCatalogEntry -Catalog $pending -Entry $Record
-        }
-    }
+    $path = Get-HvPendingRecordPath -CatalogPath $Params.catalog_path -Kind checkpoints
+    Set-HvPendingRecord -Path $path -VmId $Identity.id -Name $Params.name -Record $Record
 }
 
 Function Get-PendingCheckpointRecord {
     <#
     .SYNOPSIS
-    Returns the record of a checkpoint creation a run started and did not see end, or nothing.
+    Returns the record of a creation of this label an earlier run started, or nothing.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
@@ -144,8 +123,7 @@ Function Get-PendingCheckpointRecord {
         $Identity
     )
 
-    $pending = Read-HvCatalog -Path (Get-PendingCheckpointPath -Params $Params)
-    Find-HvCatalogEntry -Catalog $pending -VmId $Identity.id -Name $Params.name | Select-Object -First 1
+    Get-HvPendingRecord -Path (Get-HvPendingRecordPath -CatalogPath $Params.catalog_path -Kind checkpoints) -VmId $Identity.id -Name $Params.name
 }
 
 Function Get-MadeCheckpoint {

@@ -169,7 +169,119 @@ Function Start-Export {
     $job = Get-HvCimJob -InstanceId $output.Job.InstanceID
     $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $output.Job.InstanceID; state = 'gone' } }
     $Result._resume = @{ changed = $true; full_reason = $Result.full_reason; differential = $null -ne $BaseReferencePoint }
+    $record = @{
+        vm_id = $Result.vm.id
+        name = Get-HvDestinationKey -Destination $Result.destination
+        job_id = $output.Job.InstanceID
+        checkpoint = $Params.checkpoint
+        base = if ($null -ne $BaseReferencePoint) { $Params.base } else { $null }
+        resume = $Result._resume
+        started = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
+    }
+    Set-PendingExportRecord -Params $Params -Result $Result -Record $record
     $Result
+}
+
+Function Set-PendingExportRecord {
+    <#
+    .SYNOPSIS
+    Records the export job started into a result's destination (Record given), or forgets it (no Record).
+
+    .DESCRIPTION
+    A run whose controller died while Hyper-V still exports leaves the record; the next run into
+    that destination follows the job (Resume-RecordedExport) instead of taking its files for a
+    failed export or exporting into them a second time.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [AllowNull()]
+        [hashtable]
+        $Record
+    )
+
+    $path = Get-HvPendingRecordPath -CatalogPath $Params.catalog_path -Kind exports
+    Set-HvPendingRecord -Path $path -VmId $Result.vm.id -Name (Get-HvDestinationKey -Destination $Result.destination) -Record $Record
+}
+
+Function Resume-RecordedExport {
+    <#
+    .SYNOPSIS
+    Returns the result of following an export an earlier run started into this destination and did not see end, or nothing when there is no such job left.
+
+    .DESCRIPTION
+    Still running or ended: the result is that job's, as if this run had started it (waiting on
+    it, its files recorded, or its failure). Forgotten by Hyper-V (it keeps a finished job five
+    minutes): the record goes and its files are a partial export like any other.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [object]
+        $VirtualMachine,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Record,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $job = Get-HvCimJob -InstanceId $Record.job_id
+    if ($null -eq $job) {
+        if (-not $AnsibleModule.CheckMode) {
+            Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+        }
+        return
+    }
+    if ($Record.checkpoint -cne $Params.checkpoint) {
+        if (-not (Test-HvCimJobFinished -Job $job)) {
+            throw (New-HvStepFailure -Message ("$Action refused: export job $($Record.job_id) of checkpoint '$($Record.checkpoint)', started by a run " +
+                    'that did not see it end, is still writing into it. Nothing was changed: wait for it to end, then run again.'))
+        }
+        if (-not $AnsibleModule.CheckMode) {
+            Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+        }
+        return
+    }
+    $resume = $Record.resume
+    $Result.changed = $true
+    $Result.mode = if ($resume.differential) { 'incremental' } else { 'full' }
+    $Result.base = $Record.base
+    $Result.full_reason = $resume.full_reason
+    if ($AnsibleModule.CheckMode) {
+        # The run would follow that job, not export.
+        $Result.job = ConvertTo-HvJobResult -Job $job
+        return $Result
+    }
+    $AnsibleModule.Warn("$Action was started by job $($Record.job_id) of a run that did not see it end; this run follows that job instead of exporting again.")
+    $followed = $Params.Clone()
+    $followed._job_id = $Record.job_id
+    $followed._resume = $resume
+    $followed.base = $Record.base
+    Complete-Export -Params $followed -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $Action
 }
 
 Function Complete-Export {
@@ -205,6 +317,7 @@ Function Complete-Export {
     $job = Get-HvCimJob -InstanceId $Params._job_id
     if ($null -eq $job) {
         $Result.job = @{ id = $Params._job_id; state = 'gone' }
+        Set-PendingExportRecord -Params $Params -Result $Result -Record $null
         throw (New-HvStepFailure -Message ("$Action lost track of job $($Params._job_id) (Hyper-V no longer has it) and the destination has no completion " +
                 "marker; export again with overwrite_partial=true."))
     }
@@ -228,6 +341,7 @@ Function Complete-Export {
     }
     if (-not $jobResult.succeeded) {
         $left = Remove-FailedExport -Destination $Result.destination -VmName $Result.vm.name
+        Set-PendingExportRecord -Params $Params -Result $Result -Record $null
         throw (New-HvStepFailure -Message ((Format-HvJobFailure -JobResult $jobResult -Action $Action) + $left))
     }
     Complete-ExportFile -Params $Params -Result $Result
@@ -303,6 +417,7 @@ Function Complete-ExportFile {
         completed = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
     }
     Save-HvExportMarker -Destination $Result.destination -Marker $marker
+    Set-PendingExportRecord -Params $Params -Result $Result -Record $null
     Set-ExportResult -Result $Result -Marker $marker
     $Result
 }
@@ -386,8 +501,20 @@ Function Invoke-ExportStep {
             throw (New-HvStepFailure -Message ("$action refused: the destination holds a complete export of VM '$($marker.vm_name)' checkpoint " +
                     "'$($marker.checkpoint)'. Choose another destination."))
         }
+        if (-not $AnsibleModule.CheckMode) {
+            # A module that died between writing the marker and forgetting its job.
+            Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+        }
         Set-ExportResult -Result $Result -Marker $marker
         return $Result
+    }
+    $record = Get-HvPendingRecord -Path (Get-HvPendingRecordPath -CatalogPath $Params.catalog_path -Kind exports) -VmId $identity.id -Name $lockKey
+    if ($null -ne $record) {
+        $follow = @{ Params = $Params; VirtualMachine = $VirtualMachine; AnsibleModule = $AnsibleModule; Result = $Result; Record = $record; Action = $action }
+        $followed = Resume-RecordedExport @follow
+        if ($null -ne $followed) {
+            return $followed
+        }
     }
     $partial = @(Get-HvExportFile -Destination $destination)
     if ($partial.Count -gt 0) {

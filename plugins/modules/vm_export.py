@@ -113,8 +113,11 @@ notes:
   - The module holds a lock on each destination it exports into until it exits (a file in the folder
     of O(catalog_path) on the host); a second run for the same destination waits for it, up to
     O(wait_timeout) seconds and one minute more, then fails saying another run is exporting there.
-    The lock covers the module's own wait on the export's job, not the controller's following of a
-    longer job after the module has returned.
+    Once the module has returned and the controller follows a longer job, the job is recorded in
+    C(pending-exports.json) in that folder until the export is recorded or has failed; a run into the
+    same destination meanwhile (a controller killed and the task run again) follows that job, with a
+    warning, instead of refusing its files as a partial export or exporting again. A job Hyper-V has
+    forgotten (five minutes after it ended) leaves a partial export, handled as O(overwrite_partial) says.
 seealso:
   - module: hyperv.backup.recovery_checkpoint
 author:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import os
 import signal
 import threading
+import time
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -204,12 +206,12 @@ def left_behind(server, row: Row) -> dict[str, int]:
         catalog = catalog_entries(server)
     except (ValueError, KeyError):
         catalog = []  # a catalog the row damaged on purpose is left as it was
-    pending_file = server.root / "ProgramData" / "hyperv.backup" / "pending-checkpoints.json"
+    host_folder = server.root / "ProgramData" / "hyperv.backup"
     backups = server.root / "Backup"
     runs = [run for folder in backups.iterdir() for run in folder.iterdir()] if backups.exists() else []
     # A module row keeps the checkpoint it was asked for; after the role every checkpoint is one too many.
     kept = "hyperv.backup: nightly" if row.checkpoint_kept else None
-    left = dict(ZERO, pending=len(catalog_entries(server, pending_file)),
+    left = dict(ZERO, pending=sum(len(catalog_entries(server, host_folder / f"pending-{kind}.json")) for kind in ("checkpoints", "exports")),
                 # An export folder with files but without the marker a complete export gets.
                 half_written=len([r for r in runs if any(f.is_file() for f in r.rglob("*")) and not (r / "hyperv.backup-export.json").exists()]))
     for vm_id in (row.vm_id, *row.also_vm_ids):
@@ -306,6 +308,38 @@ def test_a_run_started_again_while_the_killed_runs_module_still_waits_on_its_exp
         assert (pathlib.Path(destination) / "hyperv.backup-export.json").is_file()
         assert [p.name for p in pathlib.Path(server.path("Backup")).rglob("*") if "lock" in p.name] == [], "nothing is written into the backups"
         assert [c["method"] for c in server.calls()["calls"] if c["op"] == "invoke"].count("ExportSystemDefinition") == 1
+
+
+def test_a_run_started_again_after_the_killed_runs_module_returned_follows_its_export_job(tmp_path) -> None:
+    """The controller killed while it follows vm_export's job from the controller (the module has
+    returned and holds nothing), and the task run again: the new run follows that job, recorded
+    beside the catalog, instead of refusing its files as a failed run's partial export (the race
+    the CI runs of 0.3.0 saw under load) or exporting into them a second time."""
+    from hvtest.sim.runner import SimServer  # pylint: disable=import-outside-toplevel
+    from conftest import SCENARIOS, Play  # pylint: disable=import-outside-toplevel
+
+    with SimServer(SCENARIOS / "backup.yml", tmp_path) as server:
+        play = Play(server, tmp_path)
+        server.add_fault(method="ExportSystemDefinition", job={"duration": 15})
+        destination = server.path("Backup", "app01-night")
+        export = {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "night", "destination": destination, "wait_timeout": 1}}
+        first = play.started({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "night", "consistency": "crash"}}, export)
+        deadline = time.monotonic() + 120
+        while not any(r["module"] == "vm_export" and '"pending": true' in json.dumps(r["result"]) for r in server.calls()["module_runs"]):
+            assert first.poll() is None and time.monotonic() < deadline, "vm_export never returned its export's job"
+            time.sleep(0.1)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        pending = server.root / "ProgramData" / "hyperv.backup" / "pending-exports.json"
+        assert [e["job_id"] for e in catalog_entries(server, pending)] != [], "the started export is recorded on the host"
+        (again,) = play(export)
+        assert again["_status"] == "CHANGED" and again["mode"] == "full", again
+        assert "this run follows that job instead of exporting again" in " ".join(play.last_output.split())
+        assert (pathlib.Path(destination) / "hyperv.backup-export.json").is_file()
+        assert [c["method"] for c in server.calls()["calls"] if c["op"] == "invoke"].count("ExportSystemDefinition") == 1
+        assert catalog_entries(server, pending) == [], "the record goes once the export is recorded"
+        (once_more,) = play(export)
+        assert once_more["_status"] == "SUCCESS" and once_more["files"] == again["files"], once_more
 
 
 def test_the_table_in_the_docs_is_this_one() -> None:

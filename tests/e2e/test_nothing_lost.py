@@ -65,6 +65,37 @@ def test_a_checkpoint_whose_controller_died_is_tagged_by_the_next_run_not_made_t
 
 
 @pytest.mark.scenario("backup")
+def test_an_export_whose_controller_stopped_following_is_never_exported_over(server, play) -> None:
+    """The export's job recorded on the host (pending-exports.json) stops a run of another label from
+    taking the folder while the job runs; once Hyper-V has forgotten the job, what it wrote is a
+    partial export like any other, and its record goes."""
+    play({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "night", "consistency": "crash"}})
+    pending = server.root / "ProgramData" / "hyperv.backup" / "pending-exports.json"
+    busy = {"vm": "app01", "checkpoint": "night", "destination": server.path("Backup", "app01-busy")}
+    server.add_fault(method="ExportSystemDefinition", job={"duration": 600})
+    (started,) = play({"hyperv.backup.vm_export": {**busy, "wait_timeout": 0, "job_timeout": 0}})
+    assert started["pending"] is True, "the controller stops following: as if it died"
+    (other,) = play({"hyperv.backup.vm_export": {**busy, "checkpoint": "other"}, "ignore_errors": True})
+    assert other["_status"] == "FAILED" and other["changed"] is False
+    assert f"export job {started['job']['id']} of checkpoint 'night', started by a run that did not see it end, is still writing" in other["msg"]
+    assert [e["job_id"] for e in catalog_entries(server, pending)] == [started["job"]["id"]], "the record stays while its job runs"
+
+    forgotten = {"vm": "app01", "checkpoint": "night", "destination": server.path("Backup", "app01-forgotten")}
+    server.add_fault(method="ExportSystemDefinition", job={"duration": 1, "vanish_after": 0})
+    busy_job = started["job"]["id"]
+    (started,) = play({"hyperv.backup.vm_export": {**forgotten, "wait_timeout": 0, "job_timeout": 0}})
+    time.sleep(1.5)
+    # A read after its end ends the simulated job, which the host then forgets at once (vanish_after 0).
+    play({"hyperv.backup.job_info": {"job_id": started["job"]["id"]}})
+    (seen,) = play({"hyperv.backup.job_info": {"job_id": started["job"]["id"]}})
+    assert seen["job"]["state"] == "gone", seen
+    (again,) = play({"hyperv.backup.vm_export": forgotten, "ignore_errors": True})
+    assert again["_status"] == "FAILED" and "holds a partial export" in again["msg"], again
+    assert [e["job_id"] for e in catalog_entries(server, pending)] == [busy_job], "a forgotten job's record goes, a running one's stays"
+    assert invoked(server).count("Msvm_VirtualSystemManagementService.ExportSystemDefinition") == 2, "nothing was exported over"
+
+
+@pytest.mark.scenario("backup")
 def test_a_checkpoint_whose_job_names_nothing_is_still_the_one_tagged(server, play) -> None:
     server.add_fault(method="CreateSnapshot", vm="app01", job={"duration": 0.3, "names_product": False})
     (result,) = play({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "nightly"}})

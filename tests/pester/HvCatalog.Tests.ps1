@@ -159,3 +159,33 @@ Describe 'Lock-HvCatalog' {
         $names.Count | Should -Be 30
     }
 }
+
+Describe 'Set-HvPendingRecord and Get-HvPendingRecord' {
+    BeforeEach {
+        $folder = Join-Path $TestDrive ([guid]::NewGuid().ToString('N'))
+        $path = Get-HvPendingRecordPath -CatalogPath (Join-Path $folder 'catalog.json') -Kind exports
+    }
+
+    It 'keeps its file beside the catalog, named for the kind of job' {
+        $path | Should -Be (Join-Path $folder 'pending-exports.json')
+    }
+
+    It 'records a job per VM and name, and forgets only that one' {
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record @{ vm_id = $identity.id; name = 'd:\backups\a'; job_id = 'J1' }
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\b' -Record @{ vm_id = $identity.id; name = 'd:\backups\b'; job_id = 'J2' }
+        (Get-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a').job_id | Should -Be 'J1'
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record $null
+        Get-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' | Should -BeNullOrEmpty
+        (Get-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\b').job_id | Should -Be 'J2'
+    }
+
+    It 'makes no file and writes none when there is nothing to forget' {
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record $null
+        Test-Path -LiteralPath $path | Should -BeFalse
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record @{ vm_id = $identity.id; name = 'd:\backups\a'; job_id = 'J1' }
+        $written = (Get-Item -LiteralPath $path).LastWriteTimeUtc
+        Start-Sleep -Milliseconds 50
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\other' -Record $null
+        (Get-Item -LiteralPath $path).LastWriteTimeUtc | Should -Be $written
+    }
+}
