@@ -19,6 +19,8 @@ options:
       - Progress is shown with C(-v) (AWX's Verbose) - a line per host and job when it starts, changes
         state or passes a quarter of the work, with the time elapsed; every poll with C(-vvv). The
         default output has the task line and its result only.
+      - With several VMs, the module is run again once for all of them when their jobs have ended; a
+        job that failed, vanished or ended 60 s before the others are done has its VM finished at once.
       - V(0) returns at once with the job still running (and, for the modules that have it, C(pending=true)) and its id.
       - When the time is up the task fails with the job id, state and percentage; the job goes on
         on the host, and rerunning the task follows the same job instead of starting another.

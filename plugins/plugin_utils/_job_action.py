@@ -7,7 +7,7 @@
 
 The module does the work and starts Hyper-V jobs; when jobs are still running as it returns,
 this follows all of them in one loop (plugin_utils/_job_wait.py) and runs the module again for
-the VMs whose jobs ended, handing each its job and what the module asked to get back (the
+the VMs whose jobs ended (once all have, see JobFollower.hold_left), handing each its job and what the module asked to get back (the
 internal option _resume, one entry per VM of the run), until none is left or the task's job_timeout passes. Whatever happened to a job,
 failed or gone, the module says what it means: only the PowerShell words job failures.
 """

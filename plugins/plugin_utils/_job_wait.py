@@ -63,9 +63,21 @@ class Backoff:
         return min(self.cap, self.first * self.factor ** failures)
 
 
+# How long the first job seen ended waits for the others of the task before the module is run
+# again for it: one run then finishes every VM whose job ended meanwhile. Well under the five
+# minutes after which Hyper-V forgets a finished job (Msvm_ConcreteJob.TimeBeforeRemoval), since
+# the module reads what the job made from it.
+HOLD_ENDED = 60.0
+
+
 def ended(job: dict[str, Any]) -> bool:
     """Whether a job (as job_info reports it) has ended or the host no longer has it."""
     return bool(job.get("finished")) or job.get("state") == "gone"
+
+
+def ended_well(job: dict[str, Any]) -> bool:
+    """Whether a job ended with success: what is left of its VM's work waits on no new job, unlike a fallback after a failure."""
+    return bool(job.get("finished")) and bool(job.get("succeeded"))
 
 
 class Progress:
@@ -123,7 +135,7 @@ class JobFollower:
     """Follows the jobs of one task until a deadline, with one back-off and progress per job."""
 
     def __init__(self, poll: Poll, *, display: Any, host: str, timeout: float, retries: int,
-                 reconnect: Callable[[], None], backoff: Backoff = Backoff(),
+                 reconnect: Callable[[], None], backoff: Backoff = Backoff(), hold: float = HOLD_ENDED,
                  clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None) -> None:
         self.poll = poll
         self.display = display
@@ -136,7 +148,9 @@ class JobFollower:
         self.started = self.clock()
         self.deadline = self.started + timeout
         self.intervals = backoff.intervals()
+        self.hold = hold
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.seen_ended: dict[str, float] = {}  # job id -> when a poll first saw it ended
         self.progress: dict[str, Progress] = {}
         self.warnings: list[str] = []
         self.polls = 0
@@ -149,19 +163,38 @@ class JobFollower:
             self.progress[job_id] = Progress(self.display, self.host, label, self.started)
         self.progress[job_id].update(job, self.clock())
 
+    def hold_left(self, job_ids: list[str], done: list[str], now: float) -> float | None:
+        """Seconds the jobs that ended may still wait for the others, or None when the module must run for them now.
+
+        None when all have ended, or one ended otherwise than well (the module may start another job
+        for it: a crash-consistent checkpoint, a full export), or the first seen ended has waited
+        the hold out.
+        """
+        if len(done) == len(job_ids) or not all(ended_well(self.jobs[job_id]) for job_id in done):
+            return None
+        left = self.hold - (now - min(self.seen_ended[job_id] for job_id in done))
+        return left if left > 0 else None
+
     def wait(self, job_ids: list[str]) -> WaitOutcome:
-        """Polls the jobs until one or more of them have ended, the deadline passes or the host stays unreachable."""
+        """Polls the jobs until they have all ended (or some, see hold_left), the deadline passes or the host stays unreachable."""
         failures = 0
         while True:
+            now = self.clock()
             done = [job_id for job_id in job_ids if ended(self.jobs[job_id])]
-            if done:
+            for job_id in done:
+                self.seen_ended.setdefault(job_id, now)
+            hold = self.hold_left(job_ids, done, now) if done else None
+            if done and hold is None:
                 return WaitOutcome("ended", done)
-            left = self.deadline - self.clock()
+            left = self.deadline - now
             if left <= 0:
-                return WaitOutcome("timeout")
-            host_wait = max(1, min(math.ceil(next(self.intervals)), math.ceil(left)))
+                return WaitOutcome("ended", done) if done else WaitOutcome("timeout")
+            # Only the jobs still running: the host's wait ends as soon as one of those ends.
+            running = [job_id for job_id in job_ids if job_id not in done]
+            limits = [next(self.intervals), left] + ([hold] if hold is not None else [])
+            host_wait = max(1, math.ceil(min(limits)))
             try:
-                answer = self.poll(job_ids, host_wait)
+                answer = self.poll(running, host_wait)
             except CONNECTION_ERRORS as error:
                 failures += 1
                 if failures > self.retries:

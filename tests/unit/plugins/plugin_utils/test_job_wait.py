@@ -11,7 +11,7 @@ import pytest
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.hyperv.backup.plugins.plugin_utils import _facts, _options
-from ansible_collections.hyperv.backup.plugins.plugin_utils._job_wait import Backoff, JobFollower, Progress
+from ansible_collections.hyperv.backup.plugins.plugin_utils._job_wait import HOLD_ENDED, Backoff, JobFollower, Progress
 
 
 class Shown:
@@ -68,20 +68,61 @@ def test_the_estimate_follows_the_pace_since_the_job_was_first_seen_and_waits_fo
     assert [line.split(", ", 1)[1] for line, _host in shown.lines["vvv"]] == ["40% complete, 20 s"]
 
 
-def test_one_poll_reads_every_job_and_the_wait_ends_when_one_of_them_ends() -> None:
+def test_one_poll_reads_every_job_running_and_the_wait_ends_when_all_have_ended() -> None:
+    """One module run finishes both VMs: the wait goes on for A once B has ended, polling only A."""
     polls = []
+    answers = iter([[job("A", 50), job("B", 100, "completed", True)], [job("A", 100, "completed", True)]])
 
     def poll(job_ids: list[str], wait: int) -> dict:
         polls.append((list(job_ids), wait))
-        return {"jobs": [job("A", 50), job("B", 100, "completed", True)]}
+        return {"jobs": next(answers)}
 
     follow = follower(poll)
     follow.follow(job("A", 0), "VM a")
     follow.follow(job("B", 0), "VM b")
     outcome = follow.wait(["A", "B"])
-    assert outcome.status == "ended" and outcome.ended == ["B"]
-    assert polls == [(["A", "B"], 1)], "one job_info run for both jobs"
-    assert follow.jobs["A"]["percent_complete"] == 50
+    assert outcome.status == "ended" and outcome.ended == ["A", "B"]
+    assert polls == [(["A", "B"], 1), (["A"], 2)], "one job_info run for both jobs, then for the one still running"
+
+
+def test_a_job_that_failed_ends_the_wait_at_once_for_its_fallback() -> None:
+    failed = {**job("B", 30, "exception", True), "succeeded": False}
+    follow = follower(lambda _ids, _w: {"jobs": [job("A", 50), failed]})
+    follow.follow(job("A", 0), "VM a")
+    follow.follow(job("B", 0), "VM b")
+    assert follow.wait(["A", "B"]).ended == ["B"] and follow.polls == 1
+
+
+def test_a_job_that_ended_waits_for_the_others_no_longer_than_the_hold() -> None:
+    """Hyper-V forgets a finished job five minutes after its end: the module must read it well before."""
+    now = [0.0]
+    waits: list[int] = []
+
+    def poll(_ids: list[str], wait: int) -> dict:
+        waits.append(wait)
+        now[0] += wait
+        return {"jobs": [job("A", 10), job("B", 100, "completed", True)] if len(waits) == 1 else [job("A", 10)]}
+
+    follow = follower(poll, now=now)
+    follow.follow(job("A", 0), "VM a")
+    follow.follow(job("B", 0), "VM b")
+    outcome = follow.wait(["A", "B"])
+    assert outcome.ended == ["B"] and now[0] - 1 == HOLD_ENDED, "B was seen ended after the first poll, and held exactly the hold"
+    assert max(waits) <= 15
+
+
+def test_jobs_that_ended_are_finished_when_the_time_is_up_before_the_others() -> None:
+    now = [0.0]
+
+    def poll(_ids: list[str], wait: int) -> dict:
+        now[0] += wait
+        return {"jobs": [job("A", 10), job("B", 100, "completed", True)]}
+
+    follow = follower(poll, timeout=5, now=now)
+    follow.follow(job("A", 0), "VM a")
+    follow.follow(job("B", 0), "VM b")
+    assert follow.wait(["A", "B"]).ended == ["B"] and now[0] == 5
+    assert follow.wait(["A"]).status == "timeout"
 
 
 def test_the_back_off_goes_on_across_waits_of_one_task() -> None:
