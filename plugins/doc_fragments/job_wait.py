@@ -37,6 +37,8 @@ options:
     description:
       - How many times in a row a lost WinRM connection is retried while following a job, with
         growing delays, before the task reports the host unreachable (with the job id to resume).
+      - Also how many times in a row a poll of the job that returned no result (its module's output
+        cut short or unreadable) is read again before the VMs fail, naming what the host printed.
     type: int
     default: 5
 """

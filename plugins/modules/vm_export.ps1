@@ -156,41 +156,66 @@ Function Start-Export {
 
         [AllowNull()]
         [object]
-        $BaseReferencePoint
+        $BaseReferencePoint,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule
     )
 
     $output = Start-HvExport -VirtualMachine $VirtualMachine -Checkpoint $Checkpoint -Destination $Result.destination -BaseReferencePoint $BaseReferencePoint
     $Result.changed = $true
     if ($null -eq $output.Job) {
         # ExportSystemDefinition may answer 0: the export is done.
-        return Complete-ExportFile -Params $Params -Result $Result
+        return Complete-ExportFile -Params $Params -Result $Result -AnsibleModule $AnsibleModule
     }
     $Result.pending = $true
     $job = Get-HvCimJob -InstanceId $output.Job.InstanceID
     $Result.job = if ($null -ne $job) { ConvertTo-HvJobResult -Job $job } else { @{ id = $output.Job.InstanceID; state = 'gone' } }
-    $Result._resume = @{ changed = $true; full_reason = $Result.full_reason; differential = $null -ne $BaseReferencePoint }
+    # The job's own kind and base go with it: a run that follows it may have been given others.
+    $Result._resume = @{ changed = $true; full_reason = $Result.full_reason; differential = $null -ne $BaseReferencePoint; base = $Result.base }
     $record = @{
         vm_id = $Result.vm.id
+        vm_name = $Result.vm.name
         name = Get-HvDestinationKey -Destination $Result.destination
         job_id = $output.Job.InstanceID
         checkpoint = $Params.checkpoint
-        base = if ($null -ne $BaseReferencePoint) { $Params.base } else { $null }
         resume = $Result._resume
         started = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
     }
-    Set-PendingExportRecord -Params $Params -Result $Result -Record $record
+    Save-PendingExportRecord -Params $Params -Result $Result -AnsibleModule $AnsibleModule -Record $record
     $Result
 }
 
-Function Set-PendingExportRecord {
+Function Get-PendingExportPath {
     <#
     .SYNOPSIS
-    Records the export job started into a result's destination (Record given), or forgets it (no Record).
+    Returns the file beside the catalog that records the export jobs started and not yet seen to end.
 
     .DESCRIPTION
-    A run whose controller died while Hyper-V still exports leaves the record; the next run into
+    A run whose controller died while Hyper-V still exports leaves its record; the next run into
     that destination follows the job (Resume-RecordedExport) instead of taking its files for a
     failed export or exporting into them a second time.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $CatalogPath
+    )
+
+    Get-HvPendingRecordPath -CatalogPath $CatalogPath -Kind exports
+}
+
+Function Save-PendingExportRecord {
+    <#
+    .SYNOPSIS
+    Records the export job just started into a result's destination; a failure to do so is a warning.
+
+    .DESCRIPTION
+    Hyper-V has started the export: failing the task now would leave an export nobody follows.
     #>
     [CmdletBinding()]
     param (
@@ -202,19 +227,220 @@ Function Set-PendingExportRecord {
         [hashtable]
         $Result,
 
-        [AllowNull()]
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory)]
         [hashtable]
         $Record
     )
 
-    $path = Get-HvPendingRecordPath -CatalogPath $Params.catalog_path -Kind exports
-    Set-HvPendingRecord -Path $path -VmId $Result.vm.id -Name (Get-HvDestinationKey -Destination $Result.destination) -Record $Record
+    $path = Get-PendingExportPath -CatalogPath $Params.catalog_path
+    try {
+        Set-HvPendingRecord -Path $path -VmId $Result.vm.id -Name $Record.name -Record $Record
+    }
+    catch {
+        $AnsibleModule.Warn("Export job $($Record.job_id) of VM '$($Result.vm.name)' ($($Result.vm.id)) into '$($Result.destination)' could not be " +
+            "recorded in '$path' ($($_.Exception.Message)); a run started again while that job runs may not find it.")
+    }
+}
+
+Function Clear-PendingExportRecord {
+    <#
+    .SYNOPSIS
+    Forgets the records of a result's destination that name the given jobs, or (Own) that are of its VM and label; a failure to do so is a warning.
+
+    .DESCRIPTION
+    Called once the export is recorded or has failed: failing the task then would call a complete
+    export failed, or hide the export's own failure.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule,
+
+        [Parameter(Mandatory, ParameterSetName = 'Job')]
+        [string[]]
+        $JobId,
+
+        [Parameter(Mandatory, ParameterSetName = 'Own')]
+        [switch]
+        $Own
+    )
+
+    $id = $Result.vm.id
+    $label = $Params.checkpoint
+    # Closures: run from inside the catalog's update, they must not depend on who calls them.
+    $which = if ($Own) {
+        { param($entry) $entry.vm_id -eq $id -and [string]::Equals($entry.checkpoint, $label, [StringComparison]::Ordinal) }.GetNewClosure()
+    }
+    else {
+        { param($entry) $entry.job_id -in $JobId }.GetNewClosure()
+    }
+    try {
+        Remove-DestinationRecord -Params $Params -Key (Get-HvDestinationKey -Destination $Result.destination) -Which $which
+    }
+    catch {
+        $path = Get-PendingExportPath -CatalogPath $Params.catalog_path
+        $AnsibleModule.Warn("The record of the export job of VM '$($Result.vm.name)' ($id) into '$($Result.destination)' could not be removed from " +
+            "'$path' ($($_.Exception.Message)); it is dropped by a later export once Hyper-V has forgotten the job.")
+    }
+}
+
+Function Get-DestinationRecord {
+    <#
+    .SYNOPSIS
+    Returns the records of export jobs into a destination, of any VM and label.
+    #>
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Key,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $path = Get-PendingExportPath -CatalogPath $Params.catalog_path
+    try {
+        $pending = Read-HvCatalog -Path $path
+    }
+    catch {
+        $problem = "the record of running exports '$path' cannot be read ($($_.Exception.Message))"
+        throw (New-HvStepFailure -Message ("$Action refused: $problem, so whether an export job still writes into the destination cannot " +
+                'be told. Nothing was changed: once no export runs on this host, move that file aside.') -ErrorRecord $_)
+    }
+    $pending.entries | Where-Object { [string]::Equals($_.name, $Key, [StringComparison]::Ordinal) }
+}
+
+Function Remove-DestinationRecord {
+    <#
+    .SYNOPSIS
+    Forgets the records of export jobs into a destination that Which (given a record) is true for; writes nothing when there are none.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Key,
+
+        [Parameter(Mandatory)]
+        [scriptblock]
+        $Which
+    )
+
+    $path = Get-PendingExportPath -CatalogPath $Params.catalog_path
+    $match = { param($entry) [string]::Equals($entry.name, $Key, [StringComparison]::Ordinal) -and (& $Which $entry) }.GetNewClosure()
+    if (@((Read-HvCatalog -Path $path).entries | Where-Object { & $match $_ }).Count -eq 0) {
+        return
+    }
+    $null = Update-HvCatalog -Path $path -Change {
+        param ($pending)
+        $pending.entries.RemoveAll($match)
+    }
+}
+
+Function Remove-ForgottenExportRecord {
+    <#
+    .SYNOPSIS
+    Forgets the records of export jobs Hyper-V no longer has, into any destination; a failure to do so is a warning.
+
+    .DESCRIPTION
+    A destination is not always exported into again (the role's holds the run's label), and a
+    record is no use once Hyper-V has forgotten its job. Only records older than the five minutes
+    Hyper-V keeps a finished job are looked at: a younger one's job cannot be gone yet.
+    #>
+    [CmdletBinding()]
+    param (
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $CatalogPath,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule
+    )
+
+    $path = Get-PendingExportPath -CatalogPath $CatalogPath
+    try {
+        if (-not (Test-Path -LiteralPath $path -PathType Leaf)) {
+            return
+        }
+        $old = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow.AddMinutes(-5))
+        $gone = [System.Collections.Generic.List[string]]@()
+        foreach ($entry in @((Read-HvCatalog -Path $path).entries | Where-Object { [string]::CompareOrdinal([string]$_.started, $old) -lt 0 })) {
+            try {
+                if (-not $entry.job_id -or $null -eq (Get-HvCimJob -InstanceId $entry.job_id)) {
+                    $gone.Add([string]$entry.job_id)
+                }
+            }
+            catch {
+                # A record whose job cannot be read now is kept for a later run; the others still go.
+                continue
+            }
+        }
+        if ($gone.Count -gt 0) {
+            $null = Update-HvCatalog -Path $path -Change {
+                param ($pending)
+                $pending.entries.RemoveAll({ param($entry) [string]$entry.job_id -in $gone })
+            }
+        }
+    }
+    catch {
+        $AnsibleModule.Warn("The records of export jobs Hyper-V no longer has could not be removed from '$path' ($($_.Exception.Message)).")
+    }
+}
+
+Function Set-ResumedKind {
+    <#
+    .SYNOPSIS
+    Puts in a result the kind (full or incremental) and base of the export job it waits on, as kept in its _resume.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result,
+
+        [Parameter(Mandatory)]
+        [System.Collections.IDictionary]
+        $Resume
+    )
+
+    $Result.mode = if ($Resume['differential']) { 'incremental' } else { 'full' }
+    $Result.full_reason = $Resume['full_reason']
+    # Without it (a job this version did not start), the task's base stands.
+    if ($Resume.ContainsKey('base')) {
+        $Result.base = $Resume['base']
+    }
 }
 
 Function Resume-RecordedExport {
     <#
     .SYNOPSIS
-    Returns the result of following an export an earlier run started into this destination and did not see end, or nothing when there is no such job left.
+    Returns the result of following this VM and label's export an earlier run started into this destination, or nothing when Hyper-V no longer has its job.
 
     .DESCRIPTION
     Still running or ended: the result is that job's, as if this run had started it (waiting on
@@ -241,7 +467,7 @@ Function Resume-RecordedExport {
         $Result,
 
         [Parameter(Mandatory)]
-        [hashtable]
+        [System.Collections.IDictionary]
         $Record,
 
         [Parameter(Mandatory)]
@@ -252,36 +478,76 @@ Function Resume-RecordedExport {
     $job = Get-HvCimJob -InstanceId $Record.job_id
     if ($null -eq $job) {
         if (-not $AnsibleModule.CheckMode) {
-            Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+            $jobId = $Record.job_id
+            Remove-DestinationRecord -Params $Params -Key $Record.name -Which { param($entry) $entry.job_id -eq $jobId }.GetNewClosure()
         }
         return
     }
-    if ($Record.checkpoint -cne $Params.checkpoint) {
-        if (-not (Test-HvCimJobFinished -Job $job)) {
-            throw (New-HvStepFailure -Message ("$Action refused: export job $($Record.job_id) of checkpoint '$($Record.checkpoint)', started by a run " +
-                    'that did not see it end, is still writing into it. Nothing was changed: wait for it to end, then run again.'))
-        }
-        if (-not $AnsibleModule.CheckMode) {
-            Set-PendingExportRecord -Params $Params -Result $Result -Record $null
-        }
-        return
-    }
-    $resume = $Record.resume
     $Result.changed = $true
-    $Result.mode = if ($resume.differential) { 'incremental' } else { 'full' }
-    $Result.base = $Record.base
-    $Result.full_reason = $resume.full_reason
+    Set-ResumedKind -Result $Result -Resume $Record.resume
+    $Result.job = ConvertTo-HvJobResult -Job $job
+    $AnsibleModule.Warn("$Action was started by job $($Record.job_id) of a run that did not see it end; this run follows that job instead of exporting again.")
     if ($AnsibleModule.CheckMode) {
-        # The run would follow that job, not export.
-        $Result.job = ConvertTo-HvJobResult -Job $job
         return $Result
     }
-    $AnsibleModule.Warn("$Action was started by job $($Record.job_id) of a run that did not see it end; this run follows that job instead of exporting again.")
     $followed = $Params.Clone()
     $followed._job_id = $Record.job_id
-    $followed._resume = $resume
-    $followed.base = $Record.base
+    $followed._resume = $Record.resume
     Complete-Export -Params $followed -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $Action
+}
+
+Function Assert-DestinationFree {
+    <#
+    .SYNOPSIS
+    Returns the record of this VM and label's export into the destination, if any; throws while Hyper-V has an export job of another VM or label into it.
+
+    .DESCRIPTION
+    An ended job of another VM or label is refused too while Hyper-V has it: its own run can still
+    record that export (or see it failed). Once Hyper-V has forgotten it, its files are a partial
+    export like any other.
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Collections.IDictionary])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Identity,
+
+        # The destination's records (Get-DestinationRecord).
+        [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
+        [object[]]
+        $Record,
+
+        [Parameter(Mandatory)]
+        [string]
+        $Action
+    )
+
+    $own = $null
+    foreach ($entry in $Record) {
+        if ($entry.vm_id -eq $Identity.id -and [string]::Equals($entry.checkpoint, $Params.checkpoint, [StringComparison]::Ordinal)) {
+            $own = $entry
+            continue
+        }
+        $job = Get-HvCimJob -InstanceId $entry.job_id
+        if ($null -eq $job) {
+            continue
+        }
+        $whose = ("export job $($entry.job_id) of VM '$($entry.vm_name)' ($($entry.vm_id)) checkpoint '$($entry.checkpoint)', " +
+            'started by a run that did not see it end,')
+        if (-not (Test-HvCimJobFinished -Job $job)) {
+            throw (New-HvStepFailure -Message "$Action refused: $whose is still writing into it. Nothing was changed: wait for it to end, then run again.")
+        }
+        # Ended and not recorded yet: its own run can still record it (or say it failed) while Hyper-V has the job.
+        throw (New-HvStepFailure -Message ("$Action refused: $whose has ended and is not recorded yet. Nothing was changed: run that VM's task again " +
+                'with that checkpoint to record it, or choose another destination.'))
+    }
+    $own
 }
 
 Function Complete-Export {
@@ -314,10 +580,20 @@ Function Complete-Export {
         $Action
     )
 
+    $recorded = Get-OwnRecord -Params $Params -Result $Result
+    $sameLabel = $null -ne $recorded -and [string]::Equals($recorded.checkpoint, $Params.checkpoint, [StringComparison]::Ordinal)
+    if ($sameLabel -and $recorded.job_id -ne $Params._job_id) {
+        # Another run (a task started again while this one's controller still followed) has since
+        # started a new export into this folder, a fallback to full: its job is the one to follow.
+        $Params = $Params.Clone()
+        $Params._job_id = $recorded.job_id
+        $Params._resume = $recorded.resume
+        Set-ResumedKind -Result $Result -Resume $recorded.resume
+    }
     $job = Get-HvCimJob -InstanceId $Params._job_id
     if ($null -eq $job) {
         $Result.job = @{ id = $Params._job_id; state = 'gone' }
-        Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+        Clear-PendingExportRecord -Params $Params -Result $Result -AnsibleModule $AnsibleModule -JobId $Params._job_id
         throw (New-HvStepFailure -Message ("$Action lost track of job $($Params._job_id) (Hyper-V no longer has it) and the destination has no completion " +
                 "marker; export again with overwrite_partial=true."))
     }
@@ -331,20 +607,50 @@ Function Complete-Export {
     if (-not $jobResult.succeeded -and $Params._resume.differential -and $Params.fallback_to_full -and (Test-HvRctFailure -JobResult $jobResult)) {
         # The base's change tracking is gone (the VM moved, a disk was recreated, the RCT log aged
         # out): only a full export can be taken now.
-        $whyFull = "the change tracking data of base '$($Params.base)' is no longer valid ($($jobResult.error_description))"
+        $whyFull = "the change tracking data of base '$($Result.base)' is no longer valid ($($jobResult.error_description))"
         $AnsibleModule.Warn("$Action is full instead of incremental: $whyFull.")
         $Result.mode = 'full'
         $Result.full_reason = $whyFull
         $checkpoint = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Params.checkpoint
+        # Forgotten first: should the new export not start, no record names the failed job.
+        Clear-PendingExportRecord -Params $Params -Result $Result -AnsibleModule $AnsibleModule -JobId $Params._job_id
         Clear-HvExportDestination -Destination $Result.destination
-        return Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $null
+        $full = @{ Params = $Params; Result = $Result; VirtualMachine = $VirtualMachine; Checkpoint = $checkpoint; BaseReferencePoint = $null }
+        return Start-Export @full -AnsibleModule $AnsibleModule
     }
     if (-not $jobResult.succeeded) {
         $left = Remove-FailedExport -Destination $Result.destination -VmName $Result.vm.name
-        Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+        Clear-PendingExportRecord -Params $Params -Result $Result -AnsibleModule $AnsibleModule -JobId $Params._job_id
         throw (New-HvStepFailure -Message ((Format-HvJobFailure -JobResult $jobResult -Action $Action) + $left))
     }
-    Complete-ExportFile -Params $Params -Result $Result
+    Complete-ExportFile -Params $Params -Result $Result -AnsibleModule $AnsibleModule
+}
+
+Function Get-OwnRecord {
+    <#
+    .SYNOPSIS
+    Returns the record of the export job of a result's VM into its destination, or nothing (also when the records cannot be read).
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Collections.IDictionary])]
+    param (
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Params,
+
+        [Parameter(Mandatory)]
+        [hashtable]
+        $Result
+    )
+
+    try {
+        Get-HvPendingRecord -Path (Get-PendingExportPath -CatalogPath $Params.catalog_path) -VmId $Result.vm.id `
+            -Name (Get-HvDestinationKey -Destination $Result.destination)
+    }
+    catch {
+        # Unreadable: the job this run was given is the one to follow, as before records were kept.
+        $null
+    }
 }
 
 Function Remove-FailedExport {
@@ -398,7 +704,11 @@ Function Complete-ExportFile {
 
         [Parameter(Mandatory)]
         [hashtable]
-        $Result
+        $Result,
+
+        [Parameter(Mandatory)]
+        [object]
+        $AnsibleModule
     )
 
     $identity = $Result.vm
@@ -410,14 +720,16 @@ Function Complete-ExportFile {
         vm_name = $identity.name
         checkpoint = $Params.checkpoint
         mode = $Result.mode
-        base = if ($Result.mode -eq 'full') { $null } else { $Params.base }
+        base = if ($Result.mode -eq 'full') { $null } else { $Result.base }
         full_reason = $Result.full_reason
         files = $files
         bytes = $bytes
         completed = ConvertTo-HvTimestamp -Time ([DateTime]::UtcNow)
     }
     Save-HvExportMarker -Destination $Result.destination -Marker $marker
-    Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+    if ($Params._job_id) {
+        Clear-PendingExportRecord -Params $Params -Result $Result -AnsibleModule $AnsibleModule -JobId $Params._job_id
+    }
     Set-ExportResult -Result $Result -Marker $marker
     $Result
 }
@@ -457,6 +769,9 @@ Function Invoke-ExportStep {
     $Result.mode = if ($resume.full_reason -or -not $Params.base) { 'full' } else { 'incremental' }
     $Result.base = $Params.base
     $Result.full_reason = $resume.full_reason
+    if ($Params._job_id -and $resume.ContainsKey('differential')) {
+        Set-ResumedKind -Result $Result -Resume $resume
+    }
     $Result.files = @()
     $Result.bytes = 0
     $Result.job = $null
@@ -491,24 +806,26 @@ Function Invoke-ExportStep {
             throw (New-HvStepFailure -Message $what -ErrorRecord $_)
         }
     }
-    if ($Params._job_id) {
-        return Complete-Export -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $action
-    }
-
+    # Read first also when this run follows a job: another run (a task started again while this
+    # one's controller still followed) may have recorded that export, or the export after it.
     $marker = Read-HvExportMarker -Destination $destination
     if ($null -ne $marker) {
-        if ($marker.vm_id -ne $identity.id -or $marker.checkpoint -cne $label) {
+        if ($marker.vm_id -ne $identity.id -or -not [string]::Equals($marker.checkpoint, $label, [StringComparison]::Ordinal)) {
             throw (New-HvStepFailure -Message ("$action refused: the destination holds a complete export of VM '$($marker.vm_name)' checkpoint " +
                     "'$($marker.checkpoint)'. Choose another destination."))
         }
         if (-not $AnsibleModule.CheckMode) {
             # A module that died between writing the marker and forgetting its job.
-            Set-PendingExportRecord -Params $Params -Result $Result -Record $null
+            Clear-PendingExportRecord -Params $Params -Result $Result -AnsibleModule $AnsibleModule -Own
         }
         Set-ExportResult -Result $Result -Marker $marker
         return $Result
     }
-    $record = Get-HvPendingRecord -Path (Get-HvPendingRecordPath -CatalogPath $Params.catalog_path -Kind exports) -VmId $identity.id -Name $lockKey
+    if ($Params._job_id) {
+        return Complete-Export -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result -Action $action
+    }
+    $records = @(Get-DestinationRecord -Params $Params -Key $lockKey -Action $action)
+    $record = Assert-DestinationFree -Params $Params -Identity $identity -Record $records -Action $action
     if ($null -ne $record) {
         $follow = @{ Params = $Params; VirtualMachine = $VirtualMachine; AnsibleModule = $AnsibleModule; Result = $Result; Record = $record; Action = $action }
         $followed = Resume-RecordedExport @follow
@@ -565,13 +882,18 @@ Function Invoke-ExportStep {
         $Result.bytes = if ($Result.mode -eq 'full') { $expected } else { $null }
         return $Result
     }
+    if ($records.Count -gt 0) {
+        # Of jobs Hyper-V no longer has: what they wrote is about to be removed.
+        Remove-DestinationRecord -Params $Params -Key $lockKey -Which { $true }
+    }
     if ($partial.Count -gt 0) {
         Clear-HvExportDestination -Destination $destination
     }
     elseif (-not (Test-Path -LiteralPath $destination)) {
         $null = New-Item -Path $destination -ItemType Directory -Force
     }
-    Start-Export -Params $Params -Result $Result -VirtualMachine $VirtualMachine -Checkpoint $checkpoint -BaseReferencePoint $basePoint
+    $export = @{ Params = $Params; Result = $Result; VirtualMachine = $VirtualMachine; Checkpoint = $checkpoint; BaseReferencePoint = $basePoint }
+    Start-Export @export -AnsibleModule $AnsibleModule
 }
 
 $destinations = @(@($module.Params.vms) | Where-Object { $null -ne $_ } | ForEach-Object {
@@ -585,6 +907,9 @@ if ($twice.Count -gt 0) {
 }
 if ($module.Params.free_space_margin -lt 0) {
     $module.FailJson("free_space_margin must be 0 or more percent, got $($module.Params.free_space_margin).")
+}
+if (-not $module.CheckMode) {
+    Remove-ForgottenExportRecord -CatalogPath $module.Params.catalog_path -AnsibleModule $module
 }
 # The destinations this run holds (Lock-HvExportDestination), by path in lower case.
 $script:DestinationLocks = @{}

@@ -113,11 +113,14 @@ notes:
   - The module holds a lock on each destination it exports into until it exits (a file in the folder
     of O(catalog_path) on the host); a second run for the same destination waits for it, up to
     O(wait_timeout) seconds and one minute more, then fails saying another run is exporting there.
-    Once the module has returned and the controller follows a longer job, the job is recorded in
-    C(pending-exports.json) in that folder until the export is recorded or has failed; a run into the
-    same destination meanwhile (a controller killed and the task run again) follows that job, with a
-    warning, instead of refusing its files as a partial export or exporting again. A job Hyper-V has
-    forgotten (five minutes after it ended) leaves a partial export, handled as O(overwrite_partial) says.
+  - Each export job is recorded in C(pending-exports.json) in that folder from its start until the
+    export is recorded or has failed. A run of the same VM and label into the same destination
+    meanwhile (a controller killed while it followed a longer job, and the task run again) follows
+    that job, with a warning, and records the export with the job's mode and base, instead of
+    refusing its files as a partial export or exporting again. A run of another VM or label into
+    that destination is refused while Hyper-V has the job (running, or ended and not recorded yet).
+    A job Hyper-V has forgotten (five minutes after it ended) leaves a partial export, handled as
+    O(overwrite_partial) says; each run not in check mode drops the records of such jobs.
 seealso:
   - module: hyperv.backup.recovery_checkpoint
 author:

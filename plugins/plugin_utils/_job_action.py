@@ -53,6 +53,19 @@ def batch_message(results: list[dict[str, Any]]) -> str | None:
     return f"{len(failed)} of {len(results)} VMs failed: {' | '.join(str(r.get('msg')) for r in failed)}"
 
 
+def with_warnings(merged: dict[str, Any], first: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """merged with the warnings of the first run and then the rerun, each once.
+
+    ansible-core before 2.19 shows a module's warnings only from the task's final result: those
+    of the run that started a job (a fallback, a followed run's job) would be lost with it.
+    """
+    warnings = list(first.get("warnings") or [])
+    warnings += [w for w in rerun.get("warnings") or [] if w not in warnings]
+    if warnings:
+        merged["warnings"] = warnings
+    return merged
+
+
 def resume_entry(vm_result: dict[str, Any]) -> dict[str, Any]:
     """What a VM's rerun gets back in _resume: the job it was run again for and the state its step kept."""
     return {"job_id": vm_result["job"]["id"], "state": vm_result.get("_resume")}
@@ -86,7 +99,8 @@ class _Single:
         del positions
         # The rerun finishes the VM's work and its result is the VM's; what only the first run
         # reports (the destination check, made before any checkpoint) is kept from it.
-        return {**{key: result[key] for key in FIRST_RUN_ONLY if key in result and key not in rerun}, **rerun}
+        merged = {**{key: result[key] for key in FIRST_RUN_ONLY if key in result and key not in rerun}, **rerun}
+        return with_warnings(merged, result, rerun)
 
     def settle(self, result: dict[str, Any]) -> dict[str, Any]:
         return result
@@ -118,11 +132,7 @@ class _Batch:
             else:
                 results[index] = {**results[index], "failed": True, "pending": False,
                                   "msg": rerun.get("msg") or "the module returned no result for this VM"}
-        warnings = list(result.get("warnings") or []) + [w for w in rerun.get("warnings") or [] if w not in (result.get("warnings") or [])]
-        merged = {**result, "results": results}
-        if warnings:
-            merged["warnings"] = warnings
-        return merged
+        return with_warnings({**result, "results": results}, result, rerun)
 
     def settle(self, result: dict[str, Any]) -> dict[str, Any]:
         results = result.get("results")

@@ -206,16 +206,36 @@ class JobFollower:
                 self.reconnect()
                 self.sleep(delay)
                 continue
-            failures = 0
             self.polls += 1
             if answer.get("failed"):
-                return WaitOutcome("error", error=str(answer.get("msg", "job_info failed")))
+                # job_info answers for any job id (a gone one is state=gone): a failed poll is the
+                # host's or the transport's (a pwsh that died, a reply cut short); reading again is harmless.
+                failures += 1
+                error = poll_failure(answer)
+                if failures > self.retries:
+                    return WaitOutcome("error", error=error)
+                delay = self.backoff.retry_delay(failures)
+                self.warnings.append(
+                    f"Reading Hyper-V job {', '.join(running)} failed ({error}); the job goes on on the host. "
+                    f"Retry {failures} of {self.retries} in {delay:g} s.")
+                self.sleep(delay)
+                continue
+            failures = 0
             now = self.clock()
             for job in answer.get("jobs") or []:
                 job_id = str(job.get("id"))
                 if job_id in self.jobs:
                     self.jobs[job_id] = job
                     self.progress[job_id].update(job, now)
+
+
+def poll_failure(answer: dict[str, Any]) -> str:
+    """What a failed job_info run says: its message, and the end of what the host printed when that is all there is to go on."""
+    error = str(answer.get("msg") or "job_info failed")
+    printed = " ".join(str(answer.get(key) or "").strip() for key in ("module_stderr", "module_stdout")).strip()
+    if printed:
+        error += f" (the host printed: {printed[-300:]})"
+    return error
 
 
 def describe_timeout(label: str, job: dict[str, Any], timeout: float) -> str:

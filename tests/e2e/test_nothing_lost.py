@@ -5,6 +5,7 @@ creation it left instead of starting a second one. Counts come from the host and
 from __future__ import annotations
 
 import json
+import pathlib
 import time
 
 import pytest
@@ -66,33 +67,75 @@ def test_a_checkpoint_whose_controller_died_is_tagged_by_the_next_run_not_made_t
 
 @pytest.mark.scenario("backup")
 def test_an_export_whose_controller_stopped_following_is_never_exported_over(server, play) -> None:
-    """The export's job recorded on the host (pending-exports.json) stops a run of another label from
-    taking the folder while the job runs; once Hyper-V has forgotten the job, what it wrote is a
-    partial export like any other, and its record goes."""
+    """The export's job recorded on the host (pending-exports.json) stops a run of another label or
+    VM from taking the folder while Hyper-V has the job, running or ended; its own run records it;
+    once Hyper-V has forgotten the job, what it wrote is a partial export like any other, and its
+    record goes, also the record of a folder nobody exports into again."""
     play({"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "night", "consistency": "crash"}})
     pending = server.root / "ProgramData" / "hyperv.backup" / "pending-exports.json"
     busy = {"vm": "app01", "checkpoint": "night", "destination": server.path("Backup", "app01-busy")}
     server.add_fault(method="ExportSystemDefinition", job={"duration": 600})
     (started,) = play({"hyperv.backup.vm_export": {**busy, "wait_timeout": 0, "job_timeout": 0}})
     assert started["pending"] is True, "the controller stops following: as if it died"
+    busy_job = started["job"]["id"]
     (other,) = play({"hyperv.backup.vm_export": {**busy, "checkpoint": "other"}, "ignore_errors": True})
     assert other["_status"] == "FAILED" and other["changed"] is False
-    assert f"export job {started['job']['id']} of checkpoint 'night', started by a run that did not see it end, is still writing" in other["msg"]
-    assert [e["job_id"] for e in catalog_entries(server, pending)] == [started["job"]["id"]], "the record stays while its job runs"
+    assert (f"export job {busy_job} of VM 'app01' (7a7a7a7a-0000-4000-8000-000000000001) checkpoint 'night', started by a run that did not see "
+            "it end, is still writing into it") in other["msg"]
+    (legacy,) = play({"hyperv.backup.vm_export": {**busy, "vm": "legacy01", "overwrite_partial": True}, "ignore_errors": True})
+    assert legacy["_status"] == "FAILED" and f"export job {busy_job} of VM 'app01'" in legacy["msg"], "nor another VM"
+    assert [e["job_id"] for e in catalog_entries(server, pending)] == [busy_job], "the record stays while its job runs"
+
+    ended = {"vm": "app01", "checkpoint": "night", "destination": server.path("Backup", "app01-ended")}
+    server.add_fault(method="ExportSystemDefinition", job={"duration": 1})
+    (started,) = play({"hyperv.backup.vm_export": {**ended, "wait_timeout": 0, "job_timeout": 0}})
+    time.sleep(1.5)
+    (other,) = play({"hyperv.backup.vm_export": {**ended, "checkpoint": "other", "overwrite_partial": True}, "ignore_errors": True})
+    assert other["_status"] == "FAILED" and f"export job {started['job']['id']} of VM 'app01'" in other["msg"], other
+    assert "has ended and is not recorded yet" in other["msg"], "ended, its files are not taken for a partial export"
+    (own,) = play({"hyperv.backup.vm_export": ended})
+    assert own["changed"] is True and (pathlib.Path(ended["destination"]) / "hyperv.backup-export.json").is_file(), own
 
     forgotten = {"vm": "app01", "checkpoint": "night", "destination": server.path("Backup", "app01-forgotten")}
     server.add_fault(method="ExportSystemDefinition", job={"duration": 1, "vanish_after": 0})
-    busy_job = started["job"]["id"]
     (started,) = play({"hyperv.backup.vm_export": {**forgotten, "wait_timeout": 0, "job_timeout": 0}})
     time.sleep(1.5)
     # A read after its end ends the simulated job, which the host then forgets at once (vanish_after 0).
     play({"hyperv.backup.job_info": {"job_id": started["job"]["id"]}})
     (seen,) = play({"hyperv.backup.job_info": {"job_id": started["job"]["id"]}})
     assert seen["job"]["state"] == "gone", seen
+    # A folder nobody exports into again (the role's holds its label): its record, older than the
+    # five minutes Hyper-V keeps a finished job, goes with the next export on the host.
+    records = json.loads(pending.read_text(encoding="utf-8"))
+    records["entries"].append({"vm_id": "7a7a7a7a-0000-4000-8000-000000000001", "vm_name": "app01", "name": "z:\\elsewhere", "checkpoint": "old",
+                               "job_id": "0D0D0D0D-0000-4000-8000-00000000000D", "started": "2026-01-01T00:00:00Z", "resume": {"differential": False}})
+    pending.write_text(json.dumps(records), encoding="utf-8")
     (again,) = play({"hyperv.backup.vm_export": forgotten, "ignore_errors": True})
     assert again["_status"] == "FAILED" and "holds a partial export" in again["msg"], again
-    assert [e["job_id"] for e in catalog_entries(server, pending)] == [busy_job], "a forgotten job's record goes, a running one's stays"
-    assert invoked(server).count("Msvm_VirtualSystemManagementService.ExportSystemDefinition") == 2, "nothing was exported over"
+    assert [e["job_id"] for e in catalog_entries(server, pending)] == [busy_job], "forgotten jobs' records go, a running one's stays"
+    assert invoked(server).count("Msvm_VirtualSystemManagementService.ExportSystemDefinition") == 3, "nothing was exported over"
+
+
+@pytest.mark.scenario("backup")
+def test_a_followed_incremental_export_is_recorded_as_the_job_made_it_not_as_the_rerun_asks(server, play) -> None:
+    """The run that follows another run's job and the run that finishes it take the job's kind and
+    base from its record, not from their own task: an incremental recorded as full would break the
+    restore chain."""
+    checkpoint = {"vm": "app01", "consistency": "crash"}
+    play({"hyperv.backup.recovery_checkpoint": {**checkpoint, "name": "n1"}},
+         {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "n1", "destination": server.path("Backup", "n1")}},
+         {"hyperv.backup.recovery_checkpoint": {**checkpoint, "name": "n1", "state": "converted"}},
+         {"hyperv.backup.recovery_checkpoint": {**checkpoint, "name": "n2"}})
+    incremental = {"vm": "app01", "checkpoint": "n2", "destination": server.path("Backup", "n2")}
+    server.add_fault(method="ExportSystemDefinition", job={"duration": 40})
+    (started,) = play({"hyperv.backup.vm_export": {**incremental, "base": "n1", "wait_timeout": 0, "job_timeout": 0}})
+    assert started["pending"] is True and started["mode"] == "incremental", started
+    # Run again without the base (a playbook changed meanwhile): the job in the folder is still the incremental one.
+    (again,) = play({"hyperv.backup.vm_export": {**incremental, "wait_timeout": 1}})
+    assert again["changed"] is True and (again["mode"], again["base"]) == ("incremental", "n1"), again
+    marker = json.loads((pathlib.Path(incremental["destination"]) / "hyperv.backup-export.json").read_text(encoding="utf-8"))
+    assert (marker["mode"], marker["base"]) == ("incremental", "n1")
+    assert " ".join(play.last_output.split()).count("this run follows that job instead of exporting again") == 1, "warned once"
 
 
 @pytest.mark.scenario("backup")

@@ -44,14 +44,20 @@ def host_state(server) -> dict:
     state = server.state()
     backups = server.root / "Backup"
     files = sorted(str(p.relative_to(backups)) for p in backups.rglob("*") if p.is_file()) if backups.exists() else []
-    pending = server.catalog.parent / "pending-checkpoints.json"
-    files.append(pending.read_text(encoding="utf-8") if pending.exists() else "")
+    for kind in ("checkpoints", "exports"):
+        pending = server.catalog.parent / f"pending-{kind}.json"
+        files.append(pending.read_text(encoding="utf-8") if pending.exists() else "")
     return {"reference_points": state["reference_points"], "checkpoints": state["checkpoints"],
             "catalog": catalog_entries(server), "files": files}
 
 
 @pytest.mark.scenario("backup")
 def test_check_mode_says_what_the_role_would_do_and_changes_nothing(server, tmp_path) -> None:
+    # A record of an export job Hyper-V has forgotten: a run not in check mode would drop it.
+    server.catalog.parent.mkdir(parents=True, exist_ok=True)
+    (server.catalog.parent / "pending-exports.json").write_text(json.dumps({"version": 1, "entries": [{
+        "vm_id": "7a7a7a7a-0000-4000-8000-000000000001", "vm_name": "app01", "name": "z:\\elsewhere", "checkpoint": "old",
+        "job_id": "0D0D0D0D-0000-4000-8000-00000000000D", "started": "2026-01-01T00:00:00Z", "resume": {"differential": False}}]}), encoding="utf-8")
     before = host_state(server)
     done, (first,) = backup(server, tmp_path, "check1", "--check")
     assert done.returncode == 0, done.stdout

@@ -179,6 +179,21 @@ Describe 'Set-HvPendingRecord and Get-HvPendingRecord' {
         (Get-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\b').job_id | Should -Be 'J2'
     }
 
+    It 'keeps the records of two VMs of one name apart, nested values included' {
+        $other = 'e0b1c2d3-0000-4000-8000-000000000002'
+        $resume = @{ differential = $true; base = 'n1'; full_reason = $null }
+        $record = @{ vm_id = $identity.id; name = 'd:\backups\a'; job_id = 'J1'; resume = $resume }
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record $record
+        Set-HvPendingRecord -Path $path -VmId $other -Name 'd:\backups\a' -Record @{ vm_id = $other; name = 'd:\backups\a'; job_id = 'J2' }
+        $mine = Get-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a'
+        $mine.job_id | Should -Be 'J1'
+        $mine.resume['differential'] | Should -BeTrue
+        $mine.resume['base'] | Should -Be 'n1'
+        $mine.resume.ContainsKey('full_reason') | Should -BeTrue
+        Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record $null
+        (Get-HvPendingRecord -Path $path -VmId $other -Name 'd:\backups\a').job_id | Should -Be 'J2'
+    }
+
     It 'makes no file and writes none when there is nothing to forget' {
         Set-HvPendingRecord -Path $path -VmId $identity.id -Name 'd:\backups\a' -Record $null
         Test-Path -LiteralPath $path | Should -BeFalse

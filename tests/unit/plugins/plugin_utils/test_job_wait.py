@@ -167,6 +167,23 @@ def test_too_many_failures_in_a_row_are_unreachable() -> None:
     assert outcome.status == "unreachable" and outcome.error == "gone"
 
 
+def test_a_poll_that_failed_is_read_again_with_a_warning_then_ends_the_wait_naming_what_the_host_printed() -> None:
+    """A job_info run whose output was not a result (a pwsh that died under load, as a benchmark fleet
+    run saw) is no news about the job: it is read again, up to connection_retries times in a row."""
+    broken = {"failed": True, "msg": "Module result deserialization failed: No start of json char found", "module_stderr": "pwsh: killed"}
+    answers = iter([broken, {"jobs": [job("J1", 100, "completed", True)]}])
+    slept: list[float] = []
+    follow = follower(lambda _ids, _w: next(answers), slept=slept)
+    follow.follow(job("J1", 0), "RP")
+    assert follow.wait(["J1"]).ended == ["J1"] and slept == [1.5]
+    assert follow.warnings == ["Reading Hyper-V job J1 failed (Module result deserialization failed: No start of json char found "
+                               "(the host printed: pwsh: killed)); the job goes on on the host. Retry 1 of 1 in 1.5 s."]
+    always = follower(lambda _ids, _w: broken)
+    always.follow(job("J1", 0), "RP")
+    outcome = always.wait(["J1"])
+    assert outcome.status == "error" and outcome.error.endswith("(the host printed: pwsh: killed)") and always.polls == 2
+
+
 def test_a_job_that_vanished_ends_the_wait() -> None:
     follow = follower(lambda _ids, _w: {"jobs": [{"id": "J1", "state": "gone"}]})
     follow.follow(job("J1", 0), "RP")
