@@ -370,7 +370,7 @@ Function Invoke-HvVmBatch {
     .DESCRIPTION
     Step is the step function (see the top of this file); Subject returns, for a VM's parameters,
     what the step works on ('Reference point', "Recovery checkpoint 'nightly'"), for messages
-    about a VM the step never ran for. Every VM's step starts its job; the jobs are waited on
+    about a VM the step never ran for. Every VM's step starts its job; the jobs are then waited on
     together up to wait_timeout, and a VM's step runs again (with _job_id, and its _resume) as
     soon as its job has ended. Without vms the module ends with the VM's result; with vms with
     results, one per VM in the order given, and fails when a VM failed, naming each.
@@ -399,7 +399,6 @@ Function Invoke-HvVmBatch {
     if ($null -ne $waitTimeout -and $waitTimeout -lt 0) {
         $Module.FailJson("wait_timeout must be 0 or more seconds, got $waitTimeout.")
     }
-    $deadline = [DateTime]::UtcNow.AddSeconds([int]$waitTimeout)
     $count = if ($single) { 1 } else { @($Module.Params.vms).Count }
     try {
         $resumed = Get-HvResumedJob -AnsibleModule $Module -Count $count
@@ -431,6 +430,10 @@ Function Invoke-HvVmBatch {
     }
     $run = @{ Results = $results; Entries = $entries; Step = $Step; Module = $Module; Subject = $Subject }
     Start-HvWaitingEntry @run
+    # From now, not from the module's start: starting the jobs of many VMs takes seconds each, and a
+    # wait counted from the start would be spent before the last job had begun, handing every job,
+    # however short, to the controller (a poll and a run more per step).
+    $deadline = [DateTime]::UtcNow.AddSeconds([int]$waitTimeout)
 
     while ($true) {
         $waiting = @{}

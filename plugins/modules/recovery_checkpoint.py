@@ -111,7 +111,8 @@ options:
     version_added: 0.2.0
   wait_timeout:
     description:
-      - Seconds the module waits on the host for a job in its own round trip.
+      - Seconds the module waits on the host for a job in its own round trip, counted from when it has
+        started the job of every VM of the task.
     type: int
     default: 30
   vms:

@@ -80,7 +80,8 @@ options:
   wait_timeout:
     description:
       - Seconds the module waits on the host for a Hyper-V job in its own round trip, before the
-        controller takes over following it (O(job_timeout)).
+        controller takes over following it (O(job_timeout)); counted from when it has started the
+        job of every VM of the task.
       - V(0) returns at once after starting the job.
     type: int
     default: 30
@@ -128,7 +129,9 @@ notes:
   - On Windows Server 2016, which lacks Msvm_VirtualSystemReferencePointSettingData, creating fails
     naming that class; reference points made by converting a recovery checkpoint work there.
   - Supports C(check_mode) and C(diff) (the catalog entry before and after).
-  - With the C(async) task keyword the module waits on the host itself, up to the async time.
+  - With the C(async) task keyword the module waits on the host itself, up to the async time counted
+    from when its jobs have started; ansible ends the module at the async time itself, so with many VMs
+    in O(vms) give C(async) the seconds it takes to start their jobs (about one per VM) more.
 seealso:
   - module: hyperv.backup.reference_point_info
   - name: CreateReferencePoint method of the Msvm_VirtualSystemReferencePointService class

@@ -69,7 +69,8 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds the module waits on the host for the export job in its own round trip.
+      - Seconds the module waits on the host for the export job in its own round trip, counted from when
+        it has started the job of every VM of the task.
     type: int
     default: 30
   vms:

@@ -59,6 +59,15 @@ BeforeAll {
         throw (New-HvStepFailure -Message "Test work of VM '$($Result.vm.name)' refused: no.")
     }
 
+    Function Invoke-SlowJobStep {
+        # Invoke-JobStep on a busy host, where starting a VM's job takes seconds.
+        param ($Params, $VirtualMachine, $AnsibleModule, $Result)
+        if (-not $Params._job_id) {
+            Start-Sleep -Seconds 3
+        }
+        Invoke-JobStep -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result
+    }
+
     Function Invoke-JobStep {
         # A step that starts a reference point's job, and reads it when run again with the job's id.
         param ($Params, $VirtualMachine, $AnsibleModule, $Result)
@@ -138,6 +147,14 @@ Describe 'Invoke-HvVmBatch' {
         @($result.results | ForEach-Object { $_.job.state }) | Should -Be @('completed', 'completed')
         @($result.results | ForEach-Object { $_.changed }) | Should -Be @($true, $true)
         $result.pending | Should -BeFalse
+    }
+
+    It 'counts wait_timeout from when every VM''s job has started, not from its own start' {
+        # Starting the two jobs takes 6 s; a wait counted from the module's start (2 s) would be
+        # over before the second began, and both would be handed to the controller.
+        $result = Invoke-Batch -Step Invoke-SlowJobStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }); wait_timeout = 2 }
+        $result.pending | Should -BeFalse
+        @($result.results | ForEach-Object { $_.runs }) | Should -Be @(2, 2)
     }
 
     It 'returns the jobs still running at once with a wait_timeout of 0' {
