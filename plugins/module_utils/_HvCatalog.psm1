@@ -433,7 +433,24 @@ Function Get-HvPendingRecordPath {
         $Kind
     )
 
-    Join-Path -Path (Split-Path -Path (Resolve-HvCatalogPath -Path $CatalogPath) -Parent) -ChildPath "pending-$Kind.json"
+    Join-Path -Path (Get-HvCatalogFolder -CatalogPath $CatalogPath) -ChildPath "pending-$Kind.json"
+}
+
+Function Get-HvCatalogFolder {
+    <#
+    .SYNOPSIS
+    Returns the host's folder of the catalog a task uses, where the files of running work are kept beside it.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param (
+        [AllowNull()]
+        [AllowEmptyString()]
+        [string]
+        $CatalogPath
+    )
+
+    Split-Path -Path (Resolve-HvCatalogPath -Path $CatalogPath) -Parent
 }
 
 Function Get-HvPendingRecord {
@@ -501,6 +518,7 @@ Function Set-HvPendingRecord {
 Export-ModuleMember -Function @(
     'ConvertTo-HvHashtable'
     'Find-HvCatalogEntry'
+    'Get-HvCatalogFolder'
     'Get-HvCatalogSpec'
     'Get-HvPendingRecord'
     'Get-HvPendingRecordPath'
