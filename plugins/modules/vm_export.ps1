@@ -792,7 +792,11 @@ Function Invoke-ExportStep {
         # two runs taking two destinations in opposite orders would each wait on the other.
         $holding = @($script:DestinationLocks.Values | Where-Object { $null -ne $_ }).Count -gt 0
         try {
-            $lock = @{ Destination = $destination; Folder = (Get-HvCatalogFolder -CatalogPath $Params.catalog_path); TimeoutSeconds = if ($holding) { 0 } else { $Params.wait_timeout + 60 } }
+            $lock = @{
+                Destination = $destination
+                Folder = Get-HvCatalogFolder -CatalogPath $Params.catalog_path
+                TimeoutSeconds = if ($holding) { 0 } else { $Params.wait_timeout + 60 }
+            }
             $script:DestinationLocks[$lockKey] = Lock-HvExportDestination @lock
         }
         catch {
