@@ -13,30 +13,6 @@ $script:HvRecoveryType = 'Microsoft:Hyper-V:Snapshot:Recovery'
 $script:HvTagPrefix = 'hyperv.backup: '
 $script:HvConsistencyValue = @{ application = 1; crash = 2 }
 
-Function Get-HvSnapshotService {
-    <#
-    .SYNOPSIS
-    Returns the host's snapshot service.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSnapshotService')]
-    param ()
-
-    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemSnapshotService | Select-Object -First 1
-}
-
-Function Get-HvManagementService {
-    <#
-    .SYNOPSIS
-    Returns the host's virtual system management service.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemManagementService')]
-    param ()
-
-    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemManagementService | Select-Object -First 1
-}
-
 Function Get-HvCheckpointList {
     <#
     .SYNOPSIS
@@ -152,7 +128,8 @@ Function New-HvRecoveryCheckpoint {
         ConsistencyLevel = [uint16]$script:HvConsistencyValue[$Consistency]
         IgnoreNonSnapshottableDisks = $true
     }
-    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName CreateSnapshot -Action ("Creating a recovery checkpoint of VM " +
+    $service = Get-HvService -ClassName Msvm_VirtualSystemSnapshotService
+    Invoke-HvCimMethod -InputObject $service -MethodName CreateSnapshot -Action ("Creating a recovery checkpoint of VM " +
         "'$($VirtualMachine.ElementName)'") -Arguments @{
         AffectedSystem = $VirtualMachine
         SnapshotSettings = $settings
@@ -179,7 +156,8 @@ Function Set-HvCheckpointTag {
     )
 
     $Checkpoint.ElementName = Get-HvCheckpointTag -Label $Label
-    $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifySystemSettings'; Action = "Naming recovery checkpoint $($Checkpoint.InstanceID)" }
+    $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
+    $call = @{ InputObject = $service; MethodName = 'ModifySystemSettings'; Action = "Naming recovery checkpoint $($Checkpoint.InstanceID)" }
     Invoke-HvCimMethod @call -Arguments @{
         SystemSettings = ConvertTo-HvEmbeddedInstance -InputObject $Checkpoint
     }
@@ -199,7 +177,8 @@ Function Remove-HvRecoveryCheckpoint {
         $Checkpoint
     )
 
-    $call = @{ InputObject = Get-HvSnapshotService; MethodName = 'DestroySnapshot'; Action = "Removing recovery checkpoint $($Checkpoint.InstanceID)" }
+    $service = Get-HvService -ClassName Msvm_VirtualSystemSnapshotService
+    $call = @{ InputObject = $service; MethodName = 'DestroySnapshot'; Action = "Removing recovery checkpoint $($Checkpoint.InstanceID)" }
     Invoke-HvCimMethod @call -Arguments @{
         AffectedSnapshot = $Checkpoint
     }
@@ -222,7 +201,8 @@ Function Convert-HvRecoveryCheckpoint {
         $Checkpoint
     )
 
-    Invoke-HvCimMethod -InputObject (Get-HvSnapshotService) -MethodName ConvertToReferencePoint -Action ("Converting recovery checkpoint " +
+    $service = Get-HvService -ClassName Msvm_VirtualSystemSnapshotService
+    Invoke-HvCimMethod -InputObject $service -MethodName ConvertToReferencePoint -Action ("Converting recovery checkpoint " +
         "$($Checkpoint.InstanceID) to a reference point") -Arguments @{
         AffectedSnapshot = $Checkpoint
         ReferencePointSettings = ''
@@ -327,7 +307,6 @@ Export-ModuleMember -Function @(
     'Get-HvCheckpointList'
     'Get-HvCheckpointTag'
     'Get-HvDiskDevicePart'
-    'Get-HvManagementService'
     'Get-HvRecoveryCheckpoint'
     'New-HvRecoveryCheckpoint'
     'Remove-HvRecoveryCheckpoint'

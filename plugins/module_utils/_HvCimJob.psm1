@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 # Calling a Hyper-V method and following the job it may start. Hyper-V answers 4096 when
-# the work goes on in a Msvm_ConcreteJob; that is not success until the job says so.
+# the work goes on in a job (Msvm_ConcreteJob, or Msvm_StorageJob for disks); that is not success until the job says so.
 
 #AnsibleRequires -PowerShell ..module_utils._HvEmbeddedInstance
 
@@ -31,10 +31,47 @@ $script:HvReturnCode = @{
     32779 = @('File not found', 'A file the operation needs is missing; check the VM''s disks.')
 }
 
+# The classes of the jobs Hyper-V starts, the common one first (see Get-HvCimJob).
+$script:HvJobClasses = @('Msvm_ConcreteJob', 'Msvm_StorageJob')
+
 $script:HvJobStateName = @{
     2 = 'new'; 3 = 'starting'; 4 = 'running'; 5 = 'suspended'; 6 = 'shutting_down'
     7 = 'completed'; 8 = 'terminated'; 9 = 'killed'; 10 = 'exception'; 11 = 'service'
     12 = 'query_pending'; 32768 = 'completed_with_warnings'
+}
+
+# The host's Hyper-V services, read once per module run: each is one instance per host, living as
+# long as the management service, and a step of 50 VMs would otherwise read each one 50 times.
+$script:HvServices = @{}
+
+Function Get-HvService {
+    <#
+    .SYNOPSIS
+    Returns the host's instance of a Hyper-V service class (Msvm_VirtualSystemManagementService, ...).
+
+    .DESCRIPTION
+    Read from the host on first use in a module run, then kept. A host without the class (an older
+    Windows, no Hyper-V role) fails naming the class.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance')]
+    param (
+        [Parameter(Mandatory)]
+        [ValidateSet('Msvm_VirtualSystemManagementService', 'Msvm_VirtualSystemSnapshotService', 'Msvm_ImageManagementService',
+            'Msvm_VirtualSystemReferencePointService')]
+        [string]
+        $ClassName
+    )
+
+    if (-not $script:HvServices.ContainsKey($ClassName)) {
+        $service = @(Get-CimInstance -Namespace $script:HvNamespace -ClassName $ClassName)
+        if ($service.Count -eq 0) {
+            throw ("Host $env:COMPUTERNAME has no ${ClassName}: the backups of this collection need Windows Server 2016 or Windows 10 " +
+                'or later with the Hyper-V role.')
+        }
+        $script:HvServices[$ClassName] = $service[0]
+    }
+    $script:HvServices[$ClassName]
 }
 
 Function Get-HvReturnCodeMessage {
@@ -126,26 +163,32 @@ Function Get-HvCimJob {
     Returns the job with the given InstanceID, or nothing when the host no longer has it.
 
     .DESCRIPTION
-    The job is read by key, not by a WQL filter, so the id never becomes query text.
+    The virtual system services' work is a Msvm_ConcreteJob, the image management service's a
+    Msvm_StorageJob (merging, re-parenting or reading a disk): two classes side by side under
+    CIM_ConcreteJob, and WMI finds an instance by key in the class its path names only. A job id
+    alone does not say which, so both are asked, the common one first. The job is read by key,
+    not by a WQL filter, so the id never becomes query text.
     #>
     [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
     param (
         [Parameter(Mandatory)]
         [string]
         $InstanceId
     )
 
-    $key = New-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ConcreteJob -Key InstanceID -Property @{
-        InstanceID = $InstanceId
-    } -ClientOnly
-    try {
-        Get-CimInstance -InputObject $key -ErrorAction Stop
-    }
-    catch [Microsoft.Management.Infrastructure.CimException] {
-        # Hyper-V drops finished jobs after a while (TimeBeforeRemoval); not found is an answer.
-        if ($_.Exception.NativeErrorCode -ne [Microsoft.Management.Infrastructure.NativeErrorCode]::NotFound) {
-            throw
+    foreach ($class in $script:HvJobClasses) {
+        $key = New-CimInstance -Namespace $script:HvNamespace -ClassName $class -Key InstanceID -Property @{
+            InstanceID = $InstanceId
+        } -ClientOnly
+        try {
+            return Get-CimInstance -InputObject $key -ErrorAction Stop
+        }
+        catch [Microsoft.Management.Infrastructure.CimException] {
+            # Hyper-V drops finished jobs after a while (TimeBeforeRemoval); not found is an answer.
+            if ($_.Exception.NativeErrorCode -ne [Microsoft.Management.Infrastructure.NativeErrorCode]::NotFound) {
+                throw
+            }
         }
     }
 }
@@ -165,7 +208,7 @@ Function Test-HvCimJobFinished {
     [OutputType([bool])]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
         [object]
         $Job
     )
@@ -182,7 +225,7 @@ Function Test-HvCimJobSucceeded {
     [OutputType([bool])]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
         [object]
         $Job
     )
@@ -200,7 +243,7 @@ Function Wait-HvCimJob {
     the job at once. Returns nothing when the job has disappeared from the host.
     #>
     [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
     param (
         [Parameter(Mandatory)]
         [string]
@@ -268,7 +311,7 @@ Function Get-HvCimJobError {
     [OutputType([string])]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
         [object]
         $Job
     )
@@ -290,6 +333,34 @@ Function Get-HvCimJobError {
     }
 }
 
+Function Get-HvJobClassValue {
+    <#
+    .SYNOPSIS
+    Returns a property that Msvm_ConcreteJob and Msvm_StorageJob declare and CIM_ConcreteJob does not (Cancellable, JobType), or $null.
+
+    .DESCRIPTION
+    Read by name: a job is typed by the class both derive from, which lacks these properties.
+    #>
+    [CmdletBinding()]
+    [OutputType([object])]
+    param (
+        [Parameter(Mandatory)]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
+        [object]
+        $Job,
+
+        [Parameter(Mandatory)]
+        [ValidateSet('Cancellable', 'JobType')]
+        [string]
+        $Name
+    )
+
+    $property = $Job.PSObject.Properties[$Name]
+    if ($null -ne $property) {
+        $property.Value
+    }
+}
+
 Function ConvertTo-HvJobResult {
     <#
     .SYNOPSIS
@@ -299,7 +370,7 @@ Function ConvertTo-HvJobResult {
     [OutputType([hashtable])]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
         [object]
         $Job
     )
@@ -322,8 +393,8 @@ Function ConvertTo-HvJobResult {
         percent_complete = [int]$Job.PercentComplete
         finished = $finished
         succeeded = $succeeded
-        cancellable = [bool]$Job.Cancellable
-        job_type = [int]$Job.JobType
+        cancellable = [bool](Get-HvJobClassValue -Job $Job -Name Cancellable)
+        job_type = [int](Get-HvJobClassValue -Job $Job -Name JobType)
         error_code = [int]$Job.ErrorCode
         error_description = [string]$Job.ErrorDescription
         errors = $errors
@@ -392,12 +463,12 @@ Function Stop-HvCimJob {
     [CmdletBinding()]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
         [object]
         $Job
     )
 
-    if (-not $Job.Cancellable) {
+    if (-not (Get-HvJobClassValue -Job $Job -Name Cancellable)) {
         throw "job $($Job.InstanceID) cannot be cancelled (Cancellable is false); it will run to its end."
     }
     $null = Invoke-HvCimMethod -InputObject $Job -MethodName RequestStateChange -Action "Cancelling job $($Job.InstanceID)" -Arguments @{
@@ -438,6 +509,7 @@ Export-ModuleMember -Function @(
     'Get-HvJobProduct'
     'Get-HvJobWaitSpec'
     'Get-HvReturnCodeMessage'
+    'Get-HvService'
     'Invoke-HvCimMethod'
     'Stop-HvCimJob'
     'Test-HvCimJobFinished'

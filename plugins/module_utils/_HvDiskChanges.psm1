@@ -10,18 +10,6 @@
 
 $script:HvNamespace = 'root/virtualization/v2'
 
-Function Get-HvImageManagementService {
-    <#
-    .SYNOPSIS
-    Returns the host's image management service.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ImageManagementService')]
-    param ()
-
-    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ImageManagementService | Select-Object -First 1
-}
-
 # How often a read that Hyper-V answered with a job is asked again, and how long each job is waited on.
 $script:HvReadAttempts = 3
 $script:HvReadJobWaitSeconds = 60
@@ -54,7 +42,7 @@ Function Invoke-HvImageRead {
         $Arguments
     )
 
-    $service = Get-HvImageManagementService
+    $service = Get-HvService -ClassName Msvm_ImageManagementService
     for ($attempt = 1; $attempt -le $script:HvReadAttempts; $attempt++) {
         $output = Invoke-HvCimMethod -InputObject $service -MethodName $MethodName -Action $Action -Arguments $Arguments
         if ($null -eq $output.Job) {
@@ -193,7 +181,6 @@ Function Get-HvVirtualDiskChange {
 }
 
 Export-ModuleMember -Function @(
-    'Get-HvImageManagementService'
     'Get-HvVirtualDiskChange'
     'Get-HvVirtualDiskFileSize'
     'Get-HvVirtualDiskSize'

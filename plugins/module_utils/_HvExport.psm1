@@ -81,7 +81,7 @@ Function Start-HvExport {
         BackupIntent = [byte]1
         DifferentialBackupBase = $base
     }
-    $service = Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemManagementService | Select-Object -First 1
+    $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
     Invoke-HvCimMethod -InputObject $service -MethodName ExportSystemDefinition -Action "Exporting VM '$($VirtualMachine.ElementName)'" -Arguments @{
         ComputerSystem = $VirtualMachine
         ExportDirectory = $Destination

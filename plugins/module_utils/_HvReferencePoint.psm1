@@ -16,23 +16,6 @@ $script:HvTypeProperty = @{ 1 = 'log'; 2 = 'rct' }
 $script:HvConsistencyValue = @{ application = 1; crash = 2 }
 $script:HvConsistencyName = @{ 1 = 'application'; 2 = 'crash' }
 
-Function Get-HvReferencePointService {
-    <#
-    .SYNOPSIS
-    Returns the host's reference point service (one per host).
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemReferencePointService')]
-    param ()
-
-    $service = @(Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemReferencePointService)
-    if ($service.Count -eq 0) {
-        throw ("Host $env:COMPUTERNAME has no Msvm_VirtualSystemReferencePointService: " +
-            "reference points need Windows Server 2016 or Windows 10 or later with the Hyper-V role.")
-    }
-    $service[0]
-}
-
 Function Get-HvReferencePoint {
     <#
     .SYNOPSIS
@@ -81,7 +64,7 @@ Function New-HvReferencePoint {
     $settings = New-HvEmbeddedInstance -ClassName Msvm_VirtualSystemReferencePointSettingData -Property @{
         ConsistencyLevel = [byte]$script:HvConsistencyValue[$Consistency]
     }
-    $service = Get-HvReferencePointService
+    $service = Get-HvService -ClassName Msvm_VirtualSystemReferencePointService
     Invoke-HvCimMethod -InputObject $service -MethodName CreateReferencePoint -Action ("Creating a reference point of VM " +
         "'$($VirtualMachine.ElementName)'") -Arguments @{
         AffectedSystem = $VirtualMachine
@@ -104,7 +87,7 @@ Function Remove-HvReferencePoint {
         $ReferencePoint
     )
 
-    $service = Get-HvReferencePointService
+    $service = Get-HvService -ClassName Msvm_VirtualSystemReferencePointService
     Invoke-HvCimMethod -InputObject $service -MethodName DestroyReferencePoint -Action "Removing reference point $($ReferencePoint.InstanceID)" -Arguments @{
         AffectedReferencePoint = $ReferencePoint
     }
@@ -303,7 +286,6 @@ Export-ModuleMember -Function @(
     'Get-HvCreatedReferencePoint'
     'Get-HvReferencePoint'
     'Get-HvReferencePointListing'
-    'Get-HvReferencePointService'
     'New-HvReferencePoint'
     'Remove-HvReferencePoint'
     'Select-HvReferencePoint'

@@ -526,7 +526,7 @@ Function Wait-HvMethodJob {
     Returns the finished job of a method output (nothing when the method answered at once), throwing when the job fails, vanishes or times out.
     #>
     [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
     param (
         [Parameter(Mandatory)]
         [object]
@@ -664,7 +664,7 @@ Function Copy-HvRestoreDrive {
     $target = Join-Path -Path $disks -ChildPath $Drive.name
     $Written.Add($target)
     Copy-HvWritableFile -Path $Drive.files[0].path -Destination $target
-    $service = Get-HvImageManagementService
+    $service = Get-HvService -ClassName Msvm_ImageManagementService
     $stem = [System.IO.Path]::GetFileNameWithoutExtension($Drive.name)
     # Hyper-V takes the format from the extension: a VHD's differencing disk is .avhd, a VHDX's .avhdx.
     $childExtension = if ($Drive.name -match '\.vhd$') { 'avhd' } else { 'avhdx' }
@@ -736,7 +736,7 @@ Function Import-HvPlannedSystem {
     )
 
     $call = @{
-        InputObject = Get-HvManagementService
+        InputObject = Get-HvService -ClassName Msvm_VirtualSystemManagementService
         MethodName = 'ImportSystemDefinition'
         Action = "Importing the VM configuration '$ConfigurationFile'"
         TimeoutSeconds = $TimeoutSeconds
@@ -801,7 +801,8 @@ Function Set-HvPlannedSystemName {
             $Setting.$root = $Folder
         }
     }
-    $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifySystemSettings'; Action = "Naming the imported VM '$Name'" }
+    $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
+    $call = @{ InputObject = $service; MethodName = 'ModifySystemSettings'; Action = "Naming the imported VM '$Name'" }
     $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{
         SystemSettings = ConvertTo-HvEmbeddedInstance -InputObject $Setting
     }
@@ -842,7 +843,8 @@ Function Set-HvPlannedDiskPath {
         $changed.Add((ConvertTo-HvEmbeddedInstance -InputObject $disk))
     }
     if ($changed.Count -gt 0) {
-        $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifyResourceSettings'; Action = 'Pointing the imported VM at its restored disks' }
+        $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
+        $call = @{ InputObject = $service; MethodName = 'ModifyResourceSettings'; Action = 'Pointing the imported VM at its restored disks' }
         $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ ResourceSettings = [string[]]@($changed) }
     }
 }
@@ -937,7 +939,8 @@ Function Set-HvPlannedNetwork {
         $index++
     }
     if ($changed.Count -gt 0) {
-        $call = @{ InputObject = Get-HvManagementService; MethodName = 'ModifyResourceSettings'; Action = "Connecting the imported VM's network adapters" }
+        $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
+        $call = @{ InputObject = $service; MethodName = 'ModifyResourceSettings'; Action = "Connecting the imported VM's network adapters" }
         $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ ResourceSettings = [string[]]@($changed) }
     }
 }
@@ -960,7 +963,8 @@ Function Test-HvPlannedSystem {
     )
 
     $action = 'Validating the imported VM'
-    $output = Invoke-HvCimMethod -InputObject (Get-HvManagementService) -MethodName ValidatePlannedSystem -Action $action -Arguments @{
+    $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
+    $output = Invoke-HvCimMethod -InputObject $service -MethodName ValidatePlannedSystem -Action $action -Arguments @{
         PlannedSystem = $Planned
     }
     $job = Wait-HvMethodJob -Output $output -Action $action -TimeoutSeconds $TimeoutSeconds
@@ -987,7 +991,7 @@ Function Complete-HvPlannedSystem {
     )
 
     $call = @{
-        InputObject = Get-HvManagementService
+        InputObject = Get-HvService -ClassName Msvm_VirtualSystemManagementService
         MethodName = 'RealizePlannedSystem'
         Action = 'Registering the imported VM'
         TimeoutSeconds = $TimeoutSeconds
@@ -1013,7 +1017,8 @@ Function Remove-HvSystem {
         $TimeoutSeconds
     )
 
-    $call = @{ InputObject = Get-HvManagementService; MethodName = 'DestroySystem'; Action = "Removing VM '$($System.ElementName)' ($($System.Name))" }
+    $service = Get-HvService -ClassName Msvm_VirtualSystemManagementService
+    $call = @{ InputObject = $service; MethodName = 'DestroySystem'; Action = "Removing VM '$($System.ElementName)' ($($System.Name))" }
     $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ AffectedSystem = $System }
 }
 
@@ -1238,7 +1243,7 @@ Function Remove-HvReplacedReferencePoint {
 
     $which = Format-HvVirtualMachineList -VirtualMachine @($VirtualMachine)
     foreach ($point in @(Get-HvReferencePoint -VirtualMachine $VirtualMachine)) {
-        $call = @{ InputObject = Get-HvReferencePointService; MethodName = 'DestroyReferencePoint'
+        $call = @{ InputObject = (Get-HvService -ClassName Msvm_VirtualSystemReferencePointService); MethodName = 'DestroyReferencePoint'
             Action = "Removing reference point $($point.InstanceID) of VM $which"
         }
         $null = Invoke-HvRestoreMethod @call -TimeoutSeconds $TimeoutSeconds -Arguments @{ AffectedReferencePoint = $point }

@@ -11,7 +11,7 @@ module: job
 short_description: Cancel a running Hyper-V job
 version_added: 0.2.0
 description:
-  - Asks Hyper-V to terminate a running job (C(Msvm_ConcreteJob) C(RequestStateChange) to Terminate),
+  - Asks Hyper-V to terminate a running job (C(Msvm_ConcreteJob) or C(Msvm_StorageJob), C(RequestStateChange) to Terminate),
     found by the C(InstanceID) the modules of this collection return in RV(hyperv.backup.job_info#module:job.id).
   - Hyper-V rolls back what the job had done (a terminated checkpoint or export leaves nothing behind);
     the module then waits up to O(wait_timeout) for the job to reach its final state.

@@ -185,7 +185,7 @@ Function Get-EndedJob {
     A job the host no longer has is a failure of the step: what it made cannot be told from it.
     #>
     [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
     param (
         [Parameter(Mandatory)]
         [hashtable]

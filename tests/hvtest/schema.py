@@ -10,7 +10,7 @@ import pathlib
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "data" / "root-virtualization-v2.schema.json"
 
 # System members every CimInstance / CimMethodResult has besides the class's properties.
-CIM_INSTANCE_MEMBERS = frozenset({"CimClass", "CimInstanceProperties", "CimSystemProperties", "PSComputerName", "Count", "Length"})
+CIM_INSTANCE_MEMBERS = frozenset({"CimClass", "CimInstanceProperties", "CimSystemProperties", "PSComputerName", "Count", "Length", "PSObject"})
 METHOD_RESULT_MEMBERS = frozenset({"ReturnValue", "PSComputerName"})
 
 

@@ -45,9 +45,27 @@ Describe 'Get-HvReturnCodeMessage' {
     }
 }
 
+Describe 'Get-HvService' {
+    It 'reads each service from the host once in a module run, however many VMs use it' {
+        $before = @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls |
+                Where-Object { $_.op -eq 'enumerate' -and $_.class_name -eq 'Msvm_VirtualSystemSnapshotService' }).Count
+        $first = Get-HvService -ClassName Msvm_VirtualSystemSnapshotService
+        $second = Get-HvService -ClassName Msvm_VirtualSystemSnapshotService
+        $after = @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls |
+                Where-Object { $_.op -eq 'enumerate' -and $_.class_name -eq 'Msvm_VirtualSystemSnapshotService' }).Count
+        $after - $before | Should -Be 1
+        [object]::ReferenceEquals($first, $second) | Should -BeTrue
+        $first.SystemName | Should -Be 'HV08'
+    }
+
+    It 'refuses a class that is not one of the services' {
+        { Get-HvService -ClassName Msvm_ComputerSystem } | Should -Throw '*Msvm_ComputerSystem*'
+    }
+}
+
 Describe 'Invoke-HvCimMethod' {
     It 'returns the result of a started job (4096) with its job reference' {
-        $service = Get-HvReferencePointService
+        $service = Get-HvService -ClassName Msvm_VirtualSystemReferencePointService
         $output = Invoke-HvCimMethod -InputObject $service -MethodName CreateReferencePoint -Action 'Test' -Arguments @{
             AffectedSystem = $vm
             ReferencePointType = [uint16]1
@@ -68,6 +86,18 @@ Describe 'Invoke-HvCimMethod' {
 Describe 'Following a job' {
     It 'reads a job that the host no longer has as nothing (the CIM error is NotFound)' {
         Get-HvCimJob -InstanceId '00000000-0000-4000-8000-000000000000' | Should -BeNullOrEmpty
+    }
+
+    It 'reads a job of the image management service, which Hyper-V keeps as a Msvm_StorageJob, not a Msvm_ConcreteJob' {
+        $disk = @(Get-HvVirtualMachineDrive -Setting (Get-HvVirtualMachineSetting -VirtualMachine $vm))[0].path
+        $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body @{ method = 'GetVirtualHardDiskState'; answer = 'job' }
+        $output = Invoke-HvCimMethod -InputObject (Get-HvService -ClassName Msvm_ImageManagementService) -MethodName GetVirtualHardDiskState `
+            -Action 'Test' -Arguments @{ Path = $disk }
+        $output.ReturnValue | Should -Be 4096
+        $job = Wait-HvCimJob -InstanceId $output.Job.InstanceID -TimeoutSeconds 20
+        $job.PSTypeNames[0] | Should -Be 'Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_StorageJob'
+        (ConvertTo-HvJobResult -Job $job).state | Should -Be 'completed'
+        Wait-HvAnyCimJob -InstanceId @($output.Job.InstanceID) -TimeoutSeconds 0 | Should -Be $output.Job.InstanceID
     }
 
     It 'waits until the job ends and reports it completed' {

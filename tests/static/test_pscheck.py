@@ -40,7 +40,7 @@ def copy(tmp_path: pathlib.Path):
 def test_wrong_class_name_is_found(copy) -> None:
     found = copy("plugins/module_utils/_HvReferencePoint.psm1",
                  "-ClassName Msvm_VirtualSystemReferencePointService", "-ClassName Msvm_VirtualSystemReferencePointSvc")
-    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:28: [cim] class Msvm_VirtualSystemReferencePointSvc is not in the schema"]
+    assert found == ["plugins/module_utils/_HvReferencePoint.psm1:67: [cim] class Msvm_VirtualSystemReferencePointSvc is not in the schema"]
 
 
 def test_variable_used_before_assignment_is_found(copy) -> None:

@@ -87,6 +87,8 @@ def _version(text: str) -> tuple[int, ...]:
 FINAL_STATES = frozenset({7, 8, 9, 10, 32768})
 # Methods a host answers at once unless a scenario says otherwise; their pages list 4096 too.
 # ModifyResourceSettings too: its page allows 0 and 4096; a scenario or fault can make it a job (answers).
+# The classes of the jobs Hyper-V starts (see Job.class_name).
+JOB_CLASSES = ("Msvm_ConcreteJob", "Msvm_StorageJob")
 ANSWERED_AT_ONCE = frozenset({"GetVirtualHardDiskSettingData", "GetVirtualHardDiskState", "GetVirtualDiskChanges", "ModifyResourceSettings"})
 # Each service class has one instance per host; Name as Windows gives it.
 SERVICES = {
@@ -145,6 +147,10 @@ class Job:
     run: str = ""
     method: str = ""
     started_wall: float = 0.0
+    # Msvm_StorageJob for the image management service's work, Msvm_ConcreteJob for the rest
+    # (Microsoft's Msvm_StorageJob page: "a storage operation job created by the Image Management
+    # Service"). Two sibling classes under CIM_ConcreteJob: a job is found by key in its own class only.
+    class_name: str = "Msvm_ConcreteJob"
 
     def state(self, now: float) -> tuple[int, int]:
         """(JobState, PercentComplete) at time now; completes (once) when its time has come."""
@@ -405,7 +411,7 @@ class SimHost(RestoreMethods):
                 return [_public(s) for s in self.switches]
             if class_name == "Msvm_PlannedComputerSystem":
                 return [_public(p) for p in self.planned]
-            if class_name in ("Msvm_StorageAllocationSettingData", "Msvm_ResourceAllocationSettingData", "Msvm_ConcreteJob"):
+            if class_name in ("Msvm_StorageAllocationSettingData", "Msvm_ResourceAllocationSettingData", *JOB_CLASSES):
                 raise CimError(f"enumerating every {class_name} of the host is not modelled by the simulator")
             return []
 
@@ -440,6 +446,8 @@ class SimHost(RestoreMethods):
                 return [d for d in drives if result_class in self.schema.lineage(d["ClassName"])]
             if association == "Msvm_SnapshotOfVirtualSystem" and instance["ClassName"] == "Msvm_ComputerSystem":
                 return [_public(c) for c in self.checkpoints if c["VirtualSystemIdentifier"] == instance["Name"]]
+            if instance["ClassName"] == "Msvm_StorageJob":
+                raise CimError(f"{association} of a Msvm_StorageJob is not modelled by the simulator")
             if association in ("CIM_AffectedJobElement", "Msvm_AffectedJobElement") and instance["ClassName"] == "Msvm_ConcreteJob":
                 job = self.jobs.get(instance["InstanceID"])
                 if job is None or job.gone(self.clock()):
@@ -448,19 +456,23 @@ class SimHost(RestoreMethods):
             return []
 
     def get_job(self, instance_id: str) -> dict | None:
-        """A Msvm_ConcreteJob by key (logged as a get); None when the host no longer has it."""
+        """A job of either class by its id (logged as a get); None when the host no longer has it."""
         with self.lock:
-            self.log("get", class_name="Msvm_ConcreteJob")
-            return self._job_instance(instance_id)
+            job = self.jobs.get(instance_id)
+            class_name = job.class_name if job is not None else "Msvm_ConcreteJob"
+            self.log("get", class_name=class_name)
+            return self._job_instance(instance_id, class_name)
 
-    def _job_instance(self, instance_id: str) -> dict | None:
+    def _job_instance(self, instance_id: str, class_name: str) -> dict | None:
+        """The job with this id as an instance of class_name; None when the host no longer has it or it is of the other class
+        (WMI finds an instance by key in the class its path names: a Msvm_StorageJob is no Msvm_ConcreteJob)."""
         job = self.jobs.get(instance_id)
-        if job is None or job.gone(self.clock()):
+        if job is None or job.gone(self.clock()) or job.class_name != class_name:
             return None
         state, percent = job.state(self.clock())
         fail = job.fail or {}
         return {
-            "ClassName": "Msvm_ConcreteJob",
+            "ClassName": job.class_name,
             "InstanceID": job.instance_id,
             "JobState": state,
             "PercentComplete": percent,
@@ -476,8 +488,8 @@ class SimHost(RestoreMethods):
         with self.lock:
             class_name = target["ClassName"]
             self.log("get", class_name=class_name)
-            if class_name == "Msvm_ConcreteJob":
-                return self._job_instance(target.get("InstanceID", ""))
+            if class_name in JOB_CLASSES:
+                return self._job_instance(target.get("InstanceID", ""), class_name)
             keys = {k: v for k, v in target.items() if k != "ClassName"}
             for instance in self._instances(class_name):
                 if all(str(instance.get(k, "")).lower() == str(v).lower() for k, v in keys.items() if k != "CreationClassName"):
@@ -564,12 +576,13 @@ class SimHost(RestoreMethods):
             run=getattr(self.context, "run", ""),
             method=method,
             started_wall=time.time(),
+            class_name="Msvm_StorageJob" if method in self.schema.methods("Msvm_ImageManagementService") else "Msvm_ConcreteJob",
         )
         if job.final not in (7, 9, 32768):
             raise CimError(f"{method}: a job ends in 7, 9 or 32768 unless it fails; got final={job.final}")
         self.jobs[job.instance_id] = job
         self.log("job_started", method=method, job_id=job.instance_id)
-        return {"ReturnValue": 4096, "Job": {"ClassName": "Msvm_ConcreteJob", "InstanceID": job.instance_id}}
+        return {"ReturnValue": 4096, "Job": {"ClassName": job.class_name, "InstanceID": job.instance_id}}
 
     def _m_CreateReferencePoint(self, _service: dict, arguments: dict, fault: dict) -> dict:
         vm = arguments["AffectedSystem"]
