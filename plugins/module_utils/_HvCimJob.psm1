@@ -258,6 +258,38 @@ Function Wait-HvCimJob {
     Get-HvCimJob -InstanceId $InstanceId
 }
 
+Function Get-HvCimJobSet {
+    <#
+    .SYNOPSIS
+    Returns the jobs of a set by id (an ordered dictionary, in the order given), $null for a job the host no longer has.
+
+    .DESCRIPTION
+    One job is read by key. For more, the host's Msvm_ConcreteJob instances are read in one call
+    (a poll of a step's 50 jobs is one WMI call, not 50); a job not among them (a Msvm_StorageJob,
+    or one the host has forgotten) is then read by key, as Get-HvCimJob reads it.
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Collections.Specialized.OrderedDictionary])]
+    param (
+        [Parameter(Mandatory)]
+        [string[]]
+        $InstanceId
+    )
+
+    # Ordinal, ignoring case: the id is the host's, and it may come back from the controller.
+    $listed = [System.Collections.Generic.Dictionary[string, object]]::new([StringComparer]::OrdinalIgnoreCase)
+    if ($InstanceId.Count -gt 1) {
+        foreach ($job in @(Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ConcreteJob)) {
+            $listed[[string]$job.InstanceID] = $job
+        }
+    }
+    $jobs = [ordered]@{}
+    foreach ($id in $InstanceId) {
+        $jobs[$id] = if ($listed.ContainsKey($id)) { $listed[$id] } else { Get-HvCimJob -InstanceId $id }
+    }
+    , $jobs
+}
+
 Function Wait-HvAnyCimJob {
     <#
     .SYNOPSIS
@@ -283,9 +315,9 @@ Function Wait-HvAnyCimJob {
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     $interval = 250
     while ($true) {
-        $ended = @(foreach ($id in $InstanceId) {
-                $job = Get-HvCimJob -InstanceId $id
-                if ($null -eq $job -or (Test-HvCimJobFinished -Job $job)) {
+        $jobs = Get-HvCimJobSet -InstanceId $InstanceId
+        $ended = @(foreach ($id in $jobs.Keys) {
+                if ($null -eq $jobs[$id] -or (Test-HvCimJobFinished -Job $jobs[$id])) {
                     $id
                 }
             })
@@ -505,6 +537,7 @@ Export-ModuleMember -Function @(
     'Format-HvJobFailure'
     'Get-HvCimJob'
     'Get-HvCimJobError'
+    'Get-HvCimJobSet'
     'Get-HvFailureReason'
     'Get-HvJobProduct'
     'Get-HvJobWaitSpec'

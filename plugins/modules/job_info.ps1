@@ -24,22 +24,25 @@ $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec, @(, (Get-HvJobWait
 Function Get-JobView {
     <#
     .SYNOPSIS
-    Returns a job as this module reports it; a job the host no longer has is state gone.
+    Returns a job as this module reports it; a job the host no longer has ($null) is state gone.
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
     param (
         [Parameter(Mandatory)]
         [string]
-        $InstanceId
+        $InstanceId,
+
+        [AllowNull()]
+        [object]
+        $Job
     )
 
-    $job = Get-HvCimJob -InstanceId $InstanceId
-    if ($null -eq $job) {
+    if ($null -eq $Job) {
         # Hyper-V removes finished jobs after a while; gone is an answer, not an error.
         return @{ id = $InstanceId; state = 'gone' }
     }
-    ConvertTo-HvJobResult -Job $job
+    ConvertTo-HvJobResult -Job $Job
 }
 
 $module.Result.changed = $false
@@ -50,7 +53,8 @@ $ids = if ($module.Params.job_ids) { @($module.Params.job_ids) } else { @($modul
 try {
     # Waits until one of the jobs has ended (or disappeared), or the time is up.
     $null = Wait-HvAnyCimJob -InstanceId $ids -TimeoutSeconds $module.Params.wait_timeout
-    $jobs = @(foreach ($id in $ids) { Get-JobView -InstanceId $id })
+    $found = Get-HvCimJobSet -InstanceId $ids
+    $jobs = @(foreach ($id in $ids) { Get-JobView -InstanceId $id -Job $found[$id] })
 }
 catch {
     $module.FailJson("Reading Hyper-V job $($ids -join ', ') failed: $($_.Exception.Message)", $_)

@@ -138,6 +138,27 @@ Describe 'Following a job' {
         @(Wait-HvAnyCimJob -InstanceId @($slow, $fast) -TimeoutSeconds 20) | Should -Be @($fast)
     }
 
+    It 'polls many jobs with one read of the host''s jobs, reading by key only a storage job and a forgotten one' {
+        $running = @(1..3 | ForEach-Object { Start-TestJob -Fault @{ job = @{ duration = 30 } } })
+        $forgotten = Start-TestJob -Fault @{ job = @{ duration = 0.1; vanish_after = 0.2 } }
+        $null = Wait-HvCimJob -InstanceId $forgotten -TimeoutSeconds 20
+        $disk = @(Get-HvVirtualMachineDrive -Setting (Get-HvVirtualMachineSetting -VirtualMachine $vm))[0].path
+        $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body @{ method = 'GetVirtualHardDiskState'; answer = 'job' }
+        $storage = (Invoke-HvCimMethod -InputObject (Get-HvService -ClassName Msvm_ImageManagementService) -MethodName GetVirtualHardDiskState `
+                -Action 'Test' -Arguments @{ Path = $disk }).Job.InstanceID
+        Start-Sleep -Seconds 1
+        $calls = @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls).Count
+        # The host's ids in lower case, as a controller may hand them back.
+        $ended = @(Wait-HvAnyCimJob -InstanceId (@($running) + @($forgotten.ToLowerInvariant(), $storage)) -TimeoutSeconds 0)
+        $made = @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls | Select-Object -Skip $calls |
+                Where-Object { $_.op -in @('enumerate', 'get') })
+        $ended | Should -Be @($forgotten.ToLowerInvariant(), $storage)
+        @($made | ForEach-Object { "$($_.op) $($_.class_name)" }) | Should -Be @(
+            'enumerate Msvm_ConcreteJob'
+            # The forgotten job, in both classes; the storage job, found in the second.
+            'get Msvm_ConcreteJob', 'get Msvm_StorageJob', 'get Msvm_ConcreteJob', 'get Msvm_StorageJob')
+    }
+
     It 'keeps waiting on a job in <Name> (<State>), which is not final, and says which state it is in' -ForEach @(
         @{ State = 5; Name = 'suspended' }
         @{ State = 6; Name = 'shutting_down' }

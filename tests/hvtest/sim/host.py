@@ -411,7 +411,10 @@ class SimHost(RestoreMethods):
                 return [_public(s) for s in self.switches]
             if class_name == "Msvm_PlannedComputerSystem":
                 return [_public(p) for p in self.planned]
-            if class_name in ("Msvm_StorageAllocationSettingData", "Msvm_ResourceAllocationSettingData", *JOB_CLASSES):
+            if class_name in JOB_CLASSES:
+                # Every job the host still has (running, or ended less than TimeBeforeRemoval ago).
+                return [j for j in (self._job_instance(i, class_name) for i in list(self.jobs)) if j is not None]
+            if class_name in ("Msvm_StorageAllocationSettingData", "Msvm_ResourceAllocationSettingData"):
                 raise CimError(f"enumerating every {class_name} of the host is not modelled by the simulator")
             return []
 
