@@ -206,7 +206,7 @@ Function Get-HvSystemDiskPath {
         $System
     )
 
-    $setting = Get-HvSystemSetting -System $System
+    $setting = Get-HvVirtualMachineSetting -VirtualMachine $System
     if ($null -eq $setting) {
         return
     }
@@ -750,23 +750,6 @@ Function Import-HvPlannedSystem {
     }
 }
 
-Function Get-HvSystemSetting {
-    <#
-    .SYNOPSIS
-    Returns the settings (Msvm_VirtualSystemSettingData) that define a planned or realized system.
-    #>
-    [CmdletBinding()]
-    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
-    param (
-        [Parameter(Mandatory)]
-        [object]
-        $System
-    )
-
-    Get-CimAssociatedInstance -InputObject $System -Association Msvm_SettingsDefineState -ResultClassName Msvm_VirtualSystemSettingData |
-        Select-Object -First 1
-}
-
 Function Set-HvPlannedSystemName {
     <#
     .SYNOPSIS
@@ -1267,7 +1250,6 @@ Export-ModuleMember -Function @(
     'Get-HvReplaceProblem'
     'Get-HvRestorePlan'
     'Get-HvSystemDiskPath'
-    'Get-HvSystemSetting'
     'Import-HvPlannedSystem'
     'Read-HvRestoreMarker'
     'Remove-HvReplacedReferencePoint'

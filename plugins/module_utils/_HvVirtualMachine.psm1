@@ -188,21 +188,24 @@ Function Get-HvVirtualMachineState {
 Function Get-HvVirtualMachineSetting {
     <#
     .SYNOPSIS
-    Returns the VM's own settings (its realized Msvm_VirtualSystemSettingData), not a checkpoint's.
+    Returns the settings that define a VM or a planned system now (its Msvm_VirtualSystemSettingData), not a checkpoint's.
+
+    .DESCRIPTION
+    Through Msvm_SettingsDefineState, which links a system to its current settings only: one
+    call whatever the host holds. Listing every VM's settings and picking this one cost a step
+    of 50 VMs 50 times 50 instances.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ComputerSystem')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ComputerSystem')]
         [object]
         $VirtualMachine
     )
 
-    # The query stays fixed; the VM is picked in PowerShell, by GUID whatever its case.
-    $id = [guid]$VirtualMachine.Name
-    Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_VirtualSystemSettingData -Filter "VirtualSystemType = 'Microsoft:Hyper-V:System:Realized'" |
-        Where-Object { [guid]$_.VirtualSystemIdentifier -eq $id } | Select-Object -First 1
+    Get-CimAssociatedInstance -InputObject $VirtualMachine -Association Msvm_SettingsDefineState -ResultClassName Msvm_VirtualSystemSettingData |
+        Select-Object -First 1
 }
 
 Function Get-HvVirtualMachineDrive {

@@ -181,7 +181,7 @@ Function Invoke-Restore {
         $progress.planned = ([guid]$planned.Name).ToString()
         Save-Progress -Progress $progress -Written $written
         $step = 'setting up the imported VM'
-        $setting = Get-HvSystemSetting -System $planned
+        $setting = Get-HvVirtualMachineSetting -VirtualMachine $planned
         Set-HvPlannedSystemName -Setting $setting -Name $Params.name -Folder $folder -TimeoutSeconds $timeout
         Set-HvPlannedDiskPath -Setting $setting -RestoredPath $restored -TimeoutSeconds $timeout
         $network = @(Set-HvPlannedNetwork -Setting $setting -SwitchMap $Params.switch_map -Connect $Params.connect_network -TimeoutSeconds $timeout)

@@ -35,6 +35,18 @@ Describe 'Get-HvVirtualMachineList' {
     }
 }
 
+Describe 'Get-HvVirtualMachineSetting' {
+    It 'reads the settings of one VM in one call, however many VMs the host has' {
+        $vm = @(Get-HvVirtualMachineList | Where-Object { $_.ElementName -ceq 'web01' })[0]
+        $before = @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls).Count
+        $setting = Get-HvVirtualMachineSetting -VirtualMachine $vm
+        $made = @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls | Select-Object -Skip $before)
+        $setting.VirtualSystemIdentifier | Should -Be '3c3c3c3c-0000-4000-8000-000000000004'
+        $setting.VirtualSystemType | Should -Be 'Microsoft:Hyper-V:System:Realized'
+        @($made | ForEach-Object { "$($_.op) $($_.association)" }) | Should -Be @('associators Msvm_SettingsDefineState')
+    }
+}
+
 Describe 'Select-HvVirtualMachine' {
     BeforeAll {
         $all = @(Get-HvVirtualMachineList)
