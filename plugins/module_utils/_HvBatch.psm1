@@ -443,14 +443,20 @@ Function Invoke-HvVmBatch {
                 $waiting[[string]$results[$index].job.id] = $index
             }
         }
-        $left = [int][Math]::Floor(($deadline - [DateTime]::UtcNow).TotalSeconds)
-        if ($waiting.Count -eq 0 -or $left -le 0 -or $Module.CheckMode) {
+        # wait_timeout 0 hands every job to the controller unread.
+        if ($waiting.Count -eq 0 -or $Module.CheckMode -or [int]$waitTimeout -le 0) {
             break
         }
+        # Past the deadline the jobs are read once more, not waited on: the time limits the wait,
+        # and finishing a job that has ended here costs less than the controller's poll and a new
+        # module run for it. On a busy host a step's own work on the jobs that ended (tagging,
+        # recording) can outlast the wait; they were handed on, and cost a poll and a run more.
+        $left = [int][Math]::Max(0, [Math]::Floor(($deadline - [DateTime]::UtcNow).TotalSeconds))
         $ended = @(Wait-HvAnyCimJob -InstanceId @($waiting.Keys) -TimeoutSeconds $left)
         if ($ended.Count -eq 0) {
             break
         }
+        $last = $left -eq 0
         foreach ($jobId in $ended) {
             $index = $waiting[$jobId]
             $params = $entries[$index].params.Clone()
@@ -464,7 +470,12 @@ Function Invoke-HvVmBatch {
                 $results[$index] = $null
             }
         }
+        # Entries deferred behind a job that ended start now, past the deadline too: their jobs go
+        # to the controller with the others still running.
         Start-HvWaitingEntry @run
+        if ($last) {
+            break
+        }
     }
 
     if ($single) {

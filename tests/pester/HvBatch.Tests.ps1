@@ -68,6 +68,15 @@ BeforeAll {
         Invoke-JobStep -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result
     }
 
+    Function Invoke-SlowRerunStep {
+        # Invoke-JobStep on a busy host, where the work on an ended job (tagging, recording) takes seconds.
+        param ($Params, $VirtualMachine, $AnsibleModule, $Result)
+        if ($Params._job_id) {
+            Start-Sleep -Seconds 3
+        }
+        Invoke-JobStep -Params $Params -VirtualMachine $VirtualMachine -AnsibleModule $AnsibleModule -Result $Result
+    }
+
     Function Invoke-JobStep {
         # A step that starts a reference point's job, and reads it when run again with the job's id.
         param ($Params, $VirtualMachine, $AnsibleModule, $Result)
@@ -153,6 +162,15 @@ Describe 'Invoke-HvVmBatch' {
         # Starting the two jobs takes 6 s; a wait counted from the module's start (2 s) would be
         # over before the second began, and both would be handed to the controller.
         $result = Invoke-Batch -Step Invoke-SlowJobStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }); wait_timeout = 2 }
+        $result.pending | Should -BeFalse
+        @($result.results | ForEach-Object { $_.runs }) | Should -Be @(2, 2)
+    }
+
+    It 'finishes a job that ended while the step worked past wait_timeout on another, instead of handing it on' {
+        # web01's job ends after 1 s and its step works on it for 3 s, past the 3 s wait; web02's
+        # job ended meanwhile (2.5 s). Handed on, it would cost a poll and a module run more.
+        $null = Invoke-HvTestControl -TestHost $testHost -Path '/sim/faults' -Body @{ method = 'CreateReferencePoint'; vm = 'web02'; job = @{ duration = 2.5 } }
+        $result = Invoke-Batch -Step Invoke-SlowRerunStep -Arguments @{ vms = @(@{ vm = 'web01' }, @{ vm = 'web02' }); wait_timeout = 3 }
         $result.pending | Should -BeFalse
         @($result.results | ForEach-Object { $_.runs }) | Should -Be @(2, 2)
     }
