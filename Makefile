@@ -23,7 +23,7 @@ help:
 	@echo "make units   ansible-test units"
 	@echo "make integration  ansible-test windows-integration targets against the simulator"
 	@echo "make e2e     end-to-end playbooks over WinRM against the simulator"
-	@echo "make bench   the collection against a playbook of win_powershell tasks, 1 to 50 VMs and a fleet (about 35 min on 2 cores)"
+	@echo "make bench   the collection against a playbook of win_powershell tasks, 1 to 50 VMs and a fleet (about 15 min on 2 cores)"
 	@echo "make bench-quick  the benchmark's small set (run by make test)"
 	@echo "make docs    render every module with ansible-doc"
 

@@ -62,7 +62,8 @@ def main(argv: list[str]) -> int:
             if engine == "collection" and scenario.baseline is None:
                 row.notes.append(f"baseline {scenario.baseline_missing}")
             if scenario.name == "10-min export job":
-                row.extra.update(long_job_figures(records))
+                row.extra.update(long_job_figures(records), clock_scale=scenario.clock_scale,
+                                 simulated=float(scenario.jobs["ExportSystemDefinition"]["duration"]))
             if scenario.name == "nightly role" and engine == "collection" and scenario.vms == largest_role:
                 phases = measure.phases(records[0], row.wall, row.extra["started_wall"])
                 row.phases = phases

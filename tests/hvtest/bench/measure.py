@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import pathlib
 import subprocess
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from .. import paths
+from ..sim.pwsh import SLOTS_ENV
 from ..sim.runner import PASSWORD, USER, SimServer
 
 # The CIM requests a Windows host would answer through WMI (the simulator's call log also records
@@ -69,16 +71,63 @@ def host_scenario(name: str, vms: int, jobs: dict, clock_scale: float, latency_m
 
 @contextlib.contextmanager
 def simulated_hosts(workdir: pathlib.Path, count: int, scenario: dict) -> Iterator[list[SimServer]]:
-    """count simulator processes with the same scenario (host names HVB01...), stopped on exit."""
+    """count simulator processes with the same scenario (host names HVB01...), started and stopped side by side.
+
+    With more than one, their module runs share slots, one per core of this machine (sim/pwsh.py,
+    core_slot): each real host has cores of its own, and more pwsh processes than cores here only
+    slow each other down.
+    """
     with contextlib.ExitStack() as stack:
+        if count > 1:
+            slots = workdir / "core-slots"
+            slots.mkdir(parents=True, exist_ok=True)
+            for index in range(os.cpu_count() or 1):
+                (slots / f"slot-{index}").touch()
+            stack.enter_context(_environment(**{SLOTS_ENV: str(slots)}))
         servers = []
         for index in range(count):
             folder = workdir / f"host{index + 1:02d}"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "scenario.yml"
             path.write_text(yaml.safe_dump({**scenario, "host": f"HVB{index + 1:02d}"}), encoding="utf-8")
-            servers.append(stack.enter_context(SimServer(path, folder)))
+            servers.append(SimServer(path, folder))
+        stack.enter_context(_side_by_side(servers))
         yield servers
+
+
+@contextlib.contextmanager
+def _side_by_side(servers: list[SimServer]) -> Iterator[None]:
+    """Starts every server before waiting for any, and stops them all the same way."""
+    started: list[SimServer] = []
+    try:
+        for server in servers:
+            server.start()
+            started.append(server)
+        for server in started:
+            server.wait_started()
+        yield
+    finally:
+        for server in started:
+            server.log_module_runs()
+        for server in started:
+            server.terminate()
+        for server in started:
+            server.wait_stopped()
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """os.environ with values set (the simulators started inside inherit them), restored on exit."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def inventory(servers: list[SimServer], path: pathlib.Path) -> pathlib.Path:

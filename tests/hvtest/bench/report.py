@@ -62,8 +62,9 @@ def table(rows: list[Measured], module_start: float) -> str:
              "collection / baseline of the same scenario."]
     for row in rows:
         if row.extra.get("late") is not None:
-            notes.append(f"- {row.scenario}, {row.engine}: the job's end noticed {row.extra['late']} s after it ended, "
-                         f"{row.extra['polls']} poll(s) (job_info runs).")
+            notes.append(f"- {row.scenario}, {row.engine}: an export of {row.extra['simulated']:.0f} simulated seconds on a clock "
+                         f"{row.extra['clock_scale']:.0f} times faster ({row.extra['simulated'] / row.extra['clock_scale']:.0f} s); "
+                         f"its end noticed {row.extra['late']} s after it ended, {row.extra['polls']} poll(s) (job_info runs).")
         notes.extend(f"- {row.scenario}, {row.engine}: {note}" for note in row.notes)
     notes.append("- The baseline lacks what the collection does besides: " + "; ".join(BASELINE_LACKS) + ".")
     return "\n".join(lines + [""] + notes)

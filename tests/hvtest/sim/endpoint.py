@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 
 from . import cim, payload
 from .host import SimHost
-from .pwsh import PwshRunner
+from .pwsh import PwshRunner, core_slot
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -90,9 +90,10 @@ class Endpoint:
         invocation = payload.decode(command.command_line, bytes(command.stdin))
         if self.runner is None:
             raise RuntimeError("the endpoint has no PowerShell runner")
-        command.times["pwsh_start"] = time.time()
-        done = self.runner.run(command.command_line, bytes(command.stdin), command.id)
-        command.times["pwsh_end"] = time.time()
+        with core_slot():
+            command.times["pwsh_start"] = time.time()
+            done = self.runner.run(command.command_line, bytes(command.stdin), command.id)
+            command.times["pwsh_end"] = time.time()
         command.times["first_cim"] = self.first_cim.get(command.id)
         command.stdout, command.stderr, command.exit_code = done.stdout, done.stderr, done.exit_code
         try:

@@ -32,29 +32,52 @@ class SimServer:
         self.scenario_knobs: dict[str, Any] = {}
 
     def __enter__(self) -> SimServer:
-        port_file = self.workdir / "port"
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
-        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(port_file), "--user", USER, "--password", PASSWORD,
-             "--root", str(self.root)],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sim.log", "wb"))  # pylint: disable=consider-using-with
-        deadline = time.monotonic() + 20
-        while not port_file.exists() or not port_file.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulator did not start: {(self.workdir / 'sim.log').read_text()}")
-            time.sleep(0.05)
-        self.port = int(port_file.read_text())
+        self.start()
+        try:
+            self.wait_started()
+        except BaseException:
+            self.terminate()
+            self.wait_stopped()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.log_module_runs()
-        if self.process is not None:
+        self.terminate()
+        self.wait_stopped()
+
+    def start(self) -> None:
+        """Starts the simulator's process; wait_started() waits for its port."""
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-m", "hvtest.sim", str(self.scenario), "--port-file", str(self.workdir / "port"), "--user", USER,
+             "--password", PASSWORD, "--root", str(self.root)],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sim.log", "wb"))  # pylint: disable=consider-using-with
+
+    def wait_started(self) -> None:
+        """Waits until the simulator listens (its port file is written); fails with its log when it does not start."""
+        port_file = self.workdir / "port"
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text():
+            if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator did not start: {(self.workdir / 'sim.log').read_text()}")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+
+    def terminate(self) -> None:
+        """Asks the simulator's process to stop; wait_stopped() waits for it."""
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def wait_stopped(self) -> None:
+        """Waits for the process to end, killing it after 10 s."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     @property
     def catalog(self) -> pathlib.Path:
