@@ -451,7 +451,8 @@ Function Invoke-HvVmBatch {
         # and finishing a job that has ended here costs less than the controller's poll and a new
         # module run for it. On a busy host a step's own work on the jobs that ended (tagging,
         # recording) can outlast the wait; they were handed on, and cost a poll and a run more.
-        $left = [int][Math]::Max(0, [Math]::Floor(($deadline - [DateTime]::UtcNow).TotalSeconds))
+        # Rounded up: 0.4 s left is a wait of 1 s, not none (a wait_timeout of 1 would never wait).
+        $left = [int][Math]::Max(0, [Math]::Ceiling(($deadline - [DateTime]::UtcNow).TotalSeconds))
         $ended = @(Wait-HvAnyCimJob -InstanceId @($waiting.Keys) -TimeoutSeconds $left)
         if ($ended.Count -eq 0) {
             break

@@ -165,19 +165,27 @@ Function Get-HvCimJob {
     .DESCRIPTION
     The virtual system services' work is a Msvm_ConcreteJob, the image management service's a
     Msvm_StorageJob (merging, re-parenting or reading a disk): two classes side by side under
-    CIM_ConcreteJob, and WMI finds an instance by key in the class its path names only. A job id
-    alone does not say which, so both are asked, the common one first. The job is read by key,
-    not by a WQL filter, so the id never becomes query text.
+    CIM_ConcreteJob. A job id alone does not say which, so each class is asked in turn, the common
+    one first, until one has the job. Microsoft does not say what a get by key in the wrong class
+    answers, so any error moves on to the next class; it is thrown only when no class has the job
+    and it was not "not found" (Hyper-V drops finished jobs after a while, TimeBeforeRemoval: not
+    found is an answer). The job is read by key, not by a WQL filter, so the id never becomes query
+    text. ClassName asks one class only, for a caller that knows it.
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
     param (
         [Parameter(Mandatory)]
         [string]
-        $InstanceId
+        $InstanceId,
+
+        [ValidateSet('Msvm_ConcreteJob', 'Msvm_StorageJob')]
+        [string[]]
+        $ClassName = $script:HvJobClasses
     )
 
-    foreach ($class in $script:HvJobClasses) {
+    $failure = $null
+    foreach ($class in $ClassName) {
         $key = New-CimInstance -Namespace $script:HvNamespace -ClassName $class -Key InstanceID -Property @{
             InstanceID = $InstanceId
         } -ClientOnly
@@ -185,11 +193,13 @@ Function Get-HvCimJob {
             return Get-CimInstance -InputObject $key -ErrorAction Stop
         }
         catch [Microsoft.Management.Infrastructure.CimException] {
-            # Hyper-V drops finished jobs after a while (TimeBeforeRemoval); not found is an answer.
-            if ($_.Exception.NativeErrorCode -ne [Microsoft.Management.Infrastructure.NativeErrorCode]::NotFound) {
-                throw
+            if ($null -eq $failure -and $_.Exception.NativeErrorCode -ne [Microsoft.Management.Infrastructure.NativeErrorCode]::NotFound) {
+                $failure = $_
             }
         }
+    }
+    if ($null -ne $failure) {
+        throw $failure
     }
 }
 
@@ -283,9 +293,11 @@ Function Get-HvCimJobSet {
             $listed[[string]$job.InstanceID] = $job
         }
     }
+    # Not listed: a storage job, or one the host has forgotten; the listing answered for Msvm_ConcreteJob.
+    $others = if ($InstanceId.Count -gt 1) { @('Msvm_StorageJob') } else { $script:HvJobClasses }
     $jobs = [ordered]@{}
     foreach ($id in $InstanceId) {
-        $jobs[$id] = if ($listed.ContainsKey($id)) { $listed[$id] } else { Get-HvCimJob -InstanceId $id }
+        $jobs[$id] = if ($listed.ContainsKey($id)) { $listed[$id] } else { Get-HvCimJob -InstanceId $id -ClassName $others }
     }
     , $jobs
 }
@@ -471,7 +483,7 @@ Function Get-HvJobProduct {
     [OutputType([Microsoft.Management.Infrastructure.CimInstance])]
     param (
         [Parameter(Mandatory)]
-        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_ConcreteJob')]
+        [PSTypeName('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
         [object]
         $Job,
 

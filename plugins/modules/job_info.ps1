@@ -51,8 +51,11 @@ if ($module.Params.wait_timeout -lt 0) {
 }
 $ids = if ($module.Params.job_ids) { @($module.Params.job_ids) } else { @($module.Params.job_id) }
 try {
-    # Waits until one of the jobs has ended (or disappeared), or the time is up.
-    $null = Wait-HvAnyCimJob -InstanceId $ids -TimeoutSeconds $module.Params.wait_timeout
+    # Waits until one of the jobs has ended (or disappeared), or the time is up; with no time to
+    # wait, the jobs are read once, below.
+    if ($module.Params.wait_timeout -gt 0) {
+        $null = Wait-HvAnyCimJob -InstanceId $ids -TimeoutSeconds $module.Params.wait_timeout
+    }
     $found = Get-HvCimJobSet -InstanceId $ids
     $jobs = @(foreach ($id in $ids) { Get-JobView -InstanceId $id -Job $found[$id] })
 }
