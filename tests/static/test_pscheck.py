@@ -75,16 +75,18 @@ def test_embedded_instance_property_is_checked(copy) -> None:
     assert len(found) == 1 and found[0].endswith("[cim] Msvm_VirtualSystemReferencePointSettingData has no property Consistency")
 
 
+# The modules use no WQL (every lookup is by key or association); these give one a filter.
+LISTING = "Get-CimInstance -Namespace $script:HvNamespace -ClassName Msvm_ConcreteJob)"
+
+
 def test_user_text_in_wql_is_found(copy) -> None:
-    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"VirtualSystemType = 'Microsoft:Hyper-V:System:Realized'\"",
-                 "\"ElementName = '$Name'\"")
-    assert any("-Filter interpolates $Name: WQL must be constant" in f for f in found)
+    found = copy("plugins/module_utils/_HvCimJob.psm1", LISTING, LISTING[:-1] + " -Filter \"ElementName = '$InstanceId'\")")
+    assert any("-Filter interpolates $InstanceId: WQL must be constant" in f for f in found)
 
 
 def test_wql_property_is_checked(copy) -> None:
-    found = copy("plugins/module_utils/_HvVirtualMachine.psm1", "\"VirtualSystemType = 'Microsoft:Hyper-V:System:Realized'\"",
-                 "\"SystemType = 'Microsoft:Hyper-V:System:Realized'\"")
-    assert len(found) == 1 and found[0].endswith("[cim] WQL names SystemType, which Msvm_VirtualSystemSettingData does not have")
+    found = copy("plugins/module_utils/_HvCimJob.psm1", LISTING, LISTING[:-1] + " -Filter \"JobStatus = 'x' AND JobStat = 4\")")
+    assert len(found) == 1 and found[0].endswith("[cim] WQL names JobStat, which Msvm_ConcreteJob does not have")
 
 
 def test_syntax_error_is_found(copy) -> None:
