@@ -12,9 +12,9 @@ module: job_info
 short_description: Read or wait on Hyper-V jobs by their ids
 version_added: 0.1.0
 description:
-  - Reads a Hyper-V job (C(Msvm_ConcreteJob), or C(Msvm_StorageJob) for the work of the image management service) by its C(InstanceID), as returned in RV(job.id) by the
-    modules of this collection, with its state, progress and, for a failed job, the error texts of
-    C(GetErrorEx).
+  - Reads a Hyper-V job (C(Msvm_ConcreteJob), or C(Msvm_StorageJob) for the work of the image
+    management service) by its C(InstanceID), as returned in RV(job.id) by the modules of this
+    collection, with its state, progress and, for a failed job, the error texts of C(GetErrorEx).
   - With O(wait=true) the controller follows the job until it ends or O(job_timeout) passes, so a
     play that lost its controller can wait on the job it started instead of starting a second one.
   - With O(job_ids), reads several jobs in one round trip, after waiting on the host (up to
