@@ -181,7 +181,7 @@ def measured(scenario: str, engine: str, vms: int, records: list[HostRecord], wa
         scenario=scenario, engine=engine, vms=vms, hosts=len(records), module_runs=len(runs),
         operations=sum(r.operations for r in records),
         hyperv_calls=sum(1 for r in records for call in r.calls if call["op"] in HYPERV_CALLS),
-        pwsh_seconds=round(sum(run["seconds"] for run in runs), 1), wall=round(wall, 1), runs_by_module=by_module)
+        pwsh_seconds=round(sum(run["seconds"] - run["times"].get("slot_wait", 0.0) for run in runs), 1), wall=round(wall, 1), runs_by_module=by_module)
 
 
 def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:

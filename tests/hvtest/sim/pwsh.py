@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import IO
 
 from ..collection import ROOT
 
@@ -38,35 +39,56 @@ RUN_LIMIT_SECONDS = 900
 
 
 # A folder of lock files shared by simulators on one machine (the benchmark's fleet): each module
-# run holds one, so no more run at once than there are files. Twenty simulated hosts share this
-# machine's cores where each real host has its own, and twenty pwsh processes at once on two cores
-# only slow each other (6.2 s of CPU a module run against 3.5 s alone, measured).
+# run holds one while it computes, so no more run at once than there are files. Twenty simulated
+# hosts share this machine's cores where each real host has its own, and twenty pwsh processes at
+# once on two cores only slow each other (6.2 s of CPU a module run against 3.5 s alone, measured).
+# A module that sleeps between reads of its jobs uses no core on its host: the CIM shim then has
+# the simulator sleep for it (POST /sim/sleep), which lets the slot go meanwhile.
 SLOTS_ENV = "HVSIM_PWSH_SLOTS"
 
 
-@contextlib.contextmanager
-def core_slot() -> Iterator[None]:
-    """Holds one of the slots of $HVSIM_PWSH_SLOTS while a module runs, waiting for one to be free; nothing when unset."""
-    folder = os.environ.get(SLOTS_ENV)
-    if not folder:
-        yield
-        return
-    slots = sorted(pathlib.Path(folder).glob("slot-*"))
-    if not slots:
-        raise RuntimeError(f"{SLOTS_ENV}={folder} holds no slot-* files")
-    while True:
-        for slot in slots:
-            with open(slot, "a", encoding="utf-8") as handle:
+class CoreSlot:
+    """One slot of $HVSIM_PWSH_SLOTS: taken (waiting for one to be free), let go, taken again."""
+
+    def __init__(self, folder: str) -> None:
+        self.slots = sorted(pathlib.Path(folder).glob("slot-*"))
+        if not self.slots:
+            raise RuntimeError(f"{SLOTS_ENV}={folder} holds no slot-* files")
+        self.handle: IO[str] | None = None
+
+    def take(self) -> None:
+        while self.handle is None:
+            for slot in self.slots:
+                handle = open(slot, "a", encoding="utf-8")  # pylint: disable=consider-using-with
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
+                    handle.close()
                     continue
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+                self.handle = handle
                 return
-        time.sleep(0.01)
+            time.sleep(0.01)
+
+    def let_go(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+@contextlib.contextmanager
+def core_slot() -> Iterator[CoreSlot | None]:
+    """Holds a slot of $HVSIM_PWSH_SLOTS while a module runs (the slot, to let go while it sleeps); None when unset."""
+    folder = os.environ.get(SLOTS_ENV)
+    if not folder:
+        yield None
+        return
+    slot = CoreSlot(folder)
+    slot.take()
+    try:
+        yield slot
+    finally:
+        slot.let_go()
 
 
 class PwshMissing(RuntimeError):

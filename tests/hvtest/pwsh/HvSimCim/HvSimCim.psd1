@@ -7,8 +7,9 @@
     Author = 'hyperv.backup contributors'
     Description = 'CIM cmdlets that forward to the hyperv.backup Hyper-V simulator (tests only).'
     PowerShellVersion = '7.4'
-    FunctionsToExport = @('Get-CimAssociatedInstance', 'Get-CimClass', 'Get-CimInstance', 'Invoke-CimMethod', 'New-CimInstance')
+    FunctionsToExport = @('Get-CimAssociatedInstance', 'Get-CimClass', 'Get-CimInstance', 'Invoke-CimMethod', 'Invoke-HvSimSleep', 'New-CimInstance')
     CmdletsToExport = @()
     VariablesToExport = @()
-    AliasesToExport = @()
+    # Start-Sleep, only under HVSIM_PWSH_SLOTS (HvSimCim.psm1, Invoke-HvSimSleep).
+    AliasesToExport = @('Start-Sleep')
 }

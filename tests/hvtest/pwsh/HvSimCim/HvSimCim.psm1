@@ -64,14 +64,19 @@ Function Send-HvSimRequest {
     param (
         [Parameter(Mandatory)]
         [hashtable]
-        $Request
+        $Request,
+
+        # The simulator's path under /sim/: cim for CIM requests, sleep for Invoke-HvSimSleep.
+        [string]
+        $Path = 'cim'
     )
 
     if (-not $env:HVSIM_CIM_URL) {
         throw 'HvSim: HVSIM_CIM_URL is not set; this CIM shim only works under the Hyper-V simulator (tests/hvtest/sim).'
     }
     $body = ConvertTo-Json -InputObject $Request -Depth 32 -Compress
-    $message = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Post, $env:HVSIM_CIM_URL)
+    $url = $env:HVSIM_CIM_URL -replace '/cim$', "/$Path"
+    $message = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Post, $url)
     $message.Content = [System.Net.Http.StringContent]::new($body, [System.Text.Encoding]::UTF8, 'application/json')
     if ($env:HVSIM_RUN) {
         $null = $message.Headers.TryAddWithoutValidation('X-HvSim-Run', $env:HVSIM_RUN)
@@ -86,6 +91,34 @@ Function Send-HvSimRequest {
         throw "HvSim: the simulator refuses to guess what Windows does here: $($reply.refused)"
     }
     $reply
+}
+
+Function Invoke-HvSimSleep {
+    <#
+    .SYNOPSIS
+    Start-Sleep for the modules when the simulator shares this machine's cores between hosts.
+
+    .DESCRIPTION
+    Set as the alias Start-Sleep only when HVSIM_PWSH_SLOTS is set (the benchmark's fleet, see
+    tests/hvtest/sim/pwsh.py): a module run then holds one of a few core slots, and a module that
+    sleeps between reads of its jobs uses no core on a real host. The simulator sleeps for it and
+    lets the slot go meanwhile, so the other hosts' modules run. The time slept is the same.
+    #>
+    [CmdletBinding(DefaultParameterSetName = 'Seconds')]
+    param (
+        [Parameter(Mandatory, Position = 0, ParameterSetName = 'Seconds')]
+        [double]
+        $Seconds,
+
+        [Parameter(Mandatory, ParameterSetName = 'Milliseconds')]
+        [int]
+        $Milliseconds
+    )
+
+    if ($PSCmdlet.ParameterSetName -eq 'Milliseconds') {
+        $Seconds = $Milliseconds / 1000
+    }
+    $null = Send-HvSimRequest -Request @{ op = 'sleep'; seconds = $Seconds } -Path 'sleep'
 }
 
 Function New-HvSimCimException {
@@ -658,10 +691,17 @@ Function Get-CimClass {
     $class
 }
 
-Export-ModuleMember -Function @(
+$aliases = @()
+if ($env:HVSIM_PWSH_SLOTS) {
+    # Resolved before the Start-Sleep cmdlet by the modules' calls (an alias comes first).
+    Set-Alias -Name Start-Sleep -Value Invoke-HvSimSleep
+    $aliases = @('Start-Sleep')
+}
+Export-ModuleMember -Alias $aliases -Function @(
     'Get-CimAssociatedInstance'
     'Get-CimClass'
     'Get-CimInstance'
     'Invoke-CimMethod'
+    'Invoke-HvSimSleep'
     'New-CimInstance'
 )
