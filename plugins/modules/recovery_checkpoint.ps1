@@ -219,6 +219,10 @@ Function Set-CheckpointList {
     <#
     .SYNOPSIS
     Puts the VM's recovery checkpoints, as they are now, in a result.
+
+    .DESCRIPTION
+    Listed from the host unless the caller passes the list it read since its last change (each
+    listing is one more Hyper-V call per VM).
     #>
     [CmdletBinding()]
     param (
@@ -228,10 +232,17 @@ Function Set-CheckpointList {
 
         [Parameter(Mandatory)]
         [object]
-        $VirtualMachine
+        $VirtualMachine,
+
+        [AllowEmptyCollection()]
+        [object[]]
+        $Listed
     )
 
-    $Result.checkpoints = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | ForEach-Object { ConvertTo-HvCheckpointResult -Checkpoint $_ })
+    if (-not $PSBoundParameters.ContainsKey('Listed')) {
+        $Listed = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+    }
+    $Result.checkpoints = @($Listed | ForEach-Object { ConvertTo-HvCheckpointResult -Checkpoint $_ })
 }
 
 Function Complete-Checkpoint {
@@ -260,9 +271,10 @@ Function Complete-Checkpoint {
     )
 
     $null = Set-HvCheckpointTag -Checkpoint $Checkpoint -Label $Label
-    $tagged = Select-HvRecoveryCheckpoint -Checkpoint @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine) -Label $Label
+    $listed = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+    $tagged = Select-HvRecoveryCheckpoint -Checkpoint $listed -Label $Label
     $Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint $tagged
-    Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+    Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine -Listed $listed
     $Result
 }
 
@@ -279,16 +291,18 @@ Function Get-Leftover {
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/Msvm_VirtualSystemSettingData')]
     param (
+        # The VM's recovery checkpoints, as listed.
         [Parameter(Mandatory)]
-        [object]
-        $VirtualMachine,
+        [AllowEmptyCollection()]
+        [object[]]
+        $Listed,
 
         [Parameter(Mandatory)]
         [int]
         $MinAgeMinutes
     )
 
-    Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object {
+    $Listed | Where-Object {
         (Test-HvCheckpointOwned -Checkpoint $_) -and (Test-OldEnough -Checkpoint $_ -MinAgeMinutes $MinAgeMinutes)
     } | Select-Object -First 1
 }
@@ -321,9 +335,11 @@ Function Get-YoungLeftoverWarning {
     [CmdletBinding()]
     [OutputType([string])]
     param (
+        # The VM's recovery checkpoints, as listed.
         [Parameter(Mandatory)]
-        [object]
-        $VirtualMachine,
+        [AllowEmptyCollection()]
+        [object[]]
+        $Listed,
 
         [Parameter(Mandatory)]
         [hashtable]
@@ -338,7 +354,7 @@ Function Get-YoungLeftoverWarning {
         $MinAgeMinutes
     )
 
-    foreach ($checkpoint in @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ })) {
+    foreach ($checkpoint in @($Listed | Where-Object { Test-HvCheckpointOwned -Checkpoint $_ })) {
         $found = ConvertTo-HvCheckpointResult -Checkpoint $checkpoint
         if ((Test-OldEnough -Checkpoint $checkpoint -MinAgeMinutes $MinAgeMinutes) -or [string]::Equals($found.label, $Label, [StringComparison]::Ordinal)) {
             continue
@@ -391,12 +407,20 @@ Function Start-Creation {
 
         [Parameter(Mandatory)]
         [string]
-        $Consistency
+        $Consistency,
+
+        # The VM's recovery checkpoints, when the caller listed them since its last change.
+        [AllowEmptyCollection()]
+        [object[]]
+        $Listed
     )
 
     $label = $Params.name
+    if (-not $PSBoundParameters.ContainsKey('Listed')) {
+        $Listed = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+    }
     if ($Params.cleanup_leftovers) {
-        $leftover = Get-Leftover -VirtualMachine $VirtualMachine -MinAgeMinutes $Params.leftover_min_age
+        $leftover = Get-Leftover -Listed $Listed -MinAgeMinutes $Params.leftover_min_age
         while ($null -ne $leftover) {
             # Left by an earlier run that failed half-way: it blocks merges and grows.
             $output = Remove-HvRecoveryCheckpoint -Checkpoint $leftover
@@ -405,11 +429,12 @@ Function Start-Creation {
                 Set-PendingJob -Result $Result -JobId $output.Job.InstanceID -Stage leftover
                 return $Result
             }
-            $leftover = Get-Leftover -VirtualMachine $VirtualMachine -MinAgeMinutes $Params.leftover_min_age
+            $Listed = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine)
+            $leftover = Get-Leftover -Listed $Listed -MinAgeMinutes $Params.leftover_min_age
         }
     }
     $Result.consistency = $Consistency
-    $knownBefore = @(Get-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine | ForEach-Object { [string]$_.InstanceID })
+    $knownBefore = @($Listed | ForEach-Object { [string]$_.InstanceID })
     try {
         $output = New-HvRecoveryCheckpoint -VirtualMachine $VirtualMachine -Consistency $Consistency
     }
@@ -595,7 +620,7 @@ Function Get-CheckpointPresent {
     $mine = Select-HvRecoveryCheckpoint -Checkpoint $existing -Label $label
     if ($null -ne $mine) {
         $Result.checkpoint = ConvertTo-HvCheckpointResult -Checkpoint $mine
-        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine -Listed $existing
         return $Result
     }
     $record = Get-PendingCheckpointRecord -Params $Params -Identity $identity
@@ -620,11 +645,11 @@ Function Get-CheckpointPresent {
         }
         $Result.consistency = $converted.consistency
         $Result.reference_point = Get-ConvertedResult -Entry $converted -VirtualMachine $VirtualMachine -Identity $identity
-        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine
+        Set-CheckpointList -Result $Result -VirtualMachine $VirtualMachine -Listed $existing
         return $Result
     }
     if ($Params.cleanup_leftovers) {
-        $young = @{ VirtualMachine = $VirtualMachine; Identity = $identity; Label = $label; MinAgeMinutes = $Params.leftover_min_age }
+        $young = @{ Listed = $existing; Identity = $identity; Label = $label; MinAgeMinutes = $Params.leftover_min_age }
         foreach ($warning in @(Get-YoungLeftoverWarning @young)) {
             $AnsibleModule.Warn($warning)
         }
@@ -639,7 +664,7 @@ Function Get-CheckpointPresent {
     if ($AnsibleModule.CheckMode) {
         return $Result
     }
-    Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $consistency
+    Start-Creation -Params $Params -VirtualMachine $VirtualMachine -Result $Result -Consistency $consistency -Listed $existing
 }
 
 Function Resume-RecordedCreation {

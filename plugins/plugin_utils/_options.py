@@ -13,6 +13,7 @@ their DOCUMENTATION.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -42,6 +43,7 @@ def split(args: dict[str, Any], spec: dict[str, dict[str, Any]]) -> tuple[dict[s
     if INTERNAL in args:
         raise AnsibleActionFail(f"{INTERNAL} is internal to hyperv.backup: its action plugins set it when they run a module again "
                                 "for a job that ended. Remove it from the task; nothing was run.")
+    _check_vms(args.get("vms"))
     module_args = {name: value for name, value in args.items() if name not in spec}
     validated = ArgumentSpecValidator(spec).validate({name: value for name, value in args.items() if name in spec})
     if validated.error_messages:
@@ -51,3 +53,14 @@ def split(args: dict[str, Any], spec: dict[str, dict[str, Any]]) -> tuple[dict[s
         if name in options and options[name] < 0:
             raise AnsibleActionFail(f"{name} must be 0 or more, got {options[name]}.")
     return module_args, options
+
+
+def _check_vms(vms: Any) -> None:
+    """Refuses vms elements that are not dicts, which the module's own argument check cannot name (it fails on them unhandled)."""
+    if vms is None:
+        return
+    elements = vms if isinstance(vms, list) else [vms]
+    for position, element in enumerate(elements, 1):
+        if not isinstance(element, Mapping):
+            raise AnsibleActionFail(f"vms: element {position} ({element!r}) is not a dict. Give each VM as a dict with vm (its name) or "
+                                    "vm_id (its GUID), for example vms: [{vm: web01}, {vm: db01}]; nothing was run.")

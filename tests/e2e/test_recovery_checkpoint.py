@@ -169,3 +169,14 @@ def test_one_vm_followed_from_the_controller_keeps_its_destination_check(play, s
     assert made["destination"]["usable"] is True and made["destination"]["path"] == server.path("Backup")
     runs = [r["module"] for r in server.calls()["module_runs"]]
     assert runs.count("recovery_checkpoint") == 2 and "job_info" in runs, "followed from the controller, then finished"
+
+
+@pytest.mark.scenario("backup")
+def test_a_creation_lists_each_vms_checkpoints_once_before_and_once_after(play, server) -> None:
+    # Each listing is a Hyper-V call per VM; the creation used to list six times (leftovers, young
+    # leftovers, the ids known before, the tagged one, the result's list), where one listing before
+    # the creation and one after tagging tell the module everything.
+    (made,) = play(rc(vms=[{"vm": "app01"}, {"vm": "legacy01"}], name="n1", consistency="crash"))
+    assert made["changed"] is True and sorted(r["vm"]["name"] for r in made["results"]) == ["app01", "legacy01"], made
+    listings = [c for c in server.calls()["calls"] if c["op"] == "associators" and c["association"] == "Msvm_SnapshotOfVirtualSystem"]
+    assert len(listings) == 2 * 2

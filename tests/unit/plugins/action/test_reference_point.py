@@ -123,6 +123,16 @@ def test_a_task_that_sets_the_internal_resume_is_refused_before_anything_runs(sh
     assert replay.calls == []
 
 
+@pytest.mark.parametrize("vms", [["web01", "db01"], [{"vm": "web01"}, "db01"], "web01"])
+def test_vms_given_as_names_not_dicts_are_refused_naming_the_element_before_anything_runs(shown, vms) -> None:
+    # The module's own argument check fails on them as an unhandled exception naming no option;
+    # the action plugin used to fail first, with a bare Python error about a dict update.
+    action, replay, _clock = make_action(reference_point_action, {"vms": vms, "name": "nightly"}, "slow_create")
+    with pytest.raises(AnsibleActionFail, match=r"vms: element \d \('(web01|db01)'\) is not a dict\. .*vm_id.*nothing was run"):
+        action.run(task_vars={})
+    assert replay.calls == []
+
+
 def test_two_dropped_connections_mid_poll_end_in_success_with_warnings(shown) -> None:
     action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create_two_drops")
     result = action.run(task_vars={})
