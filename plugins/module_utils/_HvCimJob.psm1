@@ -44,6 +44,11 @@ $script:HvJobStateName = @{
 # long as the management service, and a step of 50 VMs would otherwise read each one 50 times.
 $script:HvServices = @{}
 
+# Jobs this module run saw in a final state, by id: a wait that saw a job end hands only its id
+# on, and the step that then finishes the VM's work reads the job by id; a final job no longer
+# changes, so that read is answered here instead of by one more WMI call per VM and step.
+$script:HvEndedJobs = [System.Collections.Generic.Dictionary[string, object]]::new([StringComparer]::OrdinalIgnoreCase)
+
 Function Get-HvService {
     <#
     .SYNOPSIS
@@ -184,6 +189,9 @@ Function Get-HvCimJob {
         $ClassName = $script:HvJobClasses
     )
 
+    if ($script:HvEndedJobs.ContainsKey($InstanceId)) {
+        return $script:HvEndedJobs[$InstanceId]
+    }
     $failure = $null
     foreach ($class in $ClassName) {
         $key = New-CimInstance -Namespace $script:HvNamespace -ClassName $class -Key InstanceID -Property @{
@@ -329,7 +337,11 @@ Function Wait-HvAnyCimJob {
     while ($true) {
         $jobs = Get-HvCimJobSet -InstanceId $InstanceId
         $ended = @(foreach ($id in $jobs.Keys) {
-                if ($null -eq $jobs[$id] -or (Test-HvCimJobFinished -Job $jobs[$id])) {
+                if ($null -eq $jobs[$id]) {
+                    $id
+                }
+                elseif (Test-HvCimJobFinished -Job $jobs[$id]) {
+                    $script:HvEndedJobs[$id] = $jobs[$id]
                     $id
                 }
             })

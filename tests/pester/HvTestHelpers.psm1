@@ -141,9 +141,9 @@ Function Start-HvTestHost {
     }
     $script:Hosts.Add($testHost)
     $env:HVSIM_CIM_URL = "$($testHost.Url)/sim/cim"
-    # A module run keeps the host's services (Get-HvService); a test's new host has its own.
+    # A module run keeps the host's services (Get-HvService) and the jobs it saw end; a test's new host has its own.
     foreach ($cimJob in @(Get-Module -Name _HvCimJob)) {
-        & $cimJob { $script:HvServices.Clear() }
+        & $cimJob { $script:HvServices.Clear(); $script:HvEndedJobs.Clear() }
     }
     $env:COMPUTERNAME = if ($Scenario.ContainsKey('host')) { $Scenario.host } else { 'HV01' }
     $testHost
