@@ -44,10 +44,15 @@ $script:HvJobStateName = @{
 # long as the management service, and a step of 50 VMs would otherwise read each one 50 times.
 $script:HvServices = @{}
 
-# Jobs this module run saw in a final state, by id: a wait that saw a job end hands only its id
-# on, and the step that then finishes the VM's work reads the job by id; a final job no longer
-# changes, so that read is answered here instead of by one more WMI call per VM and step.
+# Jobs this module run saw in a final state, by id, with when it saw them: a wait that saw a job
+# end hands only its id on, and the step that then finishes the VM's work reads the job by id. A
+# final job no longer changes, so that read is answered here instead of by one more WMI call per
+# VM and step. Only for a minute: the step goes on to read what the job made through the job's
+# associations, which needs the host to still have the job (it forgets one about five minutes
+# after its end, TimeBeforeRemoval), and what Hyper-V answers for a forgotten one is not known.
+# Past that, the job is read again and one the host forgot is reported as gone, as before.
 $script:HvEndedJobs = [System.Collections.Generic.Dictionary[string, object]]::new([StringComparer]::OrdinalIgnoreCase)
+$script:HvEndedJobTrustSeconds = 60
 
 Function Get-HvService {
     <#
@@ -175,7 +180,8 @@ Function Get-HvCimJob {
     answers, so any error moves on to the next class; it is thrown only when no class has the job
     and it was not "not found" (Hyper-V drops finished jobs after a while, TimeBeforeRemoval: not
     found is an answer). The job is read by key, not by a WQL filter, so the id never becomes query
-    text. ClassName asks one class only, for a caller that knows it.
+    text. ClassName asks the host, in those classes only, for a caller that knows the class; without
+    it, a job this run saw end less than a minute ago is answered from what it saw (Get-HvEndedCimJob).
     #>
     [CmdletBinding()]
     [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
@@ -189,8 +195,9 @@ Function Get-HvCimJob {
         $ClassName = $script:HvJobClasses
     )
 
-    if ($script:HvEndedJobs.ContainsKey($InstanceId)) {
-        return $script:HvEndedJobs[$InstanceId]
+    $seen = if ($PSBoundParameters.ContainsKey('ClassName')) { $null } else { Get-HvEndedCimJob -InstanceId $InstanceId }
+    if ($null -ne $seen) {
+        return $seen
     }
     $failure = $null
     foreach ($class in $ClassName) {
@@ -208,6 +215,27 @@ Function Get-HvCimJob {
     }
     if ($null -ne $failure) {
         throw $failure
+    }
+}
+
+Function Get-HvEndedCimJob {
+    <#
+    .SYNOPSIS
+    Returns the job as this module run saw it end, when it saw that less than a minute ago; nothing otherwise.
+    #>
+    [CmdletBinding()]
+    [OutputType('Microsoft.Management.Infrastructure.CimInstance#root/virtualization/v2/CIM_ConcreteJob')]
+    param (
+        [Parameter(Mandatory)]
+        [string]
+        $InstanceId
+    )
+
+    if ($script:HvEndedJobs.ContainsKey($InstanceId)) {
+        $seen = $script:HvEndedJobs[$InstanceId]
+        if (([DateTime]::UtcNow - $seen.Seen).TotalSeconds -lt $script:HvEndedJobTrustSeconds) {
+            return $seen.Job
+        }
     }
 }
 
@@ -341,7 +369,7 @@ Function Wait-HvAnyCimJob {
                     $id
                 }
                 elseif (Test-HvCimJobFinished -Job $jobs[$id]) {
-                    $script:HvEndedJobs[$id] = $jobs[$id]
+                    $script:HvEndedJobs[$id] = @{ Job = $jobs[$id]; Seen = [DateTime]::UtcNow }
                     $id
                 }
             })

@@ -59,6 +59,8 @@ def _check_vms(vms: Any) -> None:
     """Refuses vms elements that are not dicts, which the module's own argument check cannot name (it fails on them unhandled)."""
     if vms is None:
         return
+    if isinstance(vms, Mapping):
+        raise AnsibleActionFail("vms is one dict; it is a list of them, one per VM, for example vms: [{vm: web01}, {vm: db01}]; nothing was run.")
     elements = vms if isinstance(vms, list) else [vms]
     for position, element in enumerate(elements, 1):
         if not isinstance(element, Mapping):

@@ -198,7 +198,7 @@ Describe 'Following a job' {
         Get-HvCimJob -InstanceId $id | Should -BeNullOrEmpty
     }
 
-    It 'reads a job it saw end from what it saw, not from the host again, even once the host forgot it' {
+    It 'reads a job it saw end from what it saw for a minute, not from the host again, even once the host forgot it' {
         $id = Start-TestJob -Fault @{ job = @{ duration = 0.2; vanish_after = 0.5 } }
         $running = Start-TestJob -Fault @{ job = @{ duration = 30 } }
         @(Wait-HvAnyCimJob -InstanceId @($id, $running) -TimeoutSeconds 20) | Should -Be @($id)
@@ -210,6 +210,15 @@ Describe 'Following a job' {
         # A job still running is read from the host each time.
         $null = Get-HvCimJob -InstanceId $running
         @((Invoke-HvTestControl -TestHost $testHost -Path '/sim/calls').calls).Count | Should -Be ($calls + 1)
+        # Past the minute it trusts what it saw, it asks the host, which has forgotten the job.
+        $cimJob = Get-Module -Name _HvCimJob
+        & $cimJob { $script:HvEndedJobTrustSeconds = 0 }
+        try {
+            Get-HvCimJob -InstanceId $id | Should -BeNullOrEmpty
+        }
+        finally {
+            & $cimJob { $script:HvEndedJobTrustSeconds = 60 }
+        }
     }
 
     It 'cancels a running job, and refuses one that cannot be cancelled' {

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 
 from hvtest.sim import payload
 from hvtest.sim.endpoint import Command, Endpoint
 from hvtest.sim.host import SimHost
+from hvtest.sim.pwsh import SLOTS_ENV, core_slot
 
 NUL = b"\n\0\0\0\0\n"
 
@@ -47,3 +49,18 @@ def test_a_command_ends_even_when_powershell_cannot_run_it() -> None:
     endpoint.run(command)
     assert command.done.is_set() and command.exit_code == 1
     assert b"The Hyper-V simulator could not run this command: pwsh vanished" in command.stderr
+
+
+def test_a_run_that_ends_while_its_module_sleeps_takes_no_core_slot_back(tmp_path, monkeypatch) -> None:
+    # The sleep lets the slot go; the run ends (pwsh killed) before the sleep returns. Taking the
+    # slot back then would hold it for a run that no longer exists, and with two slots two such
+    # runs would stall every other simulated host.
+    (tmp_path / "slot-0").touch()
+    monkeypatch.setenv(SLOTS_ENV, str(tmp_path))
+    with core_slot() as slot:
+        assert slot is not None
+        slot.let_go()  # the module sleeps
+    slot.take()  # the sleep returns after its run ended
+    assert slot.handle is None
+    with open(tmp_path / "slot-0", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if the ended run holds it

@@ -19,6 +19,7 @@ import functools
 import json
 import pathlib
 import re
+import weakref
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -99,6 +100,10 @@ class Types:
     def __init__(self, schema: schema_mod.Schema) -> None:
         self.schema = schema
         self.overlay = overlay()
+        # The schema does not change: each property's type is worked out once (most of the time the
+        # simulator spent answering a call went into working them out again for every instance).
+        self._property_types: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._class_names = {known.lower(): known for known in schema.classes}
 
     def base_type(self, declared: str, where: str) -> str:
         """uint16, string, a class name (a reference), ... for a schema type without its array mark."""
@@ -115,6 +120,16 @@ class Types:
 
     def property_type(self, class_name: str, name: str) -> tuple[str, bool]:
         """(CIM type, is array) of a property of a class."""
+        known = self._property_types.get((class_name, name))
+        if known is None:
+            known = self._property_types[(class_name, name)] = self._work_out_property_type(class_name, name)
+        return known
+
+    def class_name(self, name: str) -> str | None:
+        """The schema's spelling of a class name, whatever its case; None for a class the schema lacks."""
+        return self._class_names.get(str(name).lower())
+
+    def _work_out_property_type(self, class_name: str, name: str) -> tuple[str, bool]:
         declared = self.schema.properties(class_name).get(name)
         if declared is None:
             raise SimRefused(f"{class_name} has no property {name} in the schema")
@@ -142,6 +157,17 @@ class Types:
     def property_names(self, class_name: str) -> list[str]:
         """Every property of a class, bases first, as Windows lists them."""
         return list(self.schema.properties(class_name))
+
+
+_TYPES: weakref.WeakKeyDictionary[schema_mod.Schema, Types] = weakref.WeakKeyDictionary()
+
+
+def types_of(schema: schema_mod.Schema) -> Types:
+    """The Types of a host's schema, made once (it reads the overlay file and works out each property's type)."""
+    known = _TYPES.get(schema)
+    if known is None:
+        known = _TYPES[schema] = Types(schema)
+    return known
 
 
 # ---------------------------------------------------------------------------- values on the wire
@@ -582,15 +608,15 @@ def _namespace(request: dict[str, Any]) -> None:
 
 def _class(types: Types, name: str) -> str:
     """The schema's spelling of a class name (WMI class names are case-insensitive)."""
-    for known in types.schema.classes:
-        if known.lower() == str(name).lower():
-            return known
-    raise invalid_class(name)
+    known = types.class_name(name)
+    if known is None:
+        raise invalid_class(name)
+    return known
 
 
 def answer(host: Any, request: dict[str, Any]) -> dict[str, Any]:
     """The reply to one shim request: {"instances": [...]}, {"result": {...}}, {"class": {...}}, a fault or a refusal."""
-    types = Types(host.schema)
+    types = types_of(host.schema)
     wire = Wire(types, host.name)
     try:
         op = request.get("op")

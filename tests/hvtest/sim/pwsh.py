@@ -26,6 +26,7 @@ import pathlib
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import IO
@@ -48,32 +49,43 @@ SLOTS_ENV = "HVSIM_PWSH_SLOTS"
 
 
 class CoreSlot:
-    """One slot of $HVSIM_PWSH_SLOTS: taken (waiting for one to be free), let go, taken again."""
+    """One slot of $HVSIM_PWSH_SLOTS: taken (waiting for one to be free), let go, taken again, closed when its run ends.
+
+    A run that ends while its module sleeps (pwsh killed, or gone) closes the slot; the sleep then
+    takes nothing back, so no slot is held by a run that no longer exists.
+    """
 
     def __init__(self, folder: str) -> None:
         self.slots = sorted(pathlib.Path(folder).glob("slot-*"))
         if not self.slots:
             raise RuntimeError(f"{SLOTS_ENV}={folder} holds no slot-* files")
         self.handle: IO[str] | None = None
+        self.closed = False
+        self.lock = threading.Lock()
 
     def take(self) -> None:
-        while self.handle is None:
-            for slot in self.slots:
-                handle = open(slot, "a", encoding="utf-8")  # pylint: disable=consider-using-with
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    handle.close()
-                    continue
-                self.handle = handle
-                return
+        while True:
+            with self.lock:
+                if self.closed or self.handle is not None:
+                    return
+                for slot in self.slots:
+                    handle = open(slot, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+                    try:
+                        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        handle.close()
+                        continue
+                    self.handle = handle
+                    return
             time.sleep(0.01)
 
-    def let_go(self) -> None:
-        if self.handle is not None:
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
-            self.handle = None
+    def let_go(self, close: bool = False) -> None:
+        with self.lock:
+            self.closed = self.closed or close
+            if self.handle is not None:
+                fcntl.flock(self.handle, fcntl.LOCK_UN)
+                self.handle.close()
+                self.handle = None
 
 
 @contextlib.contextmanager
@@ -88,7 +100,7 @@ def core_slot() -> Iterator[CoreSlot | None]:
     try:
         yield slot
     finally:
-        slot.let_go()
+        slot.let_go(close=True)
 
 
 class PwshMissing(RuntimeError):

@@ -133,6 +133,13 @@ def test_vms_given_as_names_not_dicts_are_refused_naming_the_element_before_anyt
     assert replay.calls == []
 
 
+def test_vms_given_as_one_dict_is_refused_as_not_a_list_before_anything_runs(shown) -> None:
+    action, replay, _clock = make_action(reference_point_action, {"vms": {"vm": "web01"}, "name": "nightly"}, "slow_create")
+    with pytest.raises(AnsibleActionFail, match=r"vms is one dict; it is a list of them.*nothing was run"):
+        action.run(task_vars={})
+    assert replay.calls == []
+
+
 def test_two_dropped_connections_mid_poll_end_in_success_with_warnings(shown) -> None:
     action, replay, clock = make_action(reference_point_action, {"vm": "web01", "name": "nightly", "wait_timeout": 0}, "slow_create_two_drops")
     result = action.run(task_vars={})
