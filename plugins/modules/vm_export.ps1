@@ -902,7 +902,8 @@ Function Invoke-ExportStep {
 $destinations = @(@($module.Params.vms) | Where-Object { $null -ne $_ } | ForEach-Object {
         if ($_.destination) { $_.destination } else { $module.Params.destination }
     } | Where-Object { $_ })
-$twice = @($destinations | Group-Object -Property { $_.ToLowerInvariant().TrimEnd('\', '/') } | Where-Object { $_.Count -gt 1 })
+# One folder however it is written: Windows reads / as \, a doubled separator as one, and paths without regard to case.
+$twice = @($destinations | Group-Object -Property { ($_ -replace '[\\/]+', '\').TrimEnd('\').ToLowerInvariant() } | Where-Object { $_.Count -gt 1 })
 if ($twice.Count -gt 0) {
     # One export's clean-up or partial check would take the other's files for its own.
     $module.FailJson(("vms: destination '$($twice[0].Group[0])' is given for $($twice[0].Count) VMs; each export needs a folder of its own. " +

@@ -103,7 +103,8 @@ def test_a_destination_the_host_cannot_use_stops_the_role_before_any_checkpoint(
 
 @pytest.mark.scenario("backup")
 def test_vm_export_refuses_a_relative_path_and_a_volume_without_room_before_any_change(play, server) -> None:
-    made, relative, no_room, shared = play(
+    same = server.path("Backup", "y")
+    made, relative, no_room, shared, spelled = play(
         {"hyperv.backup.recovery_checkpoint": {"vm": "app01", "name": "n1"}},
         {"hyperv.backup.vm_export": {"vm": "app01", "checkpoint": "n1", "destination": "Backup\\app01"}, "ignore_errors": True},
         # 2 GiB of disk files and a margin of a hundred million percent: more than any machine has free.
@@ -111,10 +112,15 @@ def test_vm_export_refuses_a_relative_path_and_a_volume_without_room_before_any_
          "ignore_errors": True},
         # One folder for two VMs: one export's clean-up would take the other's files for its own.
         {"hyperv.backup.vm_export": {"vms": [{"vm": "app01"}, {"vm": "legacy01"}], "checkpoint": "n1", "destination": server.path("Backup", "x")},
+         "ignore_errors": True},
+        # The same folder written two ways (other separators, doubled, trailing, other case) is one folder.
+        {"hyperv.backup.vm_export": {"vms": [{"vm": "app01", "destination": same},
+                                             {"vm": "legacy01", "destination": same.replace("/", "\\\\").upper() + "/"}], "checkpoint": "n1"},
          "ignore_errors": True})
     assert made["changed"] is True
     assert shared["msg"] == (f"vms: destination '{server.path('Backup', 'x')}' is given for 2 VMs; each export needs a folder of its own. "
                              "Nothing was changed.")
+    assert spelled["msg"] == f"vms: destination '{same}' is given for 2 VMs; each export needs a folder of its own. Nothing was changed."
     assert relative["msg"] == ("Export of VM 'app01' to 'Backup\\app01' refused: 'Backup\\app01' is not a full path: give a local path with its drive "
                                "(D:\\Backups\\Hyper-V) or a share (\\\\server\\share\\Hyper-V). Nothing was changed.")
     assert relative["changed"] is False and no_room["changed"] is False
