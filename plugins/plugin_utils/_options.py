@@ -59,10 +59,11 @@ def _check_vms(vms: Any) -> None:
     """Refuses vms elements that are not dicts, which the module's own argument check cannot name (it fails on them unhandled)."""
     if vms is None:
         return
+    example = "for example vms: [{vm: web01}, {vm: db01}]; nothing was run."
     if isinstance(vms, Mapping):
-        raise AnsibleActionFail("vms is one dict; it is a list of them, one per VM, for example vms: [{vm: web01}, {vm: db01}]; nothing was run.")
+        raise AnsibleActionFail(f"vms is one dict; it is a list of them, one per VM, {example}")
     elements = vms if isinstance(vms, list) else [vms]
     for position, element in enumerate(elements, 1):
         if not isinstance(element, Mapping):
             raise AnsibleActionFail(f"vms: element {position} ({element!r}) is not a dict. Give each VM as a dict with vm (its name) or "
-                                    "vm_id (its GUID), for example vms: [{vm: web01}, {vm: db01}]; nothing was run.")
+                                    f"vm_id (its GUID), {example}")
